@@ -1,0 +1,230 @@
+//! `oxchain bench verify|hash`: single-core figures printed beside OpenSSL's, measured in
+//! the same run, so that the ratio means something on a shared, noisy machine.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use oxchain_consensus::signatures::verify_batch;
+use oxchain_primitives::{Header, SecretKey, sha256, sha256d};
+use serde_json::json;
+
+/// Which benchmark.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Ed25519 verifications per second on one core: single, batch of 64, batch of 1024
+    /// (public-key decoding included), beside `openssl speed ed25519`.
+    Verify(BenchArgs),
+    /// Block-header hashes (SHA-256d of 88 bytes) per second on one thread, beside
+    /// `openssl speed -evp sha256` on 16 KiB blocks.
+    Hash(BenchArgs),
+}
+
+/// Options every benchmark takes.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Print a JSON object with the figures as the last line.
+    #[arg(long)]
+    json: bool,
+    /// Seconds to measure each figure (OpenSSL gets the same).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=60))]
+    seconds: u64,
+}
+
+pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Verify(args) => bench_verify(&args),
+        BenchCommand::Hash(args) => bench_hash(&args),
+    }
+}
+
+/// Runs `step` (which does `per_step` operations) until `seconds` have passed; returns
+/// operations per second.
+fn measure(seconds: u64, per_step: usize, mut step: impl FnMut(usize)) -> f64 {
+    let budget = Duration::from_secs(seconds);
+    let start = Instant::now();
+    let mut ops = 0usize;
+    let mut i = 0usize;
+    while start.elapsed() < budget {
+        step(i);
+        ops += per_step;
+        i += 1;
+    }
+    ops as f64 / start.elapsed().as_secs_f64()
+}
+
+fn ratio(ours: f64, reference: Option<f64>) -> String {
+    match reference {
+        Some(r) if r > 0.0 => format!("{:.2}x", ours / r),
+        _ => "-".into(),
+    }
+}
+
+/// Runs `openssl speed -mr` with `args` and returns the fields of the first line that
+/// starts with `prefix`, or `None` when `openssl` is not on PATH.
+fn openssl_speed(args: &[&str], prefix: &str) -> anyhow::Result<Option<Vec<String>>> {
+    let output = match Command::new("openssl")
+        .arg("speed")
+        .arg("-mr")
+        .args(args)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).context("running openssl speed"),
+    };
+    if !output.status.success() {
+        bail!(
+            "openssl speed {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .with_context(|| format!("no {prefix} line in the output of openssl speed"))?;
+    Ok(Some(line.split(':').map(str::to_owned).collect()))
+}
+
+fn last_number(fields: &[String]) -> anyhow::Result<f64> {
+    let last = fields.last().context("empty openssl line")?;
+    last.trim()
+        .parse()
+        .with_context(|| format!("openssl printed {last:?}, not a number"))
+}
+
+fn bench_verify(args: &BenchArgs) -> anyhow::Result<()> {
+    // Distinct keys and messages, as in a block of transfers from many senders.
+    const ITEMS: usize = 4096;
+    eprintln!("signing {ITEMS} transfers with distinct keys ...");
+    let items: Vec<([u8; 32], [u8; 64], [u8; 32])> = (0..ITEMS)
+        .map(|i| {
+            let key = SecretKey::from_seed(sha256(&(i as u64).to_le_bytes()));
+            let message = sha256(&(i as u64 + 1_000_000).to_le_bytes());
+            (key.public_key().0, key.sign(&message).0, message)
+        })
+        .collect();
+    let verify = |chunk: &[([u8; 32], [u8; 64], [u8; 32])]| {
+        assert!(
+            verify_batch(chunk).is_ok(),
+            "benchmark signatures are valid"
+        );
+    };
+    let s = args.seconds;
+    eprintln!("measuring single verification ({s} s) ...");
+    let single = measure(s, 1, |i| verify(&items[i % ITEMS..i % ITEMS + 1]));
+    eprintln!("measuring batches of 64 ({s} s) ...");
+    let batch64 = measure(s, 64, |i| {
+        let at = (i * 64) % ITEMS;
+        verify(&items[at..at + 64]);
+    });
+    eprintln!("measuring batches of 1024 ({s} s) ...");
+    let batch1024 = measure(s, 1024, |i| {
+        let at = (i * 1024) % ITEMS;
+        verify(&items[at..at + 1024]);
+    });
+    eprintln!("measuring openssl speed ed25519 ({s} s sign + {s} s verify) ...");
+    let openssl = openssl_speed(&["-seconds", &s.to_string(), "ed25519"], "+F6:")?
+        .map(|fields| last_number(&fields))
+        .transpose()?;
+
+    println!("Ed25519 verification, one core, public-key decoding included");
+    println!("{:<24} {:>14} {:>14}", "", "verify/s", "vs openssl");
+    for (name, rate) in [
+        ("single", single),
+        ("batch of 64", batch64),
+        ("batch of 1024", batch1024),
+    ] {
+        println!("{name:<24} {rate:>14.0} {:>14}", ratio(rate, openssl));
+    }
+    match openssl {
+        Some(o) => println!("{:<24} {o:>14.0}", "openssl speed ed25519"),
+        None => println!("openssl not found on PATH: no reference figure"),
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "bench": "verify",
+                "seconds": s,
+                "single_verify_per_s": single.round(),
+                "batch64_verify_per_s": batch64.round(),
+                "batch1024_verify_per_s": batch1024.round(),
+                "openssl_verify_per_s": openssl.map(f64::round),
+                "single_vs_openssl": openssl.map(|o| single / o),
+                "batch64_vs_openssl": openssl.map(|o| batch64 / o),
+                "batch1024_vs_openssl": openssl.map(|o| batch1024 / o),
+            })
+        );
+    }
+    Ok(())
+}
+
+fn bench_hash(args: &BenchArgs) -> anyhow::Result<()> {
+    let s = args.seconds;
+    let mut header = Header {
+        version: 1,
+        prev_hash: Default::default(),
+        merkle_root: Default::default(),
+        time_ms: 1_767_225_600_000,
+        bits: Default::default(),
+        nonce: 0,
+    };
+    eprintln!("measuring SHA-256d of 88-byte headers, one thread ({s} s) ...");
+    let mut sink = 0u8;
+    const PER_STEP: usize = 4096;
+    let hashes_per_s = measure(s, PER_STEP, |i| {
+        for n in 0..PER_STEP as u64 {
+            header.nonce = (i as u64) * PER_STEP as u64 + n;
+            sink ^= sha256d(&header.to_bytes())[0];
+        }
+    });
+    std::hint::black_box(sink);
+    // 88 bytes pad to two 64-byte blocks, then 32 bytes to one: three compressions.
+    let compressions_per_s = hashes_per_s * 3.0;
+    eprintln!("measuring openssl speed -evp sha256 on 16 KiB blocks ({s} s) ...");
+    let openssl_bytes = openssl_speed(
+        &[
+            "-seconds",
+            &s.to_string(),
+            "-bytes",
+            "16384",
+            "-evp",
+            "sha256",
+        ],
+        "+F:",
+    )?
+    .map(|fields| last_number(&fields))
+    .transpose()?;
+    let openssl_compressions = openssl_bytes.map(|b| b / 64.0);
+
+    println!("SHA-256d of block headers, one thread (no midstate: 3 compressions per hash)");
+    println!("{:<36} {:>16} {:>12}", "", "per second", "vs openssl");
+    println!("{:<36} {hashes_per_s:>16.0}", "header hashes");
+    println!(
+        "{:<36} {compressions_per_s:>16.0} {:>12}",
+        "SHA-256 compressions",
+        ratio(compressions_per_s, openssl_compressions)
+    );
+    match openssl_compressions {
+        Some(c) => println!("{:<36} {c:>16.0}", "openssl sha256 16 KiB (bytes/64)"),
+        None => println!("openssl not found on PATH: no reference figure"),
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "bench": "hash",
+                "seconds": s,
+                "header_hashes_per_s": hashes_per_s.round(),
+                "compressions_per_s": compressions_per_s.round(),
+                "openssl_sha256_16k_bytes_per_s": openssl_bytes.map(f64::round),
+                "compressions_vs_openssl": openssl_compressions.map(|o| compressions_per_s / o),
+            })
+        );
+    }
+    Ok(())
+}
