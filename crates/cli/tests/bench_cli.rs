@@ -1,0 +1,56 @@
+//! The bench commands, run as a user runs them: the built binary, its JSON last line.
+
+use std::process::Command;
+
+fn oxchain(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_oxchain")).args(args).output().expect("oxchain runs")
+}
+
+fn openssl_on_path() -> bool {
+    Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success())
+}
+
+fn last_json_line(output: &std::process::Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    let last = stdout.lines().last().expect("some output");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("last line {last:?} is not JSON: {e}"))
+}
+
+fn positive(v: &serde_json::Value, key: &str) -> f64 {
+    let x = v[key].as_f64().unwrap_or_else(|| panic!("{key} missing in {v}"));
+    assert!(x > 0.0, "{key} = {x}");
+    x
+}
+
+#[test]
+fn bench_verify_prints_figures_and_the_openssl_reference() {
+    let v = last_json_line(&oxchain(&["bench", "verify", "--seconds", "1", "--json"]));
+    positive(&v, "single_verify_per_s");
+    positive(&v, "batch64_verify_per_s");
+    positive(&v, "batch1024_verify_per_s");
+    if openssl_on_path() {
+        positive(&v, "openssl_verify_per_s");
+    } else {
+        assert!(v["openssl_verify_per_s"].is_null());
+    }
+}
+
+#[test]
+fn bench_hash_prints_figures_and_the_openssl_reference() {
+    let v = last_json_line(&oxchain(&["bench", "hash", "--seconds", "1", "--json"]));
+    let hashes = positive(&v, "header_hashes_per_s");
+    assert_eq!(positive(&v, "compressions_per_s"), (hashes * 3.0).round());
+    if openssl_on_path() {
+        positive(&v, "openssl_sha256_16k_bytes_per_s");
+    }
+}
+
+#[test]
+fn bad_arguments_are_usage_errors_with_exit_code_2() {
+    for args in [&["bench", "verify", "--seconds", "0"][..], &["bench", "nope"], &["--frobnicate"]] {
+        let out = oxchain(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}

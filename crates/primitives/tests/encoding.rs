@@ -1,0 +1,89 @@
+//! Properties of the canonical encoding over arbitrary values.
+
+use oxchain_primitives::encode::{Decode, Encode, decode, encode};
+use oxchain_primitives::{Account, Block, BlockUndo, Header, Transaction};
+use oxchain_testkit::arb;
+use proptest::prelude::*;
+
+fn round_trips<T: Encode + Decode + PartialEq + std::fmt::Debug>(value: &T) -> Result<(), TestCaseError> {
+    let bytes = encode(value);
+    prop_assert_eq!(bytes.len(), value.encoded_size());
+    prop_assert_eq!(&decode::<T>(&bytes)?, value);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn header_round_trips(h in arb::header()) {
+        round_trips(&h)?;
+        let bytes = encode(&h);
+        prop_assert_eq!(bytes.as_slice(), &h.to_bytes()[..]);
+    }
+
+    #[test]
+    fn transaction_round_trips(t in arb::transaction()) {
+        round_trips(&t)?;
+    }
+
+    #[test]
+    fn block_round_trips(b in arb::block()) {
+        round_trips(&b)?;
+    }
+
+    #[test]
+    fn account_round_trips(a in arb::account()) {
+        round_trips(&a)?;
+    }
+
+    #[test]
+    fn undo_round_trips(u in arb::block_undo()) {
+        round_trips(&u)?;
+    }
+
+    /// Any one-byte change of an encoded block either fails to decode, or gives a block
+    /// whose hash differs, or whose transactions no longer match its merkle root: it can
+    /// never pass for the same block.
+    #[test]
+    fn one_byte_change_never_passes_for_the_same_block(
+        b in arb::block(),
+        pick in any::<prop::sample::Index>(),
+        xor in 1u8..=255,
+    ) {
+        let mut b = b;
+        b.header.merkle_root = b.compute_merkle_root();
+        let hash = b.compute_hash();
+        let mut bytes = encode(&b);
+        let i = pick.index(bytes.len());
+        bytes[i] ^= xor;
+        if let Ok(changed) = decode::<Block>(&bytes) {
+            prop_assert!(
+                changed.compute_hash() != hash
+                    || changed.compute_merkle_root() != changed.header.merkle_root,
+                "byte {} changed and the block still passes as {}", i, hash
+            );
+        }
+    }
+
+    /// Every truncation of an encoded block, and every extension, fails to decode.
+    #[test]
+    fn truncation_and_extension_fail(b in arb::block(), cut in any::<prop::sample::Index>(), extra in any::<u8>()) {
+        let bytes = encode(&b);
+        let at = cut.index(bytes.len());
+        prop_assert!(decode::<Block>(&bytes[..at]).is_err());
+        let mut longer = bytes.clone();
+        longer.push(extra);
+        prop_assert!(decode::<Block>(&longer).is_err());
+    }
+
+    /// Arbitrary bytes never make a decoder panic.
+    #[test]
+    fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = decode::<Block>(&bytes);
+        let _ = decode::<Transaction>(&bytes);
+        let _ = decode::<Header>(&bytes);
+        let _ = decode::<BlockUndo>(&bytes);
+        let _ = decode::<Account>(&bytes);
+    }
+}
