@@ -3,22 +3,34 @@
 use std::process::Command;
 
 fn oxchain(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_oxchain")).args(args).output().expect("oxchain runs")
+    Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(args)
+        .output()
+        .expect("oxchain runs")
 }
 
 fn openssl_on_path() -> bool {
-    Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success())
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn last_json_line(output: &std::process::Output) -> serde_json::Value {
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout.clone()).unwrap();
     let last = stdout.lines().last().expect("some output");
     serde_json::from_str(last).unwrap_or_else(|e| panic!("last line {last:?} is not JSON: {e}"))
 }
 
 fn positive(v: &serde_json::Value, key: &str) -> f64 {
-    let x = v[key].as_f64().unwrap_or_else(|| panic!("{key} missing in {v}"));
+    let x = v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"));
     assert!(x > 0.0, "{key} = {x}");
     x
 }
@@ -48,7 +60,11 @@ fn bench_hash_prints_figures_and_the_openssl_reference() {
 
 #[test]
 fn bad_arguments_are_usage_errors_with_exit_code_2() {
-    for args in [&["bench", "verify", "--seconds", "0"][..], &["bench", "nope"], &["--frobnicate"]] {
+    for args in [
+        &["bench", "verify", "--seconds", "0"][..],
+        &["bench", "nope"],
+        &["--frobnicate"],
+    ] {
         let out = oxchain(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());

@@ -19,15 +19,32 @@ struct Attempt {
     stale_nonce: bool,
 }
 
-const NAMES: [&str; 8] = ["alice", "bob", "charlie", "dave", "eve", "frank", "grace", "heidi"];
+const NAMES: [&str; 8] = [
+    "alice", "bob", "charlie", "dave", "eve", "frank", "grace", "heidi",
+];
 
 fn attempt() -> impl Strategy<Value = Attempt> {
-    (0..NAMES.len(), 0..NAMES.len(), 0u64..1_300, 0u64..5_000, prop::bool::weighted(0.1))
-        .prop_map(|(from, to, per_mille, fee, stale_nonce)| Attempt { from, to, per_mille, fee, stale_nonce })
+    (
+        0..NAMES.len(),
+        0..NAMES.len(),
+        0u64..1_300,
+        0u64..5_000,
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(from, to, per_mille, fee, stale_nonce)| Attempt {
+            from,
+            to,
+            per_mille,
+            fee,
+            stale_nonce,
+        })
 }
 
 fn total_supply(state: &MemoryState) -> u64 {
-    state.compute_total_supply().expect("supply fits in u64").units()
+    state
+        .compute_total_supply()
+        .expect("supply fits in u64")
+        .units()
 }
 
 proptest! {
@@ -115,7 +132,13 @@ proptest! {
 fn with_miner(state: &MemoryState, miner: &Address, earned: u64) -> MemoryState {
     let mut expected = state.clone();
     expected.apply(&oxchain_consensus::LedgerUpdate {
-        accounts: vec![(*miner, Account { balance: Amount::from_units(earned), nonce: 0 })],
+        accounts: vec![(
+            *miner,
+            Account {
+                balance: Amount::from_units(earned),
+                nonce: 0,
+            },
+        )],
         undo: Default::default(),
         fees: Amount::ZERO,
     });

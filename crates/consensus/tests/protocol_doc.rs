@@ -9,7 +9,11 @@ use oxchain_primitives::{Amount, Network, Signature, Transaction, Transfer};
 /// Hex of `bytes`, wrapped at 64 characters per line as in the document.
 fn wrapped_hex(bytes: &[u8]) -> String {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    hex.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n")
+    hex.as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn example() -> Vec<(&'static str, String)> {
@@ -27,12 +31,27 @@ fn example() -> Vec<(&'static str, String)> {
     transfer.sign(&dev_account_key("alice"), &params.genesis_hash());
     let tx = Transaction::Transfer(transfer.clone());
     vec![
-        ("regtest genesis header", wrapped_hex(&genesis.header.to_bytes())),
+        (
+            "regtest genesis header",
+            wrapped_hex(&genesis.header.to_bytes()),
+        ),
         ("regtest genesis hash", params.genesis_hash().to_string()),
-        ("first genesis allocation", wrapped_hex(&encode(&genesis.transactions[0]))),
-        ("alice address", dev_account_address("alice").to_bech32(Network::Regtest)),
-        ("bob address", dev_account_address("bob").to_bech32(Network::Regtest)),
-        ("transfer signing hash", wrapped_hex(&transfer.signing_hash(&params.genesis_hash()))),
+        (
+            "first genesis allocation",
+            wrapped_hex(&encode(&genesis.transactions[0])),
+        ),
+        (
+            "alice address",
+            dev_account_address("alice").to_bech32(Network::Regtest),
+        ),
+        (
+            "bob address",
+            dev_account_address("bob").to_bech32(Network::Regtest),
+        ),
+        (
+            "transfer signing hash",
+            wrapped_hex(&transfer.signing_hash(&params.genesis_hash())),
+        ),
         ("transfer", wrapped_hex(&encode(&tx))),
         ("transfer txid", tx.compute_txid().to_string()),
     ]
@@ -48,5 +67,9 @@ fn protocol_doc_worked_example_is_current() {
             missing.push(format!("{what}:\n{hex}"));
         }
     }
-    assert!(missing.is_empty(), "docs/protocol.md is out of date; current values:\n\n{}", missing.join("\n\n"));
+    assert!(
+        missing.is_empty(),
+        "docs/protocol.md is out of date; current values:\n\n{}",
+        missing.join("\n\n")
+    );
 }

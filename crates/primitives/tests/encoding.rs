@@ -5,7 +5,9 @@ use oxchain_primitives::{Account, Block, BlockUndo, Header, Transaction};
 use oxchain_testkit::arb;
 use proptest::prelude::*;
 
-fn round_trips<T: Encode + Decode + PartialEq + std::fmt::Debug>(value: &T) -> Result<(), TestCaseError> {
+fn round_trips<T: Encode + Decode + PartialEq + std::fmt::Debug>(
+    value: &T,
+) -> Result<(), TestCaseError> {
     let bytes = encode(value);
     prop_assert_eq!(bytes.len(), value.encoded_size());
     prop_assert_eq!(&decode::<T>(&bytes)?, value);
