@@ -1,5 +1,7 @@
 //! The bench commands, run as a user runs them: the built binary, its JSON last line.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 
 fn oxchain(args: &[&str]) -> std::process::Output {

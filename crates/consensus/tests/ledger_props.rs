@@ -1,6 +1,8 @@
 //! Ledger invariants over random chains: supply is exactly genesis plus subsidies, no
 //! rejected block changes anything, and undo reverses apply exactly.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use oxchain_consensus::MemoryState;
 use oxchain_consensus::genesis::DEV_ACCOUNTS;
 use oxchain_primitives::{Account, Address, Amount, Transfer};

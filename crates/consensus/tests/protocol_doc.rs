@@ -1,6 +1,8 @@
 //! The worked example in docs/protocol.md, recomputed: if the encoding changes, this
 //! test fails until the document is updated.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::genesis::{dev_account_address, dev_account_key};
 use oxchain_primitives::encode::encode;

@@ -1,5 +1,7 @@
 //! One test per consensus rule, each on a real regtest chain built through the ledger.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use oxchain_consensus::accept::accept_header;
 use oxchain_consensus::signatures::{verify_block_signatures, verify_transfer};
 use oxchain_consensus::validate::{validate_block, validate_pow, validate_transfer};

@@ -1,5 +1,7 @@
 //! Properties of the canonical encoding over arbitrary values.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use oxchain_primitives::encode::{Decode, Encode, decode, encode};
 use oxchain_primitives::{Account, Block, BlockUndo, Header, Transaction};
 use oxchain_testkit::arb;
