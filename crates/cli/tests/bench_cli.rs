@@ -54,7 +54,8 @@ fn bench_verify_prints_figures_and_the_openssl_reference() {
 fn bench_hash_prints_figures_and_the_openssl_reference() {
     let v = last_json_line(&oxchain(&["bench", "hash", "--seconds", "1", "--json"]));
     let hashes = positive(&v, "header_hashes_per_s");
-    assert_eq!(positive(&v, "compressions_per_s"), (hashes * 3.0).round());
+    // Three compressions per header hash (both figures are rounded separately).
+    assert!((positive(&v, "compressions_per_s") - hashes * 3.0).abs() <= 3.0);
     if openssl_on_path() {
         positive(&v, "openssl_sha256_16k_bytes_per_s");
     }

@@ -49,8 +49,9 @@ pub fn compute_next_bits(
 }
 
 /// The ASERT target for a parent `time_delta_ms` after the anchor and `height_delta`
-/// blocks above it.
-pub fn compute_asert_target(
+/// blocks above it. Both deltas come from `u64` values, so the `i128` products below
+/// cannot overflow.
+fn compute_asert_target(
     anchor_target: Target,
     pow_limit: Target,
     time_delta_ms: i128,
@@ -59,8 +60,7 @@ pub fn compute_asert_target(
     half_life_ms: u64,
 ) -> Target {
     let ideal = i128::from(target_block_time_ms) * height_delta;
-    // i128 cannot overflow here: both deltas come from u64 values.
-    let exponent = ((time_delta_ms - ideal) * 65_536).div_euclid(i128::from(half_life_ms));
+    let exponent = ((time_delta_ms - ideal) * 65_536).div_euclid(i128::from(half_life_ms.max(1)));
     let shifts = exponent >> 16; // floor
     let frac = (exponent & 0xffff) as u128;
     // 2^(frac / 2^16) * 2^16, to within 0.013% (aserti3-2d's cubic).
@@ -183,6 +183,17 @@ mod tests {
             p.asert_half_life_ms,
         );
         assert_eq!(far_ahead.0, U256::from(1u8));
+    }
+
+    #[test]
+    fn a_parent_time_before_the_anchor_means_far_ahead() {
+        let p = dev();
+        let initial = target(p.initial_bits);
+        // Parent time 1 s before block 1, ten blocks up: harder, and no panic.
+        let bits = compute_next_bits(&p, Height(11), 1_000_000, 1_001_000);
+        assert!(target(bits) < initial);
+        let extreme = compute_next_bits(&p, Height(u64::MAX), 0, u64::MAX);
+        assert_eq!(target(extreme), U256::from(1u8));
     }
 
     #[test]

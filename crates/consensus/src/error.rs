@@ -170,6 +170,12 @@ pub enum ConsensusError {
         /// Amount plus fee.
         needed: Amount,
     },
+    /// The sender has used every nonce (2^64 transfers): unreachable in practice.
+    #[error("transfer {txid}: the sender's nonce is exhausted")]
+    NonceExhausted {
+        /// The transfer.
+        txid: Txid,
+    },
     /// A credit that would overflow an account's balance.
     #[error("balance of {address:?} would overflow")]
     BalanceOverflow {
@@ -182,7 +188,9 @@ pub enum ConsensusError {
 }
 
 impl ConsensusError {
-    /// Whose fault this is.
+    /// Whose fault this is, for data that came as (or in) a block. A loose transfer with a
+    /// nonce ahead of its account or more than its balance may only be early or outdated
+    /// (after a reorg): the mempool judges those against its own view, not through this.
     pub fn fault(&self) -> Fault {
         match self {
             ConsensusError::TimeTooNew { .. } => Fault::RetryLater,

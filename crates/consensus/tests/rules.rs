@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use oxchain_consensus::accept::accept_header;
-use oxchain_consensus::signatures::{verify_block_signatures, verify_transfer};
-use oxchain_consensus::validate::{validate_block, validate_pow, validate_transfer};
+use oxchain_consensus::signatures::{KeyCache, verify_transfer};
+use oxchain_consensus::validate::{validate_pow, validate_transfer};
 use oxchain_consensus::{ChainParams, ConsensusError, Fault};
 use oxchain_primitives::limits::{MAX_BLOCK_BYTES, MAX_TX_DATA_BYTES};
 use oxchain_primitives::{
@@ -25,18 +25,8 @@ fn alice_to_bob(chain: &ChainBuilder, amount: u64, fee: u64, nonce: u64) -> Tran
     )
 }
 
-/// Runs a block through every check a node makes, in pipeline order.
 fn check_block(chain: &ChainBuilder, block: &Block) -> Result<(), ConsensusError> {
-    validate_pow(&chain.params, &block.header)?;
-    let txids = validate_block(block)?;
-    let recent = chain.recent_times();
-    accept_header(
-        &chain.params,
-        &block.header,
-        &chain.header_context(&recent, u64::MAX / 2),
-    )?;
-    verify_block_signatures(&chain.genesis_hash(), block, &txids)?;
-    chain.check_ledger(block).map(|_| ())
+    chain.check_block(block).map(|_| ())
 }
 
 #[test]
@@ -113,9 +103,9 @@ fn a_signature_for_another_networks_genesis_is_rejected() {
         0,
     );
     let txid = Transaction::Transfer(t.clone()).compute_txid();
-    verify_transfer(&dev_genesis, &t, txid).unwrap();
+    verify_transfer(&mut KeyCache::new(0), &dev_genesis, &t, txid).unwrap();
     assert!(matches!(
-        verify_transfer(&chain.genesis_hash(), &t, txid),
+        verify_transfer(&mut KeyCache::new(0), &chain.genesis_hash(), &t, txid),
         Err(ConsensusError::BadSignature { .. })
     ));
     let block = chain.build_block(vec![t]);
@@ -139,7 +129,7 @@ fn a_weak_small_order_public_key_is_rejected() {
     t.signature = oxchain_primitives::Signature(sig);
     let txid = Transaction::Transfer(t.clone()).compute_txid();
     assert!(
-        verify_transfer(&chain.genesis_hash(), &t, txid).is_ok(),
+        verify_transfer(&mut KeyCache::new(0), &chain.genesis_hash(), &t, txid).is_ok(),
         "ZIP-215 accepts it"
     );
     assert!(matches!(
@@ -365,4 +355,94 @@ fn a_block_from_the_future_is_retried_later_not_a_fault() {
     assert!(matches!(err, ConsensusError::TimeTooNew { .. }));
     assert_eq!(err.fault(), Fault::RetryLater);
     assert!(!err.is_bad_data());
+}
+
+#[test]
+fn a_target_above_the_network_limit_is_rejected() {
+    let chain = ChainBuilder::regtest();
+    let mut block = chain.build_block(vec![]);
+    // Easier than dev's limit of 2^248 - 1 (checked before the hash, so no mining needed).
+    block.header.bits = CompactTarget(0x2100_ffff);
+    assert!(matches!(
+        validate_pow(&ChainParams::dev(), &block.header),
+        Err(ConsensusError::TargetAboveLimit { .. })
+    ));
+}
+
+#[test]
+fn an_unknown_header_version_is_rejected() {
+    let chain = ChainBuilder::regtest();
+    let mut block = chain.build_block(vec![]);
+    block.header.version = 2;
+    oxchain_testkit::mine(&chain.params, &mut block.header);
+    assert!(matches!(
+        check_block(&chain, &block),
+        Err(ConsensusError::UnsupportedVersion(2))
+    ));
+}
+
+#[test]
+fn the_subsidy_halves_at_the_interval() {
+    // Regtest halves every 150 blocks.
+    let mut chain = ChainBuilder::regtest();
+    for _ in 0..149 {
+        chain.extend(vec![]).unwrap();
+    }
+    let miner = chain.miner;
+    assert_eq!(chain.account(&miner).balance.units(), 149 * 50 * COIN);
+    // Block 150 may claim only 25 coins.
+    let full = chain.build_block(vec![]);
+    let mut txs = full.transactions.clone();
+    let Transaction::Coinbase(c) = &mut txs[0] else {
+        unreachable!()
+    };
+    assert_eq!(c.amount.units(), 25 * COIN);
+    c.amount = Amount::from_units(50 * COIN);
+    let greedy = chain.seal(txs);
+    assert!(matches!(
+        check_block(&chain, &greedy),
+        Err(ConsensusError::CoinbaseTooLarge { max, .. }) if max.units() == 25 * COIN
+    ));
+    chain.push(full).unwrap();
+    assert_eq!(
+        chain.account(&miner).balance.units(),
+        149 * 50 * COIN + 25 * COIN
+    );
+}
+
+#[test]
+fn a_bad_signature_among_many_is_named_by_the_batch() {
+    let chain = ChainBuilder::regtest();
+    let genesis = chain.genesis_hash();
+    let mut transfers: Vec<Transfer> = ["alice", "bob", "charlie", "dave", "eve"]
+        .iter()
+        .map(|name| {
+            signed_transfer(
+                &genesis,
+                &dev_account_key(name),
+                dev_account_address("eve"),
+                COIN,
+                1,
+                0,
+            )
+        })
+        .collect();
+    // A second transfer from alice: two signatures under one key in the batch.
+    transfers.push(signed_transfer(
+        &genesis,
+        &dev_account_key("alice"),
+        dev_account_address("bob"),
+        COIN,
+        1,
+        1,
+    ));
+    let good = chain.build_block(transfers.clone());
+    check_block(&chain, &good).unwrap();
+    transfers[3].signature.0[40] ^= 1;
+    let culprit = Transaction::Transfer(transfers[3].clone()).compute_txid();
+    let bad = chain.build_block(transfers);
+    match check_block(&chain, &bad) {
+        Err(ConsensusError::BadSignature { txid }) => assert_eq!(txid, culprit),
+        other => panic!("expected a bad signature, got {other:?}"),
+    }
 }

@@ -124,6 +124,11 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
+    /// Bytes read so far.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Fails unless every byte was read.
     pub fn finish(&self) -> Result<(), DecodeError> {
         match self.remaining() {
@@ -316,19 +321,21 @@ impl Encode for Block {
 
 impl Decode for Block {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        if r.remaining() > MAX_BLOCK_BYTES {
-            return Err(DecodeError::TooLong {
-                what: "block size",
-                len: r.remaining() as u64,
-                max: MAX_BLOCK_BYTES as u64,
-            });
-        }
+        let start = r.position();
         let header = Header::decode_from(r)?;
         let count = r.length("transaction count", MAX_BLOCK_TXS)?;
         // Never trust the count for the allocation: each transaction needs input bytes.
         let mut transactions = Vec::with_capacity(count.min(r.remaining() / MIN_TX_BYTES));
         for _ in 0..count {
             transactions.push(Transaction::decode_from(r)?);
+            let size = r.position() - start;
+            if size > MAX_BLOCK_BYTES {
+                return Err(DecodeError::TooLong {
+                    what: "block size",
+                    len: size as u64,
+                    max: MAX_BLOCK_BYTES as u64,
+                });
+            }
         }
         Ok(Block {
             header,

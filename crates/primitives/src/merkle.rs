@@ -53,7 +53,10 @@ pub fn compute_root(txids: &[Txid]) -> MerkleRoot {
     MerkleRoot(level[0])
 }
 
-/// Proof that a txid is at `index` among `leaf_count` txids under a merkle root.
+/// Proof that a txid is under a merkle root. What it proves is inclusion: `index` and
+/// `leaf_count` shape the path, but the root does not commit to them, so another pair that
+/// gives the same path shape verifies too. Take the position from the block, not from the
+/// proof.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MerkleProof {
     /// Position of the txid in the block.

@@ -90,4 +90,26 @@ proptest! {
         let _ = decode::<BlockUndo>(&bytes);
         let _ = decode::<Account>(&bytes);
     }
+
+    /// Mangled valid encodings (bytes changed, inserted, removed) never make the decoder
+    /// panic, and whatever still decodes is canonical: it encodes back to the same bytes.
+    #[test]
+    fn mangled_blocks_decode_canonically_or_fail(
+        b in arb::block(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..8),
+    ) {
+        let mut bytes = encode(&b);
+        for (at, kind, value) in edits {
+            let i = at.index(bytes.len().max(1));
+            match kind {
+                0 if !bytes.is_empty() => bytes[i] = value,
+                1 => bytes.insert(i.min(bytes.len()), value),
+                _ if !bytes.is_empty() => { bytes.remove(i); }
+                _ => {}
+            }
+        }
+        if let Ok(decoded) = decode::<Block>(&bytes) {
+            prop_assert_eq!(encode(&decoded), bytes);
+        }
+    }
 }

@@ -9,9 +9,11 @@
 
 pub mod arb;
 
-use oxchain_consensus::accept::HeaderContext;
+use oxchain_consensus::accept::{HeaderContext, accept_header};
 use oxchain_consensus::difficulty::compute_next_bits;
 use oxchain_consensus::ledger::{LedgerUpdate, apply_block};
+use oxchain_consensus::signatures::{KeyCache, verify_block_signatures};
+use oxchain_consensus::validate::validate_block;
 use oxchain_consensus::validate::validate_pow;
 use oxchain_consensus::{ChainParams, ConsensusError, MemoryState};
 use oxchain_primitives::{
@@ -44,9 +46,16 @@ pub fn signed_transfer(
 }
 
 /// Searches nonces until the header meets its own target (quick on regtest).
+///
+/// # Panics
+/// If the bits are not a usable target: no nonce would ever do.
 pub fn mine(params: &ChainParams, header: &mut Header) {
-    while validate_pow(params, header).is_err() {
-        header.nonce = header.nonce.wrapping_add(1);
+    loop {
+        match validate_pow(params, header) {
+            Ok(()) => return,
+            Err(ConsensusError::HighHash { .. }) => header.nonce = header.nonce.wrapping_add(1),
+            Err(e) => panic!("cannot mine a header with these bits: {e}"),
+        }
     }
 }
 
@@ -136,9 +145,13 @@ impl ChainBuilder {
     /// A valid, mined block on the tip holding `transfers` (which must be valid in order),
     /// with a coinbase of subsidy plus fees.
     pub fn build_block(&self, transfers: Vec<Transfer>) -> Block {
-        let fees: u64 = transfers.iter().map(|t| t.fee.units()).sum();
+        let fees = transfers
+            .iter()
+            .try_fold(Amount::ZERO, |sum, t| sum.checked_add(t.fee));
         let height = Height(self.height().0 + 1);
-        let amount = Amount::from_units(self.params.block_subsidy(height).units() + fees);
+        let amount = fees
+            .and_then(|f| self.params.block_subsidy(height).checked_add(f))
+            .expect("test transfers' fees fit in a u64");
         let mut transactions = vec![Transaction::Coinbase(Coinbase {
             height,
             to: self.miner,
@@ -187,9 +200,34 @@ impl ChainBuilder {
         )
     }
 
-    /// Applies `block` to the tip: the ledger must accept it.
+    /// Runs `block` through every check a node makes on a block extending the tip, in
+    /// pipeline order (PoW, structure, header context, signatures, ledger), with the clock
+    /// far ahead so that no time is in the future. Changes nothing.
+    pub fn check_block(&self, block: &Block) -> Result<LedgerUpdate, ConsensusError> {
+        validate_pow(&self.params, &block.header)?;
+        let txids = validate_block(block)?;
+        if block.header.prev_hash != self.tip().compute_hash() {
+            panic!("check_block only checks blocks on the tip");
+        }
+        let recent = self.recent_times();
+        accept_header(
+            &self.params,
+            &block.header,
+            &self.header_context(&recent, u64::MAX / 2),
+        )?;
+        verify_block_signatures(&mut KeyCache::new(0), &self.genesis_hash(), block, &txids)?;
+        apply_block(
+            &self.params,
+            &self.state,
+            block,
+            &txids,
+            Height(self.height().0 + 1),
+        )
+    }
+
+    /// Adds `block` to the tip if it passes every check ([`ChainBuilder::check_block`]).
     pub fn push(&mut self, block: Block) -> Result<LedgerUpdate, ConsensusError> {
-        let update = self.check_ledger(&block)?;
+        let update = self.check_block(&block)?;
         self.state.apply(&update);
         self.blocks.push(block);
         Ok(update)
