@@ -52,6 +52,9 @@ impl KeyCache {
 
     /// Decodes `key`, from the cache when it is there. `None`: not a curve point.
     fn decode(&mut self, key: &[u8; 32]) -> Option<EdwardsPoint> {
+        if self.generation == 0 {
+            return CompressedEdwardsY(*key).decompress();
+        }
         if let Some(point) = self.newer.get(key) {
             return Some(*point);
         }
@@ -59,12 +62,10 @@ impl KeyCache {
             Some(point) => point,
             None => CompressedEdwardsY(*key).decompress()?,
         };
-        if self.generation > 0 {
-            if self.newer.len() >= self.generation {
-                self.older = std::mem::take(&mut self.newer);
-            }
-            self.newer.insert(*key, point);
+        if self.newer.len() >= self.generation {
+            self.older = std::mem::take(&mut self.newer);
         }
+        self.newer.insert(*key, point);
         Some(point)
     }
 

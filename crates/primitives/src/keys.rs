@@ -1,7 +1,7 @@
 //! Ed25519 keys and signatures.
 //!
-//! Verification follows ZIP-215 (through `ed25519-zebra`), so single and batch
-//! verification always agree; it lives in `oxchain-consensus`. On top of ZIP-215 the
+//! Signing goes through `ed25519-zebra`. Verification follows ZIP-215, so single and
+//! batch verification always agree; it lives in `oxchain-consensus::signatures`. On top of ZIP-215 the
 //! ledger refuses public keys that are encoded non-canonically or have small order: such
 //! a key is "weak", since a signature under it can be valid for many messages.
 
