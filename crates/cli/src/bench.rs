@@ -39,28 +39,35 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Runs `step` (which does `per_step` operations) in [`ROUNDS`] rounds of `seconds /
-/// ROUNDS` each and returns the best round's operations per second. The machine is shared:
-/// the best round is the one least disturbed, and OpenSSL is treated the same way.
-fn measure(seconds: u64, per_step: usize, mut step: impl FnMut(usize)) -> f64 {
-    let budget = Duration::from_secs_f64(seconds as f64 / ROUNDS as f64);
-    let mut best = 0f64;
-    let mut i = 0usize;
-    for _ in 0..ROUNDS {
-        let start = Instant::now();
-        let mut ops = 0usize;
-        while start.elapsed() < budget {
-            step(i);
-            ops += per_step;
-            i += 1;
-        }
-        best = best.max(ops as f64 / start.elapsed().as_secs_f64());
-    }
-    best
-}
-
 /// Rounds per figure, for ours and for OpenSSL's.
 const ROUNDS: usize = 5;
+
+/// Best operations per second seen for one figure over the rounds.
+#[derive(Debug, Default, Clone, Copy)]
+struct Best(f64);
+
+impl Best {
+    /// Runs `step` (which does `per_step` operations) for `budget` and keeps the rate if
+    /// it is the best so far.
+    fn round(&mut self, budget: Duration, per_step: usize, mut step: impl FnMut(usize)) {
+        let start = Instant::now();
+        let mut steps = 0usize;
+        while start.elapsed() < budget {
+            step(steps);
+            steps += 1;
+        }
+        self.0 = self
+            .0
+            .max((steps * per_step) as f64 / start.elapsed().as_secs_f64());
+    }
+}
+
+/// The machine is shared, so every figure (ours and OpenSSL's) is measured in [`ROUNDS`]
+/// rounds taken in turn, and the best round of each is kept: the least disturbed one, with
+/// both sides sampled over the same stretch of time.
+fn round_budget(seconds: u64) -> Duration {
+    Duration::from_secs_f64(seconds as f64 / ROUNDS as f64)
+}
 
 fn ratio(ours: f64, reference: Option<f64>) -> String {
     match reference {
@@ -69,46 +76,52 @@ fn ratio(ours: f64, reference: Option<f64>) -> String {
     }
 }
 
-/// Runs `openssl speed -mr -seconds S <args>` [`ROUNDS`] times (S = `seconds / ROUNDS`,
-/// at least 1) and returns the best value of the last field of the line starting with
-/// `prefix`, or `None` when `openssl` is not on PATH.
+/// Runs `openssl speed -mr -seconds S <args>` once (S = `seconds / ROUNDS`, at least 1)
+/// and returns the last field of the line starting with `prefix`, or `None` when
+/// `openssl` is not on PATH.
 fn openssl_speed(seconds: u64, args: &[&str], prefix: &str) -> anyhow::Result<Option<f64>> {
     let per_round = (seconds / ROUNDS as u64).max(1).to_string();
-    let mut best: Option<f64> = None;
-    for _ in 0..ROUNDS {
-        let output = match Command::new("openssl")
-            .args(["speed", "-mr", "-seconds", &per_round])
-            .args(args)
-            .output()
-        {
-            Ok(o) => o,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).context("running openssl speed"),
-        };
-        if !output.status.success() {
-            bail!(
-                "openssl speed {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .with_context(|| format!("no {prefix} line in the output of openssl speed"))?;
-        let last = line.rsplit(':').next().unwrap_or_default().trim();
-        let value: f64 = last
-            .parse()
-            .with_context(|| format!("openssl printed {last:?}, not a number"))?;
-        best = Some(best.map_or(value, |b: f64| b.max(value)));
+    let output = match Command::new("openssl")
+        .args(["speed", "-mr", "-seconds", &per_round])
+        .args(args)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).context("running openssl speed"),
+    };
+    if !output.status.success() {
+        bail!(
+            "openssl speed {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    Ok(best)
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .with_context(|| format!("no {prefix} line in the output of openssl speed"))?;
+    let last = line.rsplit(':').next().unwrap_or_default().trim();
+    let value = last
+        .parse()
+        .with_context(|| format!("openssl printed {last:?}, not a number"))?;
+    Ok(Some(value))
+}
+
+/// Keeps the best of OpenSSL's rounds; `None` once openssl turned out to be missing.
+fn best_of(best: Option<f64>, round: Option<f64>) -> Option<f64> {
+    match (best, round) {
+        (Some(b), Some(r)) => Some(b.max(r)),
+        (None, r) => r,
+        (b, None) => b,
+    }
 }
 
 fn bench_verify(args: &BenchArgs) -> anyhow::Result<()> {
     // Distinct keys and messages, as in blocks of transfers from many senders.
     const ITEMS: usize = 4096;
+    const SIZES: [usize; 3] = [1, 64, 1024];
     eprintln!("signing {ITEMS} transfers with distinct keys ...");
     let items: Vec<SignedMessage> = (0..ITEMS)
         .map(|i| {
@@ -118,33 +131,37 @@ fn bench_verify(args: &BenchArgs) -> anyhow::Result<()> {
         })
         .collect();
     let s = args.seconds;
+    let budget = round_budget(s);
     // Two extremes of what an import pays for keys: every sender new (each key decoded),
     // and every sender seen before (its decoded key in the node's cache).
-    let mut figures = Vec::new();
-    for (label, capacity) in [
-        ("new senders", 0),
-        ("known senders", KeyCache::DEFAULT_CAPACITY),
-    ] {
-        let mut cache = KeyCache::new(capacity);
+    let mut caches = [KeyCache::new(0), KeyCache::new(KeyCache::DEFAULT_CAPACITY)];
+    for cache in &mut caches {
         assert!(
-            verify_batch(&mut cache, &items).is_ok(),
+            verify_batch(cache, &items).is_ok(),
             "benchmark signatures are valid"
         );
-        let mut rates = Vec::new();
-        for size in [1usize, 64, 1024] {
-            eprintln!("measuring batches of {size}, {label} ({s} s) ...");
-            rates.push(measure(s, size, |i| {
-                let at = (i * size) % ITEMS;
-                let ok = verify_batch(&mut cache, &items[at..at + size]).is_ok();
-                assert!(ok, "benchmark signatures are valid");
-            }));
-        }
-        figures.push(rates);
     }
-    eprintln!("measuring openssl speed ed25519 ({s} s sign + {s} s verify) ...");
-    let openssl = openssl_speed(s, &["ed25519"], "+F6:")?;
+    let mut best = [[Best::default(); 3]; 2];
+    let mut openssl = None;
+    for round in 1..=ROUNDS {
+        eprintln!(
+            "round {round} of {ROUNDS}: ours ({} s), then openssl speed ed25519 ...",
+            6.0 * budget.as_secs_f64()
+        );
+        for (cache, figures) in caches.iter_mut().zip(&mut best) {
+            for (size, figure) in SIZES.into_iter().zip(figures.iter_mut()) {
+                figure.round(budget, size, |i| {
+                    let at = (i * size) % ITEMS;
+                    let ok = verify_batch(cache, &items[at..at + size]).is_ok();
+                    assert!(ok, "benchmark signatures are valid");
+                });
+            }
+        }
+        openssl = best_of(openssl, openssl_speed(s, &["ed25519"], "+F6:")?);
+    }
 
-    let (new, known) = (&figures[0], &figures[1]);
+    let new = best[0].map(|b| b.0);
+    let known = best[1].map(|b| b.0);
     println!("Ed25519 verification, one core, best of {ROUNDS} rounds, verifications per second");
     println!(
         "{:<22} {:>12} {:>8}   {:>12} {:>8}",
@@ -196,6 +213,7 @@ fn bench_verify(args: &BenchArgs) -> anyhow::Result<()> {
 
 fn bench_hash(args: &BenchArgs) -> anyhow::Result<()> {
     let s = args.seconds;
+    let budget = round_budget(s);
     let mut header = Header {
         version: 1,
         prev_hash: Default::default(),
@@ -204,22 +222,31 @@ fn bench_hash(args: &BenchArgs) -> anyhow::Result<()> {
         bits: Default::default(),
         nonce: 0,
     };
-    eprintln!("measuring SHA-256d of 88-byte headers, one thread ({s} s) ...");
-    let mut sink = 0u8;
     const PER_STEP: usize = 4096;
-    let hashes_per_s = measure(s, PER_STEP, |i| {
-        for n in 0..PER_STEP as u64 {
-            header.nonce = (i as u64) * PER_STEP as u64 + n;
-            sink ^= sha256d(&header.to_bytes())[0];
-        }
-    });
+    let mut sink = 0u8;
+    let mut best = Best::default();
+    let mut openssl_bytes = None;
+    for round in 1..=ROUNDS {
+        eprintln!(
+            "round {round} of {ROUNDS}: SHA-256d of 88-byte headers ({:.1} s), then openssl speed -evp sha256 ...",
+            budget.as_secs_f64()
+        );
+        best.round(budget, PER_STEP, |i| {
+            for n in 0..PER_STEP as u64 {
+                header.nonce = (i as u64) * PER_STEP as u64 + n;
+                sink ^= sha256d(&header.to_bytes())[0];
+            }
+        });
+        openssl_bytes = best_of(
+            openssl_bytes,
+            openssl_speed(s, &["-bytes", "16384", "-evp", "sha256"], "+F:")?,
+        );
+    }
     std::hint::black_box(sink);
+    let hashes_per_s = best.0;
     // 88 bytes pad to two 64-byte blocks, then 32 bytes to one: three compressions.
     let compressions_per_s = hashes_per_s * 3.0;
-    eprintln!("measuring openssl speed -evp sha256 on 16 KiB blocks ({s} s) ...");
-    let openssl_bytes = openssl_speed(s, &["-bytes", "16384", "-evp", "sha256"], "+F:")?;
     let openssl_compressions = openssl_bytes.map(|b| b / 64.0);
-
     println!(
         "SHA-256d of block headers, one thread, best of {ROUNDS} rounds (no midstate: 3 compressions per hash)"
     );
