@@ -13,7 +13,12 @@ use clap::{Parser, Subcommand};
 
 /// oxchain: a proof-of-work blockchain node.
 #[derive(Debug, Parser)]
-#[command(name = "oxchain", version, about, propagate_version = true)]
+#[command(
+    name = "oxchain",
+    version,
+    about = "oxchain: a proof-of-work blockchain node (so far: the consensus core and its benchmarks)",
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -3,7 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use oxchain_primitives::encode::{Decode, Encode, decode, encode};
-use oxchain_primitives::{Account, Block, BlockUndo, Header, Transaction};
+use oxchain_primitives::{
+    Account, Address, Block, BlockHash, BlockUndo, CompactTarget, Header, Network, PublicKey,
+    Transaction, Txid,
+};
 use oxchain_testkit::arb;
 use proptest::prelude::*;
 
@@ -34,6 +37,23 @@ proptest! {
     #[test]
     fn block_round_trips(b in arb::block()) {
         round_trips(&b)?;
+    }
+
+    #[test]
+    fn text_forms_round_trip(bytes in any::<[u8; 32]>(), net in 0usize..4) {
+        let network = Network::ALL[net];
+        let address = Address(bytes[..20].try_into().unwrap());
+        prop_assert_eq!(Address::parse(&address.to_bech32(network), network)?, address);
+        prop_assert_eq!(BlockHash(bytes).to_string().parse::<BlockHash>()?, BlockHash(bytes));
+        prop_assert_eq!(Txid(bytes).to_string().parse::<Txid>()?, Txid(bytes));
+        prop_assert_eq!(PublicKey(bytes).to_string().parse::<PublicKey>()?, PublicKey(bytes));
+        let bits = CompactTarget(u32::from_le_bytes(bytes[..4].try_into().unwrap()));
+        if let Ok(target) = bits.to_target() {
+            // Canonical bits survive a round trip through the target.
+            if target.to_compact() == bits {
+                prop_assert_eq!(target.to_compact().to_target()?, target);
+            }
+        }
     }
 
     #[test]
