@@ -7,7 +7,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use oxchain_consensus::signatures::{KeyCache, SignedMessage, verify_batch};
-use oxchain_primitives::{Header, SecretKey, sha256, sha256d};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use oxchain_miner::Path;
+use oxchain_miner::search::search;
+use oxchain_miner::sha256::HeaderWork;
+use oxchain_primitives::{
+    BlockHash, CompactTarget, Header, MerkleRoot, SecretKey, Target, sha256, sha256d,
+};
 use serde_json::json;
 
 /// Which benchmark.
@@ -20,6 +27,20 @@ pub(crate) enum BenchCommand {
     /// Block-header hashes (SHA-256d of 88 bytes) per second on one thread, beside
     /// `openssl speed -evp sha256` on 16 KiB blocks.
     Hash(BenchArgs),
+    /// The miner's nonce search: hashes per second on N threads, beside `openssl speed
+    /// -evp sha256` on 16 KiB blocks (with `-multi N`), and `minerd --benchmark` when a
+    /// minerd (cpuminer) is on PATH.
+    Mine(MineArgs),
+}
+
+/// Options of `bench mine`.
+#[derive(Debug, Args)]
+pub(crate) struct MineArgs {
+    #[command(flatten)]
+    common: BenchArgs,
+    /// Mining threads (default: one per CPU).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
 }
 
 /// Options every benchmark takes.
@@ -37,6 +58,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Verify(args) => bench_verify(&args),
         BenchCommand::Hash(args) => bench_hash(&args),
+        BenchCommand::Mine(args) => bench_mine(&args),
     }
 }
 
@@ -277,4 +299,161 @@ fn bench_hash(args: &BenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn bench_mine(args: &MineArgs) -> anyhow::Result<()> {
+    let s = args.common.seconds;
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |t| t as usize,
+    );
+    let budget = round_budget(s);
+    let path = Path::detect();
+    let header = Header {
+        version: 1,
+        prev_hash: BlockHash([0x11; 32]),
+        merkle_root: MerkleRoot([0x22; 32]),
+        time_ms: 1_767_225_600_000,
+        bits: CompactTarget(0x0101_0000),
+        nonce: 0,
+    };
+    let work = HeaderWork::new(&header);
+    // A target of 1: no nonce meets it, so every thread hashes for the whole round.
+    let target = CompactTarget(0x0101_0000).to_target().context("target 1")?;
+    let multi = threads.to_string();
+    let mut openssl_args = vec!["-bytes", "16384", "-evp", "sha256"];
+    if threads > 1 {
+        openssl_args.splice(0..0, ["-multi", multi.as_str()]);
+    }
+    let mut best_total = Best::default();
+    let mut best_portable = Best::default();
+    let mut openssl = None;
+    for round in 1..=ROUNDS {
+        eprintln!(
+            "round {round} of {ROUNDS}: {threads} mining thread(s) ({:.1} s), one portable thread, then openssl speed {} ...",
+            budget.as_secs_f64(),
+            openssl_args.join(" ")
+        );
+        best_total.0 = best_total
+            .0
+            .max(hash_for(path, &work, &target, threads, budget));
+        best_portable.0 = best_portable
+            .0
+            .max(hash_for(Path::Portable, &work, &target, 1, budget));
+        openssl = best_of(openssl, openssl_speed(s, &openssl_args, "+F:")?);
+    }
+    let minerd = minerd_khash(threads, s)?.map(|k| k * 1000.0);
+    let hashes_per_s = best_total.0;
+    let openssl_compressions = openssl.map(|b| b / 64.0);
+
+    println!(
+        "Nonce search (SHA-256d, midstate cached: 2 compressions per hash), best of {ROUNDS} rounds"
+    );
+    println!("{:<44} {:>16} {:>12}", "", "per second", "vs openssl");
+    println!(
+        "{:<44} {hashes_per_s:>16.0} {:>12}",
+        format!("hashes, {threads} thread(s), {path:?} path"),
+        ratio(hashes_per_s, openssl_compressions)
+    );
+    println!(
+        "{:<44} {:>16.0}",
+        "hashes per thread",
+        hashes_per_s / threads as f64
+    );
+    println!(
+        "{:<44} {:>16.0}",
+        "hashes, 1 thread, portable path (sha2 crate)", best_portable.0
+    );
+    match openssl_compressions {
+        Some(c) => println!(
+            "{:<44} {c:>16.0}",
+            format!("openssl sha256 16 KiB x{threads} (bytes/64)")
+        ),
+        None => println!("openssl not found on PATH: no reference figure"),
+    }
+    match minerd {
+        Some(m) => println!(
+            "{:<44} {m:>16.0} {:>12}",
+            "minerd --benchmark -a sha256d",
+            ratio(hashes_per_s, Some(m))
+        ),
+        None => println!("minerd (cpuminer) not found on PATH: no cpuminer figure"),
+    }
+    if args.common.json {
+        println!(
+            "{}",
+            json!({
+                "bench": "mine",
+                "seconds": s,
+                "rounds": ROUNDS,
+                "threads": threads,
+                "path": format!("{path:?}"),
+                "hashes_per_s": hashes_per_s.round(),
+                "hashes_per_s_per_thread": (hashes_per_s / threads as f64).round(),
+                "portable_hashes_per_s_one_thread": best_portable.0.round(),
+                "openssl_sha256_16k_bytes_per_s": openssl.map(f64::round),
+                "openssl_processes": threads,
+                "hashes_vs_openssl_compressions": openssl_compressions.map(|c| hashes_per_s / c),
+                "minerd_hashes_per_s": minerd.map(f64::round),
+            })
+        );
+    }
+    Ok(())
+}
+
+/// Hashes per second of `threads` threads searching disjoint ranges for `budget`.
+fn hash_for(
+    path: Path,
+    work: &HeaderWork,
+    target: &Target,
+    threads: usize,
+    budget: Duration,
+) -> f64 {
+    let counter = AtomicU64::new(0);
+    let start = Instant::now();
+    let deadline = start + budget;
+    std::thread::scope(|scope| {
+        for t in 0..threads as u64 {
+            let counter = &counter;
+            scope.spawn(move || {
+                let range = t << 40..(t + 1) << 40;
+                search(path, work, target, range, counter, &|| {
+                    Instant::now() >= deadline
+                });
+            });
+        }
+    });
+    counter.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// cpuminer's own figure: `minerd --benchmark -a sha256d -t N` for `seconds`, in khash/s
+/// (its last "Total:" line), or `None` when no minerd is on PATH.
+fn minerd_khash(threads: usize, seconds: u64) -> anyhow::Result<Option<f64>> {
+    let child = Command::new("minerd")
+        .args(["--benchmark", "-a", "sha256d", "-t", &threads.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).context("starting minerd"),
+    };
+    eprintln!("measuring minerd --benchmark -a sha256d -t {threads} ({seconds} s) ...");
+    std::thread::sleep(Duration::from_secs(seconds.max(5)));
+    let _ = child.kill();
+    let output = child
+        .wait_with_output()
+        .context("reading minerd's output")?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let total = text
+        .lines()
+        .filter_map(|l| l.split("Total: ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .next_back();
+    Ok(total)
 }

@@ -62,6 +62,26 @@ fn bench_hash_prints_figures_and_the_openssl_reference() {
 }
 
 #[test]
+fn bench_mine_prints_figures_and_the_openssl_reference() {
+    let v = last_json_line(&oxchain(&[
+        "bench",
+        "mine",
+        "--threads",
+        "2",
+        "--seconds",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(v["threads"], 2);
+    let total = positive(&v, "hashes_per_s");
+    assert!((positive(&v, "hashes_per_s_per_thread") * 2.0 - total).abs() <= 2.0);
+    positive(&v, "portable_hashes_per_s_one_thread");
+    if openssl_on_path() {
+        positive(&v, "openssl_sha256_16k_bytes_per_s");
+    }
+}
+
+#[test]
 fn bad_arguments_are_usage_errors_with_exit_code_2() {
     for args in [
         &["bench", "verify", "--seconds", "0"][..],

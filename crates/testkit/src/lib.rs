@@ -145,6 +145,14 @@ impl ChainBuilder {
     /// A valid, mined block on the tip holding `transfers` (which must be valid in order),
     /// with a coinbase of subsidy plus fees.
     pub fn build_block(&self, transfers: Vec<Transfer>) -> Block {
+        let mut block = self.build_block_unmined(transfers);
+        mine(&self.params, &mut block.header);
+        block
+    }
+
+    /// As [`ChainBuilder::build_block`], but with nonce 0 and no proof of work yet: a
+    /// template for a miner.
+    pub fn build_block_unmined(&self, transfers: Vec<Transfer>) -> Block {
         let fees = transfers
             .iter()
             .try_fold(Amount::ZERO, |sum, t| sum.checked_add(t.fee));
@@ -158,12 +166,19 @@ impl ChainBuilder {
             amount,
         })];
         transactions.extend(transfers.into_iter().map(Transaction::Transfer));
-        self.seal(transactions)
+        self.assemble(transactions)
     }
 
     /// Wraps `transactions` in a header on the tip (right bits, time, merkle root) and
     /// mines it.
     pub fn seal(&self, transactions: Vec<Transaction>) -> Block {
+        let mut block = self.assemble(transactions);
+        mine(&self.params, &mut block.header);
+        block
+    }
+
+    /// Wraps `transactions` in an unmined header on the tip.
+    fn assemble(&self, transactions: Vec<Transaction>) -> Block {
         let parent = self.tip();
         let time_ms = parent.header.time_ms + self.spacing_ms;
         let bits = compute_next_bits(
@@ -184,7 +199,6 @@ impl ChainBuilder {
             transactions,
         };
         block.header.merkle_root = block.compute_merkle_root();
-        mine(&self.params, &mut block.header);
         block
     }
 
