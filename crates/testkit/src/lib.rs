@@ -217,6 +217,10 @@ impl ChainBuilder {
     /// Runs `block` through every check a node makes on a block extending the tip, in
     /// pipeline order (PoW, structure, header context, signatures, ledger), with the clock
     /// far ahead so that no time is in the future. Changes nothing.
+    ///
+    /// # Panics
+    /// If `block` does not extend the tip (that is the chain's orphan handling, not a
+    /// consensus rule).
     pub fn check_block(&self, block: &Block) -> Result<LedgerUpdate, ConsensusError> {
         validate_pow(&self.params, &block.header)?;
         let txids = validate_block(block)?;
