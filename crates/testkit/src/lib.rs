@@ -204,14 +204,12 @@ impl ChainBuilder {
 
     /// Runs `block` through the ledger on the tip state without changing anything.
     pub fn check_ledger(&self, block: &Block) -> Result<LedgerUpdate, ConsensusError> {
-        let txids = block.compute_txids();
-        apply_block(
-            &self.params,
-            &self.state,
-            block,
-            &txids,
-            Height(self.height().0 + 1),
-        )
+        self.apply_on_tip(block, &block.compute_txids())
+    }
+
+    fn apply_on_tip(&self, block: &Block, txids: &[Txid]) -> Result<LedgerUpdate, ConsensusError> {
+        let height = Height(self.height().0 + 1);
+        apply_block(&self.params, &self.state, block, txids, height)
     }
 
     /// Runs `block` through every check a node makes on a block extending the tip, in
@@ -234,13 +232,7 @@ impl ChainBuilder {
             &self.header_context(&recent, u64::MAX / 2),
         )?;
         verify_block_signatures(&mut KeyCache::new(0), &self.genesis_hash(), block, &txids)?;
-        apply_block(
-            &self.params,
-            &self.state,
-            block,
-            &txids,
-            Height(self.height().0 + 1),
-        )
+        self.apply_on_tip(block, &txids)
     }
 
     /// Adds `block` to the tip if it passes every check ([`ChainBuilder::check_block`]).
