@@ -105,16 +105,6 @@ impl Miner {
         self
     }
 
-    /// Worker threads.
-    pub fn threads(&self) -> usize {
-        self.counters.len()
-    }
-
-    /// The hashing path in use.
-    pub fn path(&self) -> Path {
-        self.path
-    }
-
     /// Searches for a nonce (and, as rounds run out, a later time) that makes `header` meet
     /// its own target. The time starts at `max(header.time_ms, min_time_ms)` and moves to
     /// the clock (never below `min_time_ms`) each new round. `None`: cancelled, or the bits

@@ -44,14 +44,6 @@ impl Amount {
         Amount(units)
     }
 
-    /// `coins` whole coins, or `None` on overflow.
-    pub const fn from_coins(coins: u64) -> Option<Amount> {
-        match coins.checked_mul(Self::UNITS_PER_COIN) {
-            Some(u) => Some(Amount(u)),
-            None => None,
-        }
-    }
-
     /// The amount in base units.
     pub const fn units(self) -> u64 {
         self.0

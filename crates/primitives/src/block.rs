@@ -19,13 +19,6 @@ impl fmt::Display for Height {
     }
 }
 
-impl Height {
-    /// The next height, or `None` past `u64::MAX`.
-    pub fn checked_next(self) -> Option<Height> {
-        self.0.checked_add(1).map(Height)
-    }
-}
-
 /// The 88-byte block header. Its first 64 bytes do not change while a miner searches
 /// nonces, so one nonce costs two SHA-256 compressions after a cached midstate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -149,11 +149,6 @@ impl SecretKey {
         SecretKey(ed25519_zebra::SigningKey::from(seed))
     }
 
-    /// The 32-byte seed, for storing the key (encrypted) in a wallet.
-    pub fn to_seed(&self) -> [u8; 32] {
-        self.0.to_bytes()
-    }
-
     /// The public key.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(ed25519_zebra::VerificationKeyBytes::from(&self.0).into())

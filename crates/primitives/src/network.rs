@@ -51,11 +51,6 @@ impl Network {
         }
     }
 
-    /// The network of a metadata tag, if it names one.
-    pub fn from_id(id: u8) -> Option<Network> {
-        Network::ALL.into_iter().find(|n| n.id() == id)
-    }
-
     /// Whether the insecure dev accounts (alice, bob, ...) exist on this network.
     pub fn has_dev_accounts(self) -> bool {
         matches!(self, Network::Dev | Network::Regtest)

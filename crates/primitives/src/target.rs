@@ -130,21 +130,6 @@ impl Work {
     pub fn checked_add(self, rhs: Work) -> Option<Work> {
         self.0.checked_add(rhs.0).map(Work)
     }
-
-    /// The work as 32 big-endian bytes, the form stored and compared on disk.
-    pub fn to_be_bytes(&self) -> [u8; 32] {
-        self.0.to_be_bytes()
-    }
-
-    /// The work from 32 big-endian bytes.
-    pub fn from_be_bytes(bytes: [u8; 32]) -> Work {
-        Work(U256::from_be_bytes(bytes))
-    }
-
-    /// The work as a decimal string, for JSON (it can exceed every JSON-safe integer).
-    pub fn to_decimal(&self) -> String {
-        self.0.to_string()
-    }
 }
 
 impl fmt::Debug for Work {

@@ -57,14 +57,6 @@ impl Transaction {
         Txid(sha256d(&encode::encode(self)))
     }
 
-    /// The transfer inside, if this is one.
-    pub fn as_transfer(&self) -> Option<&Transfer> {
-        match self {
-            Transaction::Transfer(t) => Some(t),
-            Transaction::Coinbase(_) => None,
-        }
-    }
-
     /// The encoded size in bytes.
     pub fn encoded_len(&self) -> usize {
         self.encoded_size()
