@@ -182,6 +182,12 @@ pub enum ConsensusError {
         /// The account.
         address: Address,
     },
+    /// The block extends a block that broke a rule.
+    #[error("the parent block {parent} is invalid")]
+    InvalidParent {
+        /// The parent.
+        parent: BlockHash,
+    },
     /// The account state could not be read.
     #[error("reading account state failed: {0}")]
     StateRead(Arc<dyn std::error::Error + Send + Sync>),

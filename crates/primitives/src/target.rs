@@ -130,6 +130,16 @@ impl Work {
     pub fn checked_add(self, rhs: Work) -> Option<Work> {
         self.0.checked_add(rhs.0).map(Work)
     }
+
+    /// The work as 32 big-endian bytes (as stored, so byte order is numeric order).
+    pub fn to_be_bytes(&self) -> [u8; 32] {
+        self.0.to_be_bytes()
+    }
+
+    /// The work from 32 big-endian bytes.
+    pub fn from_be_bytes(bytes: [u8; 32]) -> Work {
+        Work(U256::from_be_bytes(bytes))
+    }
 }
 
 impl fmt::Debug for Work {

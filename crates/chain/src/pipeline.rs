@@ -1,0 +1,398 @@
+//! The steps of [`crate::Chain::process_block`], in the order they run, cheapest first.
+//! Each step either lets the block through or decides its [`BlockOutcome`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use oxchain_consensus::accept::{HeaderContext, accept_header};
+use oxchain_consensus::params::MEDIAN_TIME_SPAN;
+use oxchain_consensus::signatures::{KeyCache, verify_block_signatures};
+use oxchain_consensus::validate::{validate_block, validate_pow};
+use oxchain_consensus::{ChainParams, ConsensusError};
+use oxchain_primitives::limits::MAX_BLOCK_BYTES;
+use oxchain_primitives::{Address, Block, BlockHash, Height, Transaction, Transfer, Txid};
+use oxchain_storage::{
+    BlockStatus, ConnectError, HeaderRecord, Store, StoreError, StoreWriter,
+};
+
+use crate::events::{BlockOutcome, ChainEvent};
+use crate::Chain;
+
+/// What the committed blocks mean for the mempool and the listeners.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    pub(crate) events: Vec<ChainEvent>,
+    /// Transfers of disconnected blocks, to return to the mempool.
+    pub(crate) returned: Vec<Transfer>,
+    /// Accounts whose state changed.
+    pub(crate) touched: BTreeSet<Address>,
+}
+
+/// The context-free body checks (structure, merkle root, signatures) of each block, on
+/// up to one thread per key cache. Blocks that fail the cheap checks are left for the
+/// pipeline to refuse (`None`), so that no signature is checked for them.
+pub(crate) fn check_bodies(
+    params: &ChainParams,
+    keys: &mut [KeyCache],
+    blocks: &[Block],
+) -> Vec<Option<Result<Vec<Txid>, ConsensusError>>> {
+    let genesis = params.genesis_hash();
+    let check = |cache: &mut KeyCache, block: &Block| {
+        if block.encoded_len() > MAX_BLOCK_BYTES || validate_pow(params, &block.header).is_err() {
+            return None;
+        }
+        Some(validate_block(block).and_then(|txids| {
+            verify_block_signatures(cache, &genesis, block, &txids).map(|()| txids)
+        }))
+    };
+    let threads = keys.len().min(blocks.len());
+    if threads <= 1 {
+        let cache = &mut keys[0];
+        return blocks.iter().map(|b| check(cache, b)).collect();
+    }
+    let mut out: Vec<Option<Result<Vec<Txid>, ConsensusError>>> = vec![None; blocks.len()];
+    let chunk = blocks.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for ((cache, blocks), out) in keys
+            .iter_mut()
+            .zip(blocks.chunks(chunk))
+            .zip(out.chunks_mut(chunk))
+        {
+            s.spawn(move || {
+                for (block, slot) in blocks.iter().zip(out) {
+                    *slot = check(cache, block);
+                }
+            });
+        }
+    });
+    out
+}
+
+impl Chain {
+    /// The pipeline for one block, inside the open write transaction.
+    pub(crate) fn process_in(
+        &mut self,
+        w: &mut StoreWriter,
+        block: Block,
+        body: Option<Result<Vec<Txid>, ConsensusError>>,
+        now_ms: u64,
+        effects: &mut Effects,
+    ) -> Result<BlockOutcome, StoreError> {
+        let mut queue = vec![(block, body)];
+        let mut first = None;
+        // Orphans completed by this block are processed after it, in the same write.
+        while let Some((block, body)) = queue.pop() {
+            let hash = block.header.compute_hash();
+            let outcome = self.run_steps(w, hash, &block, body, now_ms, effects)?;
+            if matches!(
+                outcome,
+                BlockOutcome::Extended { .. } | BlockOutcome::SideChain { .. } | BlockOutcome::Reorg { .. }
+            ) {
+                queue.extend(self.orphans.take_children(&hash).into_iter().map(|b| (b, None)));
+            }
+            first.get_or_insert(outcome);
+        }
+        Ok(first.expect("the first block always has an outcome"))
+    }
+
+    fn run_steps(
+        &mut self,
+        w: &mut StoreWriter,
+        hash: BlockHash,
+        block: &Block,
+        body: Option<Result<Vec<Txid>, ConsensusError>>,
+        now_ms: u64,
+        effects: &mut Effects,
+    ) -> Result<BlockOutcome, StoreError> {
+        let invalid = |error| Ok(BlockOutcome::Invalid { hash, error });
+        // 1. Size: nothing larger than a block is looked at further.
+        let size = block.encoded_len();
+        if size > MAX_BLOCK_BYTES {
+            return invalid(ConsensusError::BlockTooLarge {
+                size,
+                max: MAX_BLOCK_BYTES,
+            });
+        }
+        // 2. Proof of work: two hashes, before anything is read or stored.
+        if let Err(e) = validate_pow(&self.params, &block.header) {
+            return invalid(e);
+        }
+        // 3. Known already?
+        if self.orphans.contains(&hash) || w.header(&hash)?.is_some() {
+            return Ok(BlockOutcome::AlreadyKnown { hash });
+        }
+        // 4. Parent known? Else an orphan, which is nobody's fault.
+        let parent_hash = block.header.prev_hash;
+        let Some(parent) = w.header(&parent_hash)? else {
+            self.orphans.insert(hash, block.clone());
+            return Ok(BlockOutcome::Orphan {
+                hash,
+                parent: parent_hash,
+            });
+        };
+        if parent.status == BlockStatus::Invalid {
+            return invalid(ConsensusError::InvalidParent {
+                parent: parent_hash,
+            });
+        }
+        // 5. Contextual header rules: bits on schedule, time after the median, not from
+        // the future.
+        let parts = header_context_parts(&*w, &parent_hash, &parent)?;
+        let ctx = HeaderContext {
+            parent_height: parent.height,
+            parent_time_ms: parent.header.time_ms,
+            anchor_time_ms: parts.anchor_time_ms,
+            recent_times_ms: &parts.recent_times_ms,
+            now_ms,
+        };
+        if let Err(e) = accept_header(&self.params, &block.header, &ctx) {
+            return invalid(e);
+        }
+        // 6. Body: structure, merkle root, every signature (in parallel beforehand when
+        // blocks come in a batch).
+        let body = match body {
+            Some(result) => result,
+            None => validate_block(block).and_then(|txids| {
+                verify_block_signatures(
+                    &mut self.keys[0],
+                    &self.params.genesis_hash(),
+                    block,
+                    &txids,
+                )
+                .map(|()| txids)
+            }),
+        };
+        let txids = match body {
+            Ok(txids) => txids,
+            Err(e) => return invalid(e),
+        };
+        // 7. Store it, with its branch's cumulative work.
+        let height = Height(parent.height.0 + 1);
+        let work = block
+            .header
+            .bits
+            .to_target()
+            .map(|t| t.work())
+            .ok()
+            .and_then(|w| parent.chain_work.checked_add(w))
+            .ok_or_else(|| StoreError::Corrupt("cumulative work overflows".into()))?;
+        let record = HeaderRecord {
+            header: block.header,
+            height,
+            chain_work: work,
+            status: BlockStatus::Valid,
+        };
+        w.put_block(&hash, &record, block)?;
+        // 8. Fork choice: strictly more work wins; on a tie the first seen stays.
+        let tip = w.tip()?;
+        if work <= tip.chain_work {
+            effects.events.push(ChainEvent::SideBlock {
+                hash,
+                height,
+                parent: parent_hash,
+            });
+            return Ok(BlockOutcome::SideChain { hash, height });
+        }
+        match self.switch_to(w, hash, block, &txids, effects)? {
+            Ok(0) => Ok(BlockOutcome::Extended { hash, height }),
+            Ok(depth) => Ok(BlockOutcome::Reorg {
+                hash,
+                height,
+                depth,
+            }),
+            Err((bad, error)) if bad == hash => invalid(error),
+            // An ancestor on the branch failed: this block is invalid through it.
+            Err((bad, _)) => invalid(ConsensusError::InvalidParent { parent: bad }),
+        }
+    }
+
+    /// Makes `new_tip` (stored, with more work) the tip: disconnects the best chain down
+    /// to the fork and connects the branch. Returns the number of blocks disconnected.
+    /// If a branch block breaks a ledger rule, the old chain is restored, that block is
+    /// marked invalid, and it is returned with the rule.
+    fn switch_to(
+        &mut self,
+        w: &mut StoreWriter,
+        new_tip: BlockHash,
+        new_block: &Block,
+        new_txids: &[Txid],
+        effects: &mut Effects,
+    ) -> Result<Result<u64, (BlockHash, ConsensusError)>, StoreError> {
+        let old_tip = w.tip()?;
+        // The branch, newest first, down to the first block on the best chain.
+        let mut branch = Vec::new();
+        let mut cursor = new_tip;
+        let fork = loop {
+            let record = w
+                .header(&cursor)?
+                .ok_or_else(|| StoreError::Corrupt(format!("no header for {cursor}")))?;
+            if w.hash_at(record.height)? == Some(cursor) {
+                break (cursor, record.height);
+            }
+            branch.push((cursor, record.height));
+            cursor = record.header.prev_hash;
+        };
+
+        let mut disconnected = Vec::new();
+        while w.tip()?.hash != fork.0 {
+            let (block, undo) = w.disconnect_tip()?;
+            disconnected.push(block);
+            effects.touched.extend(undo.prior.iter().map(|(a, _)| *a));
+        }
+
+        let mut connected: Vec<(BlockHash, Height, Arc<Block>)> = Vec::new();
+        for &(hash, height) in branch.iter().rev() {
+            let (block, txids) = if hash == new_tip {
+                (new_block.clone(), new_txids.to_vec())
+            } else {
+                let block = w
+                    .block(&hash)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("no body for {hash}")))?;
+                let txids = block.compute_txids();
+                (block, txids)
+            };
+            match w.connect(&self.params, &hash, &block, &txids, height) {
+                Ok(update) => {
+                    effects
+                        .touched
+                        .extend(update.accounts.iter().map(|(a, _)| *a));
+                    connected.push((hash, height, Arc::new(block)));
+                }
+                Err(ConnectError::Store(e)) => return Err(e),
+                Err(ConnectError::Invalid(error)) => {
+                    // Back to the old chain, which connected before.
+                    for _ in &connected {
+                        w.disconnect_tip()?;
+                    }
+                    for block in disconnected.iter().rev() {
+                        let hash = block.header.compute_hash();
+                        let record = w
+                            .header(&hash)?
+                            .ok_or_else(|| StoreError::Corrupt(format!("no header for {hash}")))?;
+                        w.connect(&self.params, &hash, block, &block.compute_txids(), record.height)
+                            .map_err(|e| {
+                                StoreError::Corrupt(format!(
+                                    "block {hash} of the old best chain no longer connects: {e}"
+                                ))
+                            })?;
+                    }
+                    w.mark_invalid(&hash)?;
+                    return Ok(Err((hash, error)));
+                }
+            }
+        }
+
+        let depth = disconnected.len() as u64;
+        for block in &disconnected {
+            let hash = block.header.compute_hash();
+            let height = match block.transactions.first() {
+                Some(Transaction::Coinbase(c)) => c.height,
+                _ => Height(0),
+            };
+            effects
+                .events
+                .push(ChainEvent::BlockDisconnected { hash, height });
+        }
+        if depth > 0 {
+            effects.events.push(ChainEvent::Reorg {
+                old_tip: old_tip.hash,
+                new_tip,
+                fork_height: fork.1,
+                depth,
+            });
+        }
+        for (hash, height, block) in connected {
+            effects.events.push(ChainEvent::BlockConnected {
+                hash,
+                height,
+                block,
+            });
+        }
+        effects.returned.extend(disconnected.into_iter().flat_map(|b| {
+            b.transactions.into_iter().filter_map(|tx| match tx {
+                Transaction::Transfer(t) => Some(t),
+                Transaction::Coinbase(_) => None,
+            })
+        }));
+        Ok(Ok(depth))
+    }
+}
+
+/// Where header reads come from: the committed store, or the open write transaction.
+pub(crate) trait Headers {
+    fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError>;
+    fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError>;
+}
+
+impl Headers for Store {
+    fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError> {
+        Store::header(self, hash)
+    }
+    fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError> {
+        Store::hash_at(self, height)
+    }
+}
+
+impl Headers for StoreWriter {
+    fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError> {
+        StoreWriter::header(self, hash)
+    }
+    fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError> {
+        StoreWriter::hash_at(self, height)
+    }
+}
+
+/// The ancestry a child of `parent` is judged by.
+pub(crate) struct ContextParts {
+    /// Times of up to the last 11 blocks ending with the parent, oldest first.
+    pub(crate) recent_times_ms: Vec<u64>,
+    /// Time of the block at height 1 on the parent's branch (0 if the parent is genesis).
+    pub(crate) anchor_time_ms: u64,
+}
+
+pub(crate) fn header_context_parts(
+    headers: &impl Headers,
+    parent_hash: &BlockHash,
+    parent: &HeaderRecord,
+) -> Result<ContextParts, StoreError> {
+    let missing = |h: &BlockHash| StoreError::Corrupt(format!("no header for ancestor {h}"));
+    let mut recent = Vec::with_capacity(MEDIAN_TIME_SPAN);
+    let mut record = *parent;
+    loop {
+        recent.push(record.header.time_ms);
+        if recent.len() == MEDIAN_TIME_SPAN || record.height.0 == 0 {
+            break;
+        }
+        let hash = record.header.prev_hash;
+        record = headers.header(&hash)?.ok_or_else(|| missing(&hash))?;
+    }
+    recent.reverse();
+    let anchor_time_ms = if parent.height.0 == 0 {
+        0
+    } else {
+        // Down the branch until it joins the best chain (usually at once), then by index.
+        let mut hash = *parent_hash;
+        let mut record = *parent;
+        loop {
+            if record.height.0 == 1 {
+                break record.header.time_ms;
+            }
+            if headers.hash_at(record.height)? == Some(hash) {
+                let h1 = headers
+                    .hash_at(Height(1))?
+                    .ok_or_else(|| StoreError::Corrupt("no block at height 1".into()))?;
+                break headers
+                    .header(&h1)?
+                    .ok_or_else(|| missing(&h1))?
+                    .header
+                    .time_ms;
+            }
+            hash = record.header.prev_hash;
+            record = headers.header(&hash)?.ok_or_else(|| missing(&hash))?;
+        }
+    };
+    Ok(ContextParts {
+        recent_times_ms: recent,
+        anchor_time_ms,
+    })
+}

@@ -1,0 +1,417 @@
+//! Opening a data directory, and reading the store.
+//!
+//! Opening takes the directory's lock, then checks, before anything is written, that the
+//! store is of this schema, network and genesis; a fresh directory gets genesis. redb
+//! verifies every page's checksum at open, so a damaged file is an error here instead of
+//! a panic later. Each reader call is one short read transaction.
+
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use oxchain_consensus::ChainParams;
+use oxchain_consensus::ledger::{AccountReader, compute_state_digest};
+use oxchain_primitives::{
+    Account, Address, Block, BlockHash, BlockUndo, Header, Height, Txid, Work,
+};
+use redb::{Builder, Database, ReadTransaction, ReadableDatabase, ReadableTable};
+
+use crate::error::StoreError;
+use crate::tables::{
+    ACCOUNTS, BEST, BLOCKS, HEADERS, HISTORY, HeaderRecord, META, META_GENESIS, META_NETWORK,
+    META_SCHEMA, META_TIP, TXS, UNDO, decode_stored, history_key, split_history_key,
+    split_tx_location,
+};
+use crate::write::StoreWriter;
+
+/// The layout version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The file that holds the chain, inside the data directory.
+const DB_FILE: &str = "chain.redb";
+/// The lock file: held while a node uses the directory.
+const LOCK_FILE: &str = "LOCK";
+/// redb's page cache. Bounded so that memory does not grow with the chain; the working
+/// set (tip accounts and recent blocks) fits easily.
+const CACHE_BYTES: usize = 64 << 20;
+
+/// The best chain's last block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tip {
+    /// Its hash.
+    pub hash: BlockHash,
+    /// Its header.
+    pub header: Header,
+    /// Its height.
+    pub height: Height,
+    /// Cumulative work of the best chain.
+    pub chain_work: Work,
+}
+
+/// Where a transaction is on the best chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxLocation {
+    /// The block that holds it.
+    pub block: BlockHash,
+    /// That block's height.
+    pub height: Height,
+    /// Its position in the block (0 is the coinbase).
+    pub position: u32,
+}
+
+/// One transaction in an address's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The transaction.
+    pub txid: Txid,
+    /// The height of its block.
+    pub height: Height,
+    /// Its position in the block.
+    pub position: u32,
+}
+
+/// An open data directory. Cheap to clone; every clone shares the database and the lock,
+/// which is released when the last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    dir: PathBuf,
+    genesis: BlockHash,
+    // Held for the lock; released on drop.
+    _lock: File,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.inner.dir)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` for the network of `params`.
+    pub fn open(dir: &Path, params: &ChainParams) -> Result<Store, StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
+
+        let path = dir.join(DB_FILE);
+        let mut builder = Builder::new();
+        builder
+            .set_cache_size(CACHE_BYTES)
+            .set_check_integrity_on_open(true);
+        let opened = if path.exists() {
+            builder.open(&path)
+        } else {
+            builder.create(&path)
+        };
+        let db = opened.map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+                dir: dir.to_path_buf(),
+            },
+            redb::DatabaseError::Storage(redb::StorageError::Io(source)) => StoreError::Io {
+                path: path.clone(),
+                source,
+            },
+            other => StoreError::Corrupt(format!("{}: {other}", path.display())),
+        })?;
+
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                dir: dir.to_path_buf(),
+                genesis: params.genesis_hash(),
+                _lock: lock,
+            }),
+        };
+        if store.check_meta(params)? {
+            store.validate_tip()?;
+        } else {
+            let mut w = store.begin_write()?;
+            w.init(params)?;
+            w.commit()?;
+        }
+        Ok(store)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The genesis hash of this store's chain.
+    pub fn genesis_hash(&self) -> BlockHash {
+        self.inner.genesis
+    }
+
+    /// Starts the one write transaction.
+    pub fn begin_write(&self) -> Result<StoreWriter, StoreError> {
+        StoreWriter::begin(&self.inner.db)
+    }
+
+    /// Checks the metadata against `params`. `Ok(false)`: a fresh store (no tables yet).
+    fn check_meta(&self, params: &ChainParams) -> Result<bool, StoreError> {
+        let dir = || self.inner.dir.clone();
+        let txn = self.read()?;
+        let meta = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                // A store killed while being created has no tables; anything else without
+                // metadata is not ours.
+                if txn.list_tables()?.next().is_some() {
+                    return Err(StoreError::corrupt("tables without metadata"));
+                }
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let get = |key: &str| -> Result<Vec<u8>, StoreError> {
+            meta.get(key)?
+                .map(|v| v.value().to_vec())
+                .ok_or_else(|| StoreError::corrupt(format!("no {key} in metadata")))
+        };
+        let schema = get(META_SCHEMA)?;
+        let schema = u32::from_le_bytes(
+            schema
+                .try_into()
+                .map_err(|_| StoreError::corrupt("schema is not 4 bytes"))?,
+        );
+        if schema > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                dir: dir(),
+                found: schema,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if schema < SCHEMA_VERSION {
+            return Err(StoreError::corrupt(format!("unknown schema {schema}")));
+        }
+        let network = get(META_NETWORK)?;
+        let expected = params.network.name();
+        if network != expected.as_bytes() {
+            return Err(StoreError::WrongNetwork {
+                dir: dir(),
+                found: String::from_utf8_lossy(&network).into_owned(),
+                expected: expected.to_string(),
+            });
+        }
+        let genesis = get(META_GENESIS)?;
+        if genesis != self.inner.genesis.0 {
+            return Err(StoreError::WrongGenesis {
+                dir: dir(),
+                found: hex(&genesis),
+                expected: self.inner.genesis.to_string(),
+            });
+        }
+        Ok(true)
+    }
+
+    /// Checks that the tip is a complete best-chain block.
+    fn validate_tip(&self) -> Result<(), StoreError> {
+        let tip = self.tip()?;
+        let txn = self.read()?;
+        if txn.open_table(BEST)?.get(tip.height.0)?.map(|v| v.value()) != Some(tip.hash.0) {
+            return Err(StoreError::corrupt("the tip is not on the best-chain index"));
+        }
+        if txn.open_table(BLOCKS)?.get(tip.hash.0)?.is_none() {
+            return Err(StoreError::corrupt("the tip block's body is missing"));
+        }
+        if tip.height.0 > 0 && txn.open_table(UNDO)?.get(tip.hash.0)?.is_none() {
+            return Err(StoreError::corrupt("the tip block's undo data is missing"));
+        }
+        Ok(())
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.inner.db.begin_read()?)
+    }
+
+    /// The best chain's tip.
+    pub fn tip(&self) -> Result<Tip, StoreError> {
+        let txn = self.read()?;
+        let hash = txn
+            .open_table(META)?
+            .get(META_TIP)?
+            .ok_or_else(|| StoreError::corrupt("no tip in metadata"))?
+            .value()
+            .try_into()
+            .map(BlockHash)
+            .map_err(|_| StoreError::corrupt("tip is not 32 bytes"))?;
+        let record = read_header(&txn.open_table(HEADERS)?, &hash)?
+            .ok_or_else(|| StoreError::corrupt(format!("no header for the tip {hash}")))?;
+        Ok(Tip {
+            hash,
+            header: record.header,
+            height: record.height,
+            chain_work: record.chain_work,
+        })
+    }
+
+    /// A block's header record, best chain or not.
+    pub fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError> {
+        read_header(&self.read()?.open_table(HEADERS)?, hash)
+    }
+
+    /// A stored block, best chain or not.
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StoreError> {
+        read_block(&self.read()?.open_table(BLOCKS)?, hash)
+    }
+
+    /// A best-chain block's undo data.
+    pub fn undo(&self, hash: &BlockHash) -> Result<Option<BlockUndo>, StoreError> {
+        read_undo(&self.read()?.open_table(UNDO)?, hash)
+    }
+
+    /// The hash of the best-chain block at `height`.
+    pub fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError> {
+        read_hash_at(&self.read()?.open_table(BEST)?, height)
+    }
+
+    /// The account at `address` at the tip.
+    pub fn account(&self, address: &Address) -> Result<Option<Account>, StoreError> {
+        read_account(&self.read()?.open_table(ACCOUNTS)?, address)
+    }
+
+    /// Where a transaction is on the best chain.
+    pub fn tx_location(&self, txid: &Txid) -> Result<Option<TxLocation>, StoreError> {
+        Ok(self.read()?.open_table(TXS)?.get(txid.0)?.map(|v| {
+            let (block, height, position) = split_tx_location(&v.value());
+            TxLocation {
+                block,
+                height,
+                position,
+            }
+        }))
+    }
+
+    /// Up to `limit` best-chain transactions touching `address`, newest first, strictly
+    /// before `before` (a `(height, position)` cursor) when given.
+    pub fn history(
+        &self,
+        address: &Address,
+        before: Option<(Height, u32)>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(HISTORY)?;
+        let start = history_key(address, Height(0), 0);
+        let end = match before {
+            Some((height, position)) => history_key(address, height, position),
+            None => history_key(address, Height(u64::MAX), u32::MAX),
+        };
+        let mut out = Vec::new();
+        let range = match before {
+            Some(_) => table.range(start..end)?,
+            None => table.range(start..=end)?,
+        };
+        for entry in range.rev().take(limit) {
+            let (key, value) = entry?;
+            let (height, position) = split_history_key(&key.value());
+            out.push(HistoryEntry {
+                txid: Txid(value.value()),
+                height,
+                position,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The digest of the whole account state at the tip (see
+    /// [`compute_state_digest`]), read in one transaction.
+    pub fn compute_state_digest(&self) -> Result<[u8; 32], StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(ACCOUNTS)?;
+        let mut accounts = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            accounts.push((
+                Address(key.value()),
+                decode_stored::<Account>("account", value.value())?,
+            ));
+        }
+        Ok(compute_state_digest(accounts.iter().map(|(a, b)| (a, b))))
+    }
+}
+
+impl AccountReader for Store {
+    type Error = StoreError;
+    fn account(&self, address: &Address) -> Result<Option<Account>, StoreError> {
+        Store::account(self, address)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// Reads shared by the readers above and the writer, over any table handle.
+
+pub(crate) fn read_header(
+    table: &impl ReadableTable<[u8; 32], &'static [u8]>,
+    hash: &BlockHash,
+) -> Result<Option<HeaderRecord>, StoreError> {
+    table
+        .get(hash.0)?
+        .map(|v| HeaderRecord::from_bytes(v.value()))
+        .transpose()
+}
+
+pub(crate) fn read_block(
+    table: &impl ReadableTable<[u8; 32], &'static [u8]>,
+    hash: &BlockHash,
+) -> Result<Option<Block>, StoreError> {
+    table
+        .get(hash.0)?
+        .map(|v| decode_stored("block", v.value()))
+        .transpose()
+}
+
+pub(crate) fn read_undo(
+    table: &impl ReadableTable<[u8; 32], &'static [u8]>,
+    hash: &BlockHash,
+) -> Result<Option<BlockUndo>, StoreError> {
+    table
+        .get(hash.0)?
+        .map(|v| decode_stored("undo data", v.value()))
+        .transpose()
+}
+
+pub(crate) fn read_hash_at(
+    table: &impl ReadableTable<u64, [u8; 32]>,
+    height: Height,
+) -> Result<Option<BlockHash>, StoreError> {
+    Ok(table.get(height.0)?.map(|v| BlockHash(v.value())))
+}
+
+pub(crate) fn read_account(
+    table: &impl ReadableTable<[u8; 20], &'static [u8]>,
+    address: &Address,
+) -> Result<Option<Account>, StoreError> {
+    table
+        .get(address.0)?
+        .map(|v| decode_stored("account", v.value()))
+        .transpose()
+}
