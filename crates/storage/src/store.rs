@@ -6,6 +6,7 @@
 //! a panic later. Each reader call is one short read transaction.
 
 use std::fs::{File, TryLockError};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,6 +30,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// The file that holds the chain, inside the data directory.
 const DB_FILE: &str = "chain.redb";
+/// The first bytes of every redb file.
+const REDB_MAGIC: &[u8] = b"redb\x1a\x0a\xa9\x0d\x0a";
 /// The lock file: held while a node uses the directory.
 const LOCK_FILE: &str = "LOCK";
 /// redb's page cache. Bounded so that memory does not grow with the chain; the working
@@ -123,7 +126,28 @@ impl Store {
         builder
             .set_cache_size(CACHE_BYTES)
             .set_check_integrity_on_open(true);
-        let opened = if path.exists() {
+        let existing = match File::open(&path) {
+            Ok(file) => {
+                let mut head = Vec::with_capacity(REDB_MAGIC.len());
+                file.take(REDB_MAGIC.len() as u64)
+                    .read_to_end(&mut head)
+                    .map_err(io(&path))?;
+                Some(head)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(&path)(e)),
+        };
+        // redb would initialise a file too short to be a database: never write over a
+        // file that is not one of ours.
+        if let Some(bytes) = &existing
+            && !bytes.starts_with(REDB_MAGIC)
+        {
+            return Err(StoreError::Corrupt(format!(
+                "{} is not an oxchain store (no database header)",
+                path.display()
+            )));
+        }
+        let opened = if existing.is_some() {
             builder.open(&path)
         } else {
             builder.create(&path)
