@@ -18,7 +18,9 @@ pub mod mempool;
 pub mod orphans;
 pub mod pipeline;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::difficulty::compute_next_bits;
@@ -36,6 +38,9 @@ pub use orphans::OrphanPool;
 
 /// How many events a slow listener may fall behind before it misses some.
 const EVENT_CAPACITY: usize = 4096;
+/// Blocks per write transaction in [`Chain::process_blocks`]: enough to spread the cost
+/// of a durable commit (two fsyncs), few enough that a crash loses little work.
+pub const BATCH_BLOCKS: usize = 64;
 /// Room kept in a block template for the header and the coinbase.
 const TEMPLATE_RESERVE_BYTES: usize = 1024;
 
@@ -48,8 +53,10 @@ pub struct Chain {
     tip: Tip,
     orphans: OrphanPool,
     mempool: Mempool,
-    /// One decoded-key cache per signature thread; the first also serves the mempool.
-    keys: Vec<KeyCache>,
+    /// Decoded keys for single blocks and the mempool.
+    keys: KeyCache,
+    /// One decoded-key cache per signature thread, for batches.
+    worker_keys: Vec<KeyCache>,
     events: broadcast::Sender<ChainEvent>,
 }
 
@@ -70,7 +77,8 @@ impl Chain {
             store,
             tip,
             orphans: OrphanPool::default(),
-            keys: (0..signature_threads.max(1))
+            keys: KeyCache::new(KeyCache::DEFAULT_CAPACITY),
+            worker_keys: (0..signature_threads.max(1))
                 .map(|_| KeyCache::new(KeyCache::DEFAULT_CAPACITY))
                 .collect(),
             events,
@@ -111,7 +119,7 @@ impl Chain {
     pub fn submit_transfer(&mut self, transfer: Transfer) -> Result<Txid, MempoolError> {
         let txid = self
             .mempool
-            .add(&self.store, &mut self.keys[0], transfer.clone())?;
+            .add(&self.store, &mut self.keys, transfer.clone())?;
         // Nobody listening is fine.
         let _ = self.events.send(ChainEvent::TransferAccepted {
             txid,
@@ -170,34 +178,121 @@ impl Chain {
 
     /// Runs one block through the pipeline and commits the result.
     pub fn process_block(&mut self, block: Block, now_ms: u64) -> Result<BlockOutcome, StoreError> {
-        Ok(self
-            .process_blocks(vec![block], now_ms)?
-            .pop()
-            .expect("one outcome per block"))
+        let mut writer = self.store.begin_write()?;
+        let mut effects = pipeline::Effects::default();
+        let outcome = self.process_in(&mut writer, &block, None, now_ms, &mut effects)?;
+        self.commit(writer, effects)?;
+        Ok(outcome)
     }
 
-    /// Runs blocks through the pipeline in one write transaction (as while syncing):
-    /// their signatures are checked first, in parallel, then each block in order. One
-    /// outcome per block given, in order; orphans that these blocks complete are
-    /// processed too.
+    /// Runs blocks through the pipeline as a syncing node does, on the signature threads
+    /// (this one included): the others check block bodies ahead, while this thread takes
+    /// each block through the pipeline in order as soon as its body is checked (and checks
+    /// bodies itself while it waits), committing one write transaction per
+    /// [`BATCH_BLOCKS`] blocks (the threads keep checking during the commit). One outcome
+    /// per block given, in order; orphans that these blocks complete are processed too.
+    /// On a store error, the batches committed before it stay committed.
     pub fn process_blocks(
         &mut self,
         blocks: Vec<Block>,
         now_ms: u64,
     ) -> Result<Vec<BlockOutcome>, StoreError> {
-        let bodies = pipeline::check_bodies(&self.params, &mut self.keys, &blocks);
-        let mut writer = self.store.begin_write()?;
-        let mut effects = pipeline::Effects::default();
         let mut outcomes = Vec::with_capacity(blocks.len());
-        for (block, body) in blocks.into_iter().zip(bodies) {
-            let outcome = self.process_in(&mut writer, block, body, now_ms, &mut effects)?;
-            outcomes.push(outcome);
-        }
+        let mut workers = std::mem::take(&mut self.worker_keys);
+        let params = self.params.clone();
+        let next = AtomicUsize::new(0);
+        let result = std::thread::scope(|s| -> Result<(), StoreError> {
+            let (done, arrived) = mpsc::channel();
+            // This thread is one of the `threads`: it checks blocks too when it has no
+            // checked block to take through the pipeline.
+            for cache in workers.iter_mut().skip(1) {
+                let (done, next, blocks, params) = (done.clone(), &next, &blocks, &params);
+                let work = move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(block) = blocks.get(i) else { break };
+                        if done
+                            .send((i, pipeline::check_body(params, cache, block)))
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                };
+                std::thread::Builder::new()
+                    .name("block-check".into())
+                    .spawn_scoped(s, work)
+                    .map_err(|e| StoreError::Corrupt(format!("cannot start a thread: {e}")))?;
+            }
+            drop(done);
+            let mut ready = BTreeMap::new();
+            for batch in blocks.chunks(BATCH_BLOCKS) {
+                let mut writer = self.store.begin_write()?;
+                let mut effects = pipeline::Effects::default();
+                for block in batch {
+                    let i = outcomes.len();
+                    let body = loop {
+                        if let Some(body) = ready.remove(&i) {
+                            break body;
+                        }
+                        while let Ok((j, body)) = arrived.try_recv() {
+                            ready.insert(j, body);
+                        }
+                        if ready.contains_key(&i) {
+                            continue;
+                        }
+                        // Not checked yet: check the next unclaimed block here rather than
+                        // wait, so that exactly `threads` threads work at any time.
+                        let j = next.fetch_add(1, Ordering::Relaxed);
+                        if let Some(block) = blocks.get(j) {
+                            let body = pipeline::check_body(&params, &mut self.keys, block);
+                            ready.insert(j, body);
+                            continue;
+                        }
+                        let (j, body) = arrived
+                            .recv()
+                            .expect("the workers check every claimed block before they stop");
+                        ready.insert(j, body);
+                    };
+                    outcomes.push(self.process_in(
+                        &mut writer,
+                        block,
+                        body,
+                        now_ms,
+                        &mut effects,
+                    )?);
+                }
+                // The commit waits on the disk: check bodies ahead meanwhile.
+                let tip = writer.tip()?;
+                let committing = s.spawn(move || writer.commit());
+                while !committing.is_finished() {
+                    let j = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(block) = blocks.get(j) else { break };
+                    ready.insert(j, pipeline::check_body(&params, &mut self.keys, block));
+                }
+                committing
+                    .join()
+                    .map_err(|_| StoreError::Corrupt("the commit thread panicked".into()))??;
+                self.tip = tip;
+                self.after_commit(effects)?;
+            }
+            Ok(())
+        });
+        self.worker_keys = workers;
+        result?;
+        Ok(outcomes)
+    }
+
+    /// Commits, then brings the tip and mempool in step and tells the listeners.
+    fn commit(
+        &mut self,
+        writer: oxchain_storage::StoreWriter,
+        effects: pipeline::Effects,
+    ) -> Result<(), StoreError> {
         let tip = writer.tip()?;
         writer.commit()?;
         self.tip = tip;
-        self.after_commit(effects)?;
-        Ok(outcomes)
+        self.after_commit(effects)
     }
 
     /// Brings the mempool in step with the new tip and tells the listeners.

@@ -92,7 +92,9 @@ pub enum MempoolError {
         min: Amount,
     },
     /// The sender cannot pay it after its pending transfers.
-    #[error("insufficient funds: the sender has {available} after its pending transfers, and this needs {needed}")]
+    #[error(
+        "insufficient funds: the sender has {available} after its pending transfers, and this needs {needed}"
+    )]
     InsufficientFunds {
         /// The sender.
         sender: Address,
@@ -287,8 +289,14 @@ impl Mempool {
         }
         // The balance left for this transfer after the earlier pending ones.
         let mut available = account.balance;
-        for e in queue.into_iter().flat_map(|q| q.range(..nonce)).map(|(_, e)| e) {
-            available = available.checked_sub(cost(&e.transfer)).unwrap_or(Amount::ZERO);
+        for e in queue
+            .into_iter()
+            .flat_map(|q| q.range(..nonce))
+            .map(|(_, e)| e)
+        {
+            available = available
+                .checked_sub(cost(&e.transfer))
+                .unwrap_or(Amount::ZERO);
         }
         let needed = cost(&entry.transfer);
         if needed > available {
@@ -298,7 +306,8 @@ impl Mempool {
                 needed,
             });
         }
-        verify_transfer(keys, &self.genesis, &entry.transfer, txid).map_err(MempoolError::Invalid)?;
+        verify_transfer(keys, &self.genesis, &entry.transfer, txid)
+            .map_err(MempoolError::Invalid)?;
 
         self.update_sender(sender, |queue| {
             let replaced = queue.insert(nonce, entry);
@@ -338,7 +347,10 @@ impl Mempool {
                 match queue.get(&entry.transfer.nonce) {
                     // Keep what is pending unless the returned one pays more.
                     Some(old) if old.transfer.fee >= entry.transfer.fee => vec![entry],
-                    _ => queue.insert(entry.transfer.nonce, entry).into_iter().collect(),
+                    _ => queue
+                        .insert(entry.transfer.nonce, entry)
+                        .into_iter()
+                        .collect(),
                 }
             });
         }
@@ -397,8 +409,11 @@ impl Mempool {
                 entry,
             })
         }
-        let mut heap: BinaryHeap<Head<'_>> =
-            self.senders.values().filter_map(|q| head(q.values())).collect();
+        let mut heap: BinaryHeap<Head<'_>> = self
+            .senders
+            .values()
+            .filter_map(|q| head(q.values()))
+            .collect();
         let mut left = max_bytes;
         let mut out = Vec::new();
         while let Some(h) = heap.pop() {
@@ -430,8 +445,9 @@ impl Mempool {
             }
         }
         for (nonce, entry) in queue.iter() {
-            if !self.by_txid.contains_key(&entry.txid) {
-                self.by_txid.insert(entry.txid, (sender, *nonce));
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.by_txid.entry(entry.txid)
+            {
+                slot.insert((sender, *nonce));
                 self.bytes += entry.size;
             }
         }
@@ -459,7 +475,11 @@ impl Mempool {
                 vec![entry]
             });
         }
-        if refused { Err(MempoolError::Full) } else { Ok(()) }
+        if refused {
+            Err(MempoolError::Full)
+        } else {
+            Ok(())
+        }
     }
 }
 

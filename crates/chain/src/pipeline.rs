@@ -11,12 +11,10 @@ use oxchain_consensus::validate::{validate_block, validate_pow};
 use oxchain_consensus::{ChainParams, ConsensusError};
 use oxchain_primitives::limits::MAX_BLOCK_BYTES;
 use oxchain_primitives::{Address, Block, BlockHash, Height, Transaction, Transfer, Txid};
-use oxchain_storage::{
-    BlockStatus, ConnectError, HeaderRecord, Store, StoreError, StoreWriter,
-};
+use oxchain_storage::{BlockStatus, ConnectError, HeaderRecord, Store, StoreError, StoreWriter};
 
-use crate::events::{BlockOutcome, ChainEvent};
 use crate::Chain;
+use crate::events::{BlockOutcome, ChainEvent};
 
 /// What the committed blocks mean for the mempool and the listeners.
 #[derive(Debug, Default)]
@@ -28,44 +26,20 @@ pub(crate) struct Effects {
     pub(crate) touched: BTreeSet<Address>,
 }
 
-/// The context-free body checks (structure, merkle root, signatures) of each block, on
-/// up to one thread per key cache. Blocks that fail the cheap checks are left for the
-/// pipeline to refuse (`None`), so that no signature is checked for them.
-pub(crate) fn check_bodies(
+/// The context-free body checks of one block: structure, merkle root, signatures. A
+/// block that fails the cheap checks (size, proof of work) is left for the pipeline to
+/// refuse (`None`), so that no signature is checked for it.
+pub(crate) fn check_body(
     params: &ChainParams,
-    keys: &mut [KeyCache],
-    blocks: &[Block],
-) -> Vec<Option<Result<Vec<Txid>, ConsensusError>>> {
-    let genesis = params.genesis_hash();
-    let check = |cache: &mut KeyCache, block: &Block| {
-        if block.encoded_len() > MAX_BLOCK_BYTES || validate_pow(params, &block.header).is_err() {
-            return None;
-        }
-        Some(validate_block(block).and_then(|txids| {
-            verify_block_signatures(cache, &genesis, block, &txids).map(|()| txids)
-        }))
-    };
-    let threads = keys.len().min(blocks.len());
-    if threads <= 1 {
-        let cache = &mut keys[0];
-        return blocks.iter().map(|b| check(cache, b)).collect();
+    cache: &mut KeyCache,
+    block: &Block,
+) -> Option<Result<Vec<Txid>, ConsensusError>> {
+    if block.encoded_len() > MAX_BLOCK_BYTES || validate_pow(params, &block.header).is_err() {
+        return None;
     }
-    let mut out: Vec<Option<Result<Vec<Txid>, ConsensusError>>> = vec![None; blocks.len()];
-    let chunk = blocks.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        for ((cache, blocks), out) in keys
-            .iter_mut()
-            .zip(blocks.chunks(chunk))
-            .zip(out.chunks_mut(chunk))
-        {
-            s.spawn(move || {
-                for (block, slot) in blocks.iter().zip(out) {
-                    *slot = check(cache, block);
-                }
-            });
-        }
-    });
-    out
+    Some(validate_block(block).and_then(|txids| {
+        verify_block_signatures(cache, &params.genesis_hash(), block, &txids).map(|()| txids)
+    }))
 }
 
 impl Chain {
@@ -73,26 +47,27 @@ impl Chain {
     pub(crate) fn process_in(
         &mut self,
         w: &mut StoreWriter,
-        block: Block,
+        block: &Block,
         body: Option<Result<Vec<Txid>, ConsensusError>>,
         now_ms: u64,
         effects: &mut Effects,
     ) -> Result<BlockOutcome, StoreError> {
-        let mut queue = vec![(block, body)];
-        let mut first = None;
-        // Orphans completed by this block are processed after it, in the same write.
-        while let Some((block, body)) = queue.pop() {
-            let hash = block.header.compute_hash();
-            let outcome = self.run_steps(w, hash, &block, body, now_ms, effects)?;
-            if matches!(
-                outcome,
-                BlockOutcome::Extended { .. } | BlockOutcome::SideChain { .. } | BlockOutcome::Reorg { .. }
-            ) {
-                queue.extend(self.orphans.take_children(&hash).into_iter().map(|b| (b, None)));
-            }
-            first.get_or_insert(outcome);
+        let hash = block.header.compute_hash();
+        let outcome = self.run_steps(w, hash, block, body, now_ms, effects)?;
+        // Orphans this block completes are processed after it, in the same write.
+        let mut stored = Vec::new();
+        if is_stored(&outcome) {
+            stored.push(hash);
         }
-        Ok(first.expect("the first block always has an outcome"))
+        while let Some(parent) = stored.pop() {
+            for child in self.orphans.take_children(&parent) {
+                let child_hash = child.header.compute_hash();
+                if is_stored(&self.run_steps(w, child_hash, &child, None, now_ms, effects)?) {
+                    stored.push(child_hash);
+                }
+            }
+        }
+        Ok(outcome)
     }
 
     fn run_steps(
@@ -153,13 +128,8 @@ impl Chain {
         let body = match body {
             Some(result) => result,
             None => validate_block(block).and_then(|txids| {
-                verify_block_signatures(
-                    &mut self.keys[0],
-                    &self.params.genesis_hash(),
-                    block,
-                    &txids,
-                )
-                .map(|()| txids)
+                verify_block_signatures(&mut self.keys, &self.params.genesis_hash(), block, &txids)
+                    .map(|()| txids)
             }),
         };
         let txids = match body {
@@ -269,12 +239,18 @@ impl Chain {
                         let record = w
                             .header(&hash)?
                             .ok_or_else(|| StoreError::Corrupt(format!("no header for {hash}")))?;
-                        w.connect(&self.params, &hash, block, &block.compute_txids(), record.height)
-                            .map_err(|e| {
-                                StoreError::Corrupt(format!(
-                                    "block {hash} of the old best chain no longer connects: {e}"
-                                ))
-                            })?;
+                        w.connect(
+                            &self.params,
+                            &hash,
+                            block,
+                            &block.compute_txids(),
+                            record.height,
+                        )
+                        .map_err(|e| {
+                            StoreError::Corrupt(format!(
+                                "block {hash} of the old best chain no longer connects: {e}"
+                            ))
+                        })?;
                     }
                     w.mark_invalid(&hash)?;
                     return Ok(Err((hash, error)));
@@ -308,14 +284,23 @@ impl Chain {
                 block,
             });
         }
-        effects.returned.extend(disconnected.into_iter().flat_map(|b| {
-            b.transactions.into_iter().filter_map(|tx| match tx {
-                Transaction::Transfer(t) => Some(t),
-                Transaction::Coinbase(_) => None,
-            })
-        }));
+        effects
+            .returned
+            .extend(disconnected.into_iter().flat_map(|b| {
+                b.transactions.into_iter().filter_map(|tx| match tx {
+                    Transaction::Transfer(t) => Some(t),
+                    Transaction::Coinbase(_) => None,
+                })
+            }));
         Ok(Ok(depth))
     }
+}
+
+fn is_stored(outcome: &BlockOutcome) -> bool {
+    matches!(
+        outcome,
+        BlockOutcome::Extended { .. } | BlockOutcome::SideChain { .. } | BlockOutcome::Reorg { .. }
+    )
 }
 
 /// Where header reads come from: the committed store, or the open write transaction.

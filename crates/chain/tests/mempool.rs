@@ -31,19 +31,36 @@ fn pay(chain: &Chain, from: &str, amount: u64, fee: u64, nonce: u64) -> Transfer
 #[test]
 fn nonces_must_follow_on_without_gaps() {
     let (_dir, mut chain) = chain_with(MempoolLimits::default());
-    let err = chain.submit_transfer(pay(&chain, "alice", 1, 1_000, 1)).unwrap_err();
-    assert!(matches!(err, MempoolError::NonceGap { expected: 0, .. }), "{err}");
-    chain.submit_transfer(pay(&chain, "alice", 1, 1_000, 0)).unwrap();
-    chain.submit_transfer(pay(&chain, "alice", 1, 1_000, 1)).unwrap();
+    let err = chain
+        .submit_transfer(pay(&chain, "alice", 1, 1_000, 1))
+        .unwrap_err();
+    assert!(
+        matches!(err, MempoolError::NonceGap { expected: 0, .. }),
+        "{err}"
+    );
+    chain
+        .submit_transfer(pay(&chain, "alice", 1, 1_000, 0))
+        .unwrap();
+    chain
+        .submit_transfer(pay(&chain, "alice", 1, 1_000, 1))
+        .unwrap();
     let again = pay(&chain, "alice", 1, 1_000, 1);
-    assert!(matches!(chain.submit_transfer(again), Err(MempoolError::AlreadyPending(_))));
-    assert_eq!(chain.mempool().next_nonce(&dev_account_address("alice")), Some(2));
+    assert!(matches!(
+        chain.submit_transfer(again),
+        Err(MempoolError::AlreadyPending(_))
+    ));
+    assert_eq!(
+        chain.mempool().next_nonce(&dev_account_address("alice")),
+        Some(2)
+    );
 }
 
 #[test]
 fn fees_below_the_minimum_and_bad_signatures_are_refused() {
     let (_dir, mut chain) = chain_with(MempoolLimits::default());
-    let err = chain.submit_transfer(pay(&chain, "alice", 1, 10, 0)).unwrap_err();
+    let err = chain
+        .submit_transfer(pay(&chain, "alice", 1, 10, 0))
+        .unwrap_err();
     assert!(matches!(err, MempoolError::FeeTooLow { .. }), "{err}");
     assert!(!err.is_bad_data());
     let mut forged = pay(&chain, "alice", 1, 1_000, 0);
@@ -57,9 +74,16 @@ fn fees_below_the_minimum_and_bad_signatures_are_refused() {
 fn the_balance_must_cover_every_pending_transfer() {
     let (_dir, mut chain) = chain_with(MempoolLimits::default());
     let funds = chain.params().dev_account_funds.units();
-    chain.submit_transfer(pay(&chain, "alice", funds / 2, 1_000, 0)).unwrap();
-    let err = chain.submit_transfer(pay(&chain, "alice", funds / 2, 1_000, 1)).unwrap_err();
-    assert!(matches!(err, MempoolError::InsufficientFunds { .. }), "{err}");
+    chain
+        .submit_transfer(pay(&chain, "alice", funds / 2, 1_000, 0))
+        .unwrap();
+    let err = chain
+        .submit_transfer(pay(&chain, "alice", funds / 2, 1_000, 1))
+        .unwrap_err();
+    assert!(
+        matches!(err, MempoolError::InsufficientFunds { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -70,8 +94,13 @@ fn replacement_needs_ten_percent_more_fee_and_drops_what_it_leaves_unpaid() {
     let second = pay(&chain, "alice", funds / 2, 1_000, 1);
     chain.submit_transfer(first.clone()).unwrap();
     chain.submit_transfer(second.clone()).unwrap();
-    let err = chain.submit_transfer(pay(&chain, "alice", 2, 10_999, 0)).unwrap_err();
-    assert!(matches!(err, MempoolError::ReplacementFeeTooLow { .. }), "{err}");
+    let err = chain
+        .submit_transfer(pay(&chain, "alice", 2, 10_999, 0))
+        .unwrap_err();
+    assert!(
+        matches!(err, MempoolError::ReplacementFeeTooLow { .. }),
+        "{err}"
+    );
     // A bigger replacement of nonce 0 leaves nonce 1 unpaid: nonce 1 goes.
     let bigger = pay(&chain, "alice", funds / 2 + 1, 11_000, 0);
     chain.submit_transfer(bigger.clone()).unwrap();
@@ -83,8 +112,10 @@ fn replacement_needs_ten_percent_more_fee_and_drops_what_it_leaves_unpaid() {
 
 #[test]
 fn when_full_the_lowest_fee_rate_tail_is_evicted() {
-    let (_dir, mut chain) =
-        chain_with(MempoolLimits { max_count: 3, ..MempoolLimits::default() });
+    let (_dir, mut chain) = chain_with(MempoolLimits {
+        max_count: 3,
+        ..MempoolLimits::default()
+    });
     let a0 = pay(&chain, "alice", 1, 5_000, 0);
     let a1 = pay(&chain, "alice", 1, 9_000, 1);
     let b0 = pay(&chain, "bob", 1, 2_000, 0);
@@ -92,7 +123,9 @@ fn when_full_the_lowest_fee_rate_tail_is_evicted() {
         chain.submit_transfer(t.clone()).unwrap();
     }
     // Lower than every tail: refused.
-    let err = chain.submit_transfer(pay(&chain, "charlie", 1, 1_000, 0)).unwrap_err();
+    let err = chain
+        .submit_transfer(pay(&chain, "charlie", 1, 1_000, 0))
+        .unwrap_err();
     assert!(matches!(err, MempoolError::Full), "{err}");
     // Higher than bob's tail: bob's goes.
     let c0 = pay(&chain, "charlie", 1, 3_000, 0);
@@ -116,7 +149,12 @@ fn a_template_takes_the_best_fee_rate_first_in_nonce_order() {
     for t in [&a0, &a1, &b0] {
         chain.submit_transfer(t.clone()).unwrap();
     }
-    let all: Vec<_> = chain.mempool().select(usize::MAX).iter().map(txid).collect();
+    let all: Vec<_> = chain
+        .mempool()
+        .select(usize::MAX)
+        .iter()
+        .map(txid)
+        .collect();
     assert_eq!(all, vec![txid(&b0), txid(&a0), txid(&a1)]);
     // Room for one: the best head.
     let size = oxchain_primitives::Transaction::Transfer(b0.clone()).encoded_len();

@@ -27,12 +27,30 @@ fn orphans_wait_for_their_parent_then_connect() {
         b.extend(vec![]).unwrap();
     }
     let (_dir, mut chain) = open_chain(ChainParams::regtest());
-    let outcomes = feed(&mut chain, &[b.blocks[4].clone(), b.blocks[3].clone(), b.blocks[2].clone()]);
-    assert!(outcomes.iter().all(|o| matches!(o, BlockOutcome::Orphan { .. })), "{outcomes:?}");
+    let outcomes = feed(
+        &mut chain,
+        &[
+            b.blocks[4].clone(),
+            b.blocks[3].clone(),
+            b.blocks[2].clone(),
+        ],
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, BlockOutcome::Orphan { .. })),
+        "{outcomes:?}"
+    );
     assert_eq!(chain.orphans().len(), 3);
-    assert!(matches!(feed(&mut chain, &b.blocks[4..5])[0], BlockOutcome::AlreadyKnown { .. }));
+    assert!(matches!(
+        feed(&mut chain, &b.blocks[4..5])[0],
+        BlockOutcome::AlreadyKnown { .. }
+    ));
     let outcome = chain.process_block(b.blocks[1].clone(), now_ms()).unwrap();
-    assert!(matches!(outcome, BlockOutcome::Extended { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, BlockOutcome::Extended { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(chain.tip().height, Height(4));
     assert_eq!(chain.tip().hash, b.tip().compute_hash());
     assert!(chain.orphans().is_empty());
@@ -49,7 +67,13 @@ fn bad_proof_of_work_is_refused_before_anything_is_stored() {
     }
     let outcome = chain.process_block(block.clone(), now_ms()).unwrap();
     assert!(
-        matches!(&outcome, BlockOutcome::Invalid { error: ConsensusError::HighHash { .. }, .. }),
+        matches!(
+            &outcome,
+            BlockOutcome::Invalid {
+                error: ConsensusError::HighHash { .. },
+                ..
+            }
+        ),
         "{outcome:?}"
     );
     assert_eq!(outcome.fault(), Some(Fault::Sender));
@@ -68,7 +92,13 @@ fn a_bad_signature_is_refused_and_not_stored() {
     ]);
     let outcome = chain.process_block(block.clone(), now_ms()).unwrap();
     assert!(
-        matches!(&outcome, BlockOutcome::Invalid { error: ConsensusError::BadSignature { .. }, .. }),
+        matches!(
+            &outcome,
+            BlockOutcome::Invalid {
+                error: ConsensusError::BadSignature { .. },
+                ..
+            }
+        ),
         "{outcome:?}"
     );
     assert_eq!(chain.store().header(&block.compute_hash()).unwrap(), None);
@@ -85,7 +115,10 @@ fn a_block_from_the_future_is_no_fault() {
     assert_eq!(outcome.fault(), Some(Fault::RetryLater), "{outcome:?}");
     // Later, it is fine.
     let outcome = chain.process_block(block, u64::MAX / 2).unwrap();
-    assert!(matches!(outcome, BlockOutcome::Extended { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, BlockOutcome::Extended { .. }),
+        "{outcome:?}"
+    );
 }
 
 #[test]
@@ -114,12 +147,24 @@ fn an_overdraft_on_a_side_branch_is_caught_when_it_would_connect() {
     let tip = chain.tip();
     let digest = chain.store().compute_state_digest().unwrap();
     let outcomes = feed(&mut chain, &[b.blocks[1].clone(), bad.clone()]);
-    assert!(matches!(outcomes[0], BlockOutcome::SideChain { .. }), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[0], BlockOutcome::SideChain { .. }),
+        "{outcomes:?}"
+    );
     // Equal work: a side block, not yet checked against the ledger.
-    assert!(matches!(outcomes[1], BlockOutcome::SideChain { .. }), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], BlockOutcome::SideChain { .. }),
+        "{outcomes:?}"
+    );
     let outcome = chain.process_block(child.clone(), now_ms()).unwrap();
     assert!(
-        matches!(&outcome, BlockOutcome::Invalid { error: ConsensusError::InvalidParent { .. }, .. }),
+        matches!(
+            &outcome,
+            BlockOutcome::Invalid {
+                error: ConsensusError::InvalidParent { .. },
+                ..
+            }
+        ),
         "{outcome:?}"
     );
     // The old chain is back, whole.
@@ -139,14 +184,28 @@ fn a_batch_connects_in_one_write_with_parallel_signatures() {
     let dir = tempfile::tempdir().unwrap();
     let store = oxchain_storage::Store::open(dir.path(), &params).unwrap();
     let mut chain =
-        oxchain_chain::Chain::new(params, store, oxchain_chain::MempoolLimits::default(), 2).unwrap();
+        oxchain_chain::Chain::new(params, store, oxchain_chain::MempoolLimits::default(), 2)
+            .unwrap();
     let mut events = chain.subscribe();
-    let outcomes = chain.process_blocks(b.blocks[1..].to_vec(), now_ms()).unwrap();
-    assert!(outcomes.iter().all(|o| matches!(o, BlockOutcome::Extended { .. })), "{outcomes:?}");
-    assert_eq!(chain.store().compute_state_digest().unwrap(), b.state.compute_digest());
+    let outcomes = chain
+        .process_blocks(b.blocks[1..].to_vec(), now_ms())
+        .unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, BlockOutcome::Extended { .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        chain.store().compute_state_digest().unwrap(),
+        b.state.compute_digest()
+    );
     let mut connected = 0;
     while let Ok(event) = events.try_recv() {
-        assert!(matches!(event, oxchain_chain::ChainEvent::BlockConnected { .. }));
+        assert!(matches!(
+            event,
+            oxchain_chain::ChainEvent::BlockConnected { .. }
+        ));
         connected += 1;
     }
     assert_eq!(connected, 10);
@@ -165,8 +224,14 @@ fn the_template_holds_the_mempool_and_is_valid_once_mined() {
     assert_eq!(block.transactions.len(), 6);
     mine(&params, &mut block.header);
     let outcome = chain.process_block(block, now_ms()).unwrap();
-    assert!(matches!(outcome, BlockOutcome::Extended { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, BlockOutcome::Extended { .. }),
+        "{outcome:?}"
+    );
     assert!(chain.mempool().is_empty());
     let paid = chain.store().account(&miner).unwrap().unwrap().balance;
-    assert_eq!(paid, Amount::from_units(50 * Amount::UNITS_PER_COIN + 5 * 1_000));
+    assert_eq!(
+        paid,
+        Amount::from_units(50 * Amount::UNITS_PER_COIN + 5 * 1_000)
+    );
 }

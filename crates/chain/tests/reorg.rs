@@ -35,11 +35,18 @@ fn assert_state_is(chain: &oxchain_chain::Chain, builder: &ChainBuilder) {
     for (height, block) in builder.blocks.iter().enumerate() {
         let hash = block.compute_hash();
         assert_eq!(
-            chain.store().hash_at(oxchain_primitives::Height(height as u64)).unwrap(),
+            chain
+                .store()
+                .hash_at(oxchain_primitives::Height(height as u64))
+                .unwrap(),
             Some(hash)
         );
         for (position, tx) in block.transactions.iter().enumerate() {
-            let location = chain.store().tx_location(&tx.compute_txid()).unwrap().unwrap();
+            let location = chain
+                .store()
+                .tx_location(&tx.compute_txid())
+                .unwrap()
+                .unwrap();
             assert_eq!((location.block, location.position), (hash, position as u32));
         }
     }
@@ -73,8 +80,16 @@ fn a_longer_but_lighter_chain_loses_to_a_heavier_one() {
         let (_dir, mut chain) = open_chain(params.clone());
         feed(&mut chain, &first.blocks[1..]);
         feed(&mut chain, &second.blocks[1..]);
-        let light_work = chain.store().header(&light.tip().compute_hash()).unwrap().unwrap();
-        let heavy_work = chain.store().header(&heavy.tip().compute_hash()).unwrap().unwrap();
+        let light_work = chain
+            .store()
+            .header(&light.tip().compute_hash())
+            .unwrap()
+            .unwrap();
+        let heavy_work = chain
+            .store()
+            .header(&heavy.tip().compute_hash())
+            .unwrap()
+            .unwrap();
         assert!(light_work.height > heavy_work.height);
         assert!(light_work.chain_work < heavy_work.chain_work);
         assert_state_is(&chain, winner);
@@ -93,14 +108,26 @@ fn equal_work_keeps_the_first_seen_and_more_work_reorgs() {
     }
     let (_dir, mut chain) = open_chain(params);
     let outcomes = feed(&mut chain, &a.blocks[1..]);
-    assert!(outcomes.iter().all(|o| matches!(o, BlockOutcome::Extended { .. })));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, BlockOutcome::Extended { .. }))
+    );
     let outcomes = feed(&mut chain, &b.blocks[1..]);
-    assert!(outcomes.iter().all(|o| matches!(o, BlockOutcome::SideChain { .. })), "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, BlockOutcome::SideChain { .. })),
+        "{outcomes:?}"
+    );
     assert_state_is(&chain, &a);
 
     b.extend(vec![]).unwrap();
     let outcomes = feed(&mut chain, &b.blocks[6..]);
-    assert!(matches!(outcomes[0], BlockOutcome::Reorg { depth: 5, .. }), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[0], BlockOutcome::Reorg { depth: 5, .. }),
+        "{outcomes:?}"
+    );
     assert_state_is(&chain, &b);
     // Known blocks are known, whichever branch they are on.
     let outcomes = feed(&mut chain, &a.blocks[1..2]);
@@ -127,7 +154,10 @@ fn a_100_block_reorg_and_back_again() {
     assert_state_is(&chain, &a);
 
     let outcomes = feed(&mut chain, &b.blocks[1..]);
-    assert!(matches!(outcomes[99], BlockOutcome::SideChain { .. }), "equal work stays");
+    assert!(
+        matches!(outcomes[99], BlockOutcome::SideChain { .. }),
+        "equal work stays"
+    );
     assert!(
         matches!(outcomes[100], BlockOutcome::Reorg { depth: 100, .. }),
         "{:?}",
@@ -136,23 +166,45 @@ fn a_100_block_reorg_and_back_again() {
     assert_state_is(&chain, &b);
     // A's transfers went back to the mempool and are still valid: alice's nonces are
     // unused on B.
-    let a_transfers: Vec<Transfer> = a.blocks.iter().flat_map(|b| transfers(b).cloned()).collect();
+    let a_transfers: Vec<Transfer> = a
+        .blocks
+        .iter()
+        .flat_map(|b| transfers(b).cloned())
+        .collect();
     assert_eq!(mempool_txids(&chain), still_valid(&chain, &a_transfers));
     assert_eq!(chain.mempool().len(), 100);
     for t in &a_transfers {
         assert_eq!(chain.store().tx_location(&txid(t)).unwrap(), None);
     }
-    assert_eq!(chain.store().history(&dev_account_address("alice"), None, 1000).unwrap().len(), 1);
+    assert_eq!(
+        chain
+            .store()
+            .history(&dev_account_address("alice"), None, 1000)
+            .unwrap()
+            .len(),
+        1
+    );
 
     for _ in 0..2 {
         a.extend(vec![]).unwrap();
     }
     let outcomes = feed(&mut chain, &a.blocks[101..]);
-    assert!(matches!(outcomes[1], BlockOutcome::Reorg { depth: 101, .. }), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], BlockOutcome::Reorg { depth: 101, .. }),
+        "{outcomes:?}"
+    );
     assert_state_is(&chain, &a);
-    let b_transfers: Vec<Transfer> = b.blocks.iter().flat_map(|b| transfers(b).cloned()).collect();
+    let b_transfers: Vec<Transfer> = b
+        .blocks
+        .iter()
+        .flat_map(|b| transfers(b).cloned())
+        .collect();
     assert_eq!(mempool_txids(&chain), still_valid(&chain, &b_transfers));
-    assert_eq!(chain.mempool().len(), 101, "B's transfers are valid on A too");
+    assert_eq!(
+        chain.mempool().len(),
+        101,
+        "B's transfers are valid on A too"
+    );
 }
 
 #[test]
@@ -202,7 +254,11 @@ fn after_every_reorg_the_mempool_holds_exactly_the_still_valid_transfers() {
         ["alice", "bob", "charlie", "dave", "eve"].map(dev_account_address);
 
     let carol_tx = pay(&a, "charlie", dave, 5, 0);
-    a.extend(vec![pay(&a, "alice", bob, 10, 0), pay(&a, "alice", bob, 10, 1)]).unwrap();
+    a.extend(vec![
+        pay(&a, "alice", bob, 10, 0),
+        pay(&a, "alice", bob, 10, 1),
+    ])
+    .unwrap();
     a.extend(vec![pay(&a, "bob", dave, 3, 0)]).unwrap();
     a.extend(vec![carol_tx.clone()]).unwrap();
 
@@ -214,14 +270,21 @@ fn after_every_reorg_the_mempool_holds_exactly_the_still_valid_transfers() {
 
     let (_dir, mut chain) = open_chain(params);
     feed(&mut chain, &a.blocks[1..]);
-    let pending = vec![pay(&a, "alice", carol, 1, 2), pay(&a, "alice", carol, 1, 3), eve_tx];
+    let pending = vec![
+        pay(&a, "alice", carol, 1, 2),
+        pay(&a, "alice", carol, 1, 3),
+        eve_tx,
+    ];
     for t in &pending {
         chain.submit_transfer(t.clone()).unwrap();
     }
     assert_eq!(chain.mempool().len(), 3);
 
     let outcomes = feed(&mut chain, &b.blocks[1..]);
-    assert!(matches!(outcomes[3], BlockOutcome::Reorg { depth: 3, .. }), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[3], BlockOutcome::Reorg { depth: 3, .. }),
+        "{outcomes:?}"
+    );
     assert_state_is(&chain, &b);
     let mut candidates = pending.clone();
     candidates.extend(a.blocks.iter().flat_map(|b| transfers(b).cloned()));
@@ -232,13 +295,21 @@ fn after_every_reorg_the_mempool_holds_exactly_the_still_valid_transfers() {
     assert_eq!(mempool_txids(&chain), expected);
 
     // And back: A grows past B.
-    let mut candidates: Vec<Transfer> = chain.mempool().transfers().into_iter().map(|(_, t)| t.clone()).collect();
+    let mut candidates: Vec<Transfer> = chain
+        .mempool()
+        .transfers()
+        .into_iter()
+        .map(|(_, t)| t.clone())
+        .collect();
     candidates.extend(b.blocks.iter().flat_map(|b| transfers(b).cloned()));
     for _ in 0..2 {
         a.extend(vec![]).unwrap();
     }
     let outcomes = feed(&mut chain, &a.blocks[4..]);
-    assert!(matches!(outcomes[1], BlockOutcome::Reorg { depth: 4, .. }), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], BlockOutcome::Reorg { depth: 4, .. }),
+        "{outcomes:?}"
+    );
     assert_state_is(&chain, &a);
     let expected = still_valid(&chain, &candidates);
     // B's spend to eve is gone with B, so is eve's own transfer: eve's nonce 0 is free

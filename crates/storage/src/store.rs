@@ -258,7 +258,9 @@ impl Store {
         let tip = self.tip()?;
         let txn = self.read()?;
         if txn.open_table(BEST)?.get(tip.height.0)?.map(|v| v.value()) != Some(tip.hash.0) {
-            return Err(StoreError::corrupt("the tip is not on the best-chain index"));
+            return Err(StoreError::corrupt(
+                "the tip is not on the best-chain index",
+            ));
         }
         if txn.open_table(BLOCKS)?.get(tip.hash.0)?.is_none() {
             return Err(StoreError::corrupt("the tip block's body is missing"));
@@ -321,13 +323,20 @@ impl Store {
 
     /// Where a transaction is on the best chain.
     pub fn tx_location(&self, txid: &Txid) -> Result<Option<TxLocation>, StoreError> {
-        Ok(self.read()?.open_table(TXS)?.get(txid.0)?.map(|v| {
-            let (block, height, position) = split_tx_location(&v.value());
-            TxLocation {
-                block,
-                height,
-                position,
-            }
+        let txn = self.read()?;
+        let Some(location) = txn.open_table(TXS)?.get(txid.0)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let (height, position) = split_tx_location(&location);
+        let block = read_hash_at(&txn.open_table(BEST)?, height)?.ok_or_else(|| {
+            StoreError::corrupt(format!(
+                "transaction {txid} is indexed at missing height {height}"
+            ))
+        })?;
+        Ok(Some(TxLocation {
+            block,
+            height,
+            position,
         }))
     }
 

@@ -3,9 +3,7 @@
 //! the canonical encodings of `oxchain-primitives` or the small records below.
 
 use oxchain_primitives::encode::Reader;
-use oxchain_primitives::{
-    Address, BlockHash, DecodeError, Encode, Header, Height, Work, decode,
-};
+use oxchain_primitives::{Address, DecodeError, Encode, Header, Height, Work, decode};
 use redb::TableDefinition;
 
 use crate::error::StoreError;
@@ -22,8 +20,9 @@ pub(crate) const UNDO: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("
 pub(crate) const BEST: TableDefinition<u64, [u8; 32]> = TableDefinition::new("best");
 /// Address -> account at the tip.
 pub(crate) const ACCOUNTS: TableDefinition<[u8; 20], &[u8]> = TableDefinition::new("accounts");
-/// Txid -> where it is on the best chain (block hash, height, position).
-pub(crate) const TXS: TableDefinition<[u8; 32], [u8; 44]> = TableDefinition::new("txs");
+/// Txid -> where it is on the best chain (height, position); the block's hash is in
+/// `BEST`. Kept small: this index takes a random insert per transaction.
+pub(crate) const TXS: TableDefinition<[u8; 32], [u8; 12]> = TableDefinition::new("txs");
 /// (address, height, position) -> txid: every best-chain transaction that touches the
 /// address (as sender or recipient), in chain order.
 pub(crate) const HISTORY: TableDefinition<[u8; 32], [u8; 32]> = TableDefinition::new("history");
@@ -80,7 +79,12 @@ impl HeaderRecord {
             let status = match r.u8()? {
                 1 => BlockStatus::Valid,
                 2 => BlockStatus::Invalid,
-                tag => return Err(DecodeError::UnknownTag { what: "block status", tag }),
+                tag => {
+                    return Err(DecodeError::UnknownTag {
+                        what: "block status",
+                        tag,
+                    });
+                }
             };
             r.finish()?;
             Ok(HeaderRecord {
@@ -102,19 +106,16 @@ pub(crate) fn decode_stored<T: oxchain_primitives::Decode>(
     decode(bytes).map_err(|e| StoreError::corrupt(format!("{what}: {e}")))
 }
 
-pub(crate) fn tx_location_bytes(block: &BlockHash, height: Height, position: u32) -> [u8; 44] {
-    let mut out = [0u8; 44];
-    out[..32].copy_from_slice(&block.0);
-    out[32..40].copy_from_slice(&height.0.to_be_bytes());
-    out[40..].copy_from_slice(&position.to_be_bytes());
+pub(crate) fn tx_location_bytes(height: Height, position: u32) -> [u8; 12] {
+    let mut out = [0u8; 12];
+    out[..8].copy_from_slice(&height.0.to_be_bytes());
+    out[8..].copy_from_slice(&position.to_be_bytes());
     out
 }
 
-pub(crate) fn split_tx_location(bytes: &[u8; 44]) -> (BlockHash, Height, u32) {
-    let (hash, rest) = bytes.split_at(32);
-    let (height, position) = rest.split_at(8);
+pub(crate) fn split_tx_location(bytes: &[u8; 12]) -> (Height, u32) {
+    let (height, position) = bytes.split_at(8);
     (
-        BlockHash(hash.try_into().expect("32 bytes")),
         Height(u64::from_be_bytes(height.try_into().expect("8 bytes"))),
         u32::from_be_bytes(position.try_into().expect("4 bytes")),
     )

@@ -10,7 +10,9 @@ use oxchain_primitives::{
 use redb::{Database, Durability, ReadableTable, Table, WriteTransaction};
 
 use crate::error::{ConnectError, StoreError};
-use crate::store::{SCHEMA_VERSION, Tip, read_account, read_block, read_hash_at, read_header, read_undo};
+use crate::store::{
+    SCHEMA_VERSION, Tip, read_account, read_block, read_hash_at, read_header, read_undo,
+};
 use crate::tables::{
     ACCOUNTS, BEST, BLOCKS, BlockStatus, HEADERS, HISTORY, HeaderRecord, META, META_GENESIS,
     META_NETWORK, META_SCHEMA, META_TIP, TXS, UNDO, history_key, tx_location_bytes,
@@ -166,14 +168,14 @@ impl StoreWriter {
     ) -> Result<LedgerUpdate, ConnectError> {
         let update = {
             let accounts = self.txn.open_table(ACCOUNTS).map_err(StoreError::from)?;
-            apply_block(params, &TableAccounts(&accounts), block, txids, height).map_err(
-                |e| match e {
+            apply_block(params, &TableAccounts(&accounts), block, txids, height).map_err(|e| {
+                match e {
                     oxchain_consensus::ConsensusError::StateRead(source) => {
                         ConnectError::Store(StoreError::Corrupt(source.to_string()))
                     }
                     e => ConnectError::Invalid(e),
-                },
-            )?
+                }
+            })?
         };
         self.write_connected(hash, block, txids, height, &update)?;
         Ok(update)
@@ -203,14 +205,25 @@ impl StoreWriter {
         }
         self.txn.open_table(BEST)?.insert(height.0, hash.0)?;
         {
-            let mut txs = self.txn.open_table(TXS)?;
-            let mut history = self.txn.open_table(HISTORY)?;
+            // Inserted in key order: neighbouring keys share B-tree pages.
+            let mut locations = Vec::with_capacity(txids.len());
+            let mut entries = Vec::with_capacity(2 * txids.len());
             for (position, (tx, txid)) in block.transactions.iter().zip(txids).enumerate() {
                 let position = u32::try_from(position).expect("a block holds < 2^32 txs");
-                txs.insert(txid.0, tx_location_bytes(hash, height, position))?;
+                locations.push((txid.0, tx_location_bytes(height, position)));
                 for address in touched(tx) {
-                    history.insert(history_key(&address, height, position), txid.0)?;
+                    entries.push((history_key(&address, height, position), txid.0));
                 }
+            }
+            locations.sort_unstable_by_key(|(key, _)| *key);
+            entries.sort_unstable_by_key(|(key, _)| *key);
+            let mut txs = self.txn.open_table(TXS)?;
+            for (key, value) in locations {
+                txs.insert(key, value)?;
+            }
+            let mut history = self.txn.open_table(HISTORY)?;
+            for (key, value) in entries {
+                history.insert(key, value)?;
             }
         }
         self.txn

@@ -26,7 +26,11 @@ fn fresh_store_holds_genesis_and_survives_reopen() {
         params.dev_account_funds
     );
     let history = store.history(&alice, None, 10).unwrap();
-    assert_eq!(history.len(), 1, "the genesis allocation is in alice's history");
+    assert_eq!(
+        history.len(),
+        1,
+        "the genesis allocation is in alice's history"
+    );
     let digest = store.compute_state_digest().unwrap();
     drop(store);
 
@@ -46,7 +50,10 @@ fn a_second_open_is_refused_while_the_first_holds_the_lock() {
     let first = Store::open(dir.path(), &params).unwrap();
     let err = Store::open(dir.path(), &params).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
-    assert!(err.to_string().contains("another oxchain node is using"), "{err}");
+    assert!(
+        err.to_string().contains("another oxchain node is using"),
+        "{err}"
+    );
     drop(first);
     Store::open(dir.path(), &params).unwrap();
 }
@@ -59,7 +66,10 @@ fn another_network_or_genesis_is_refused_and_left_untouched() {
 
     let err = Store::open(dir.path(), &ChainParams::dev()).unwrap_err();
     assert!(matches!(err, StoreError::WrongNetwork { .. }), "{err}");
-    assert!(err.to_string().contains("holds a regtest chain, not dev"), "{err}");
+    assert!(
+        err.to_string().contains("holds a regtest chain, not dev"),
+        "{err}"
+    );
     assert_eq!(snapshot(dir.path()), before);
 
     // Same network name, another genesis: a chain from a different build.
@@ -93,17 +103,28 @@ fn a_newer_schema_is_refused_and_left_untouched() {
     let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
     let meta = txn.open_table(def).unwrap();
     let schema = meta.get("schema").unwrap().unwrap().value().to_vec();
-    assert_eq!(schema, (SCHEMA_VERSION + 1).to_le_bytes(), "the schema was rewritten");
+    assert_eq!(
+        schema,
+        (SCHEMA_VERSION + 1).to_le_bytes(),
+        "the schema was rewritten"
+    );
 }
 
 #[test]
 fn a_foreign_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(db_file(dir.path()), b"not a database at all, just some bytes").unwrap();
+    std::fs::write(
+        db_file(dir.path()),
+        b"not a database at all, just some bytes",
+    )
+    .unwrap();
     let err = Store::open(dir.path(), &ChainParams::regtest()).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     let after = std::fs::read(db_file(dir.path())).unwrap();
-    assert!(after == b"not a database at all, just some bytes", "the file was changed");
+    assert!(
+        after == b"not a database at all, just some bytes",
+        "the file was changed"
+    );
 }
 
 /// What a store holds, read through a fresh open: tip, and account-state digest.
@@ -111,7 +132,10 @@ fn a_foreign_file_is_refused() {
 /// change; what it holds must not.)
 fn snapshot(dir: &Path) -> (oxchain_primitives::BlockHash, [u8; 32]) {
     let store = Store::open(dir, &ChainParams::regtest()).unwrap();
-    (store.tip().unwrap().hash, store.compute_state_digest().unwrap())
+    (
+        store.tip().unwrap().hash,
+        store.compute_state_digest().unwrap(),
+    )
 }
 
 /// A store with some history, for the damage tests.
@@ -145,11 +169,20 @@ fn populated(dir: &Path) -> Vec<u8> {
             status: oxchain_storage::BlockStatus::Valid,
         };
         w.put_block(&hash, &record, &block).unwrap();
-        w.connect(&params, &hash, &block, &block.compute_txids(), record.height)
-            .unwrap();
+        w.connect(
+            &params,
+            &hash,
+            &block,
+            &block.compute_txids(),
+            record.height,
+        )
+        .unwrap();
         w.commit().unwrap();
     }
-    assert_eq!(store.compute_state_digest().unwrap(), builder.state.compute_digest());
+    assert_eq!(
+        store.compute_state_digest().unwrap(),
+        builder.state.compute_digest()
+    );
     drop(store);
     std::fs::read(db_file(dir)).unwrap()
 }
@@ -161,7 +194,10 @@ fn a_truncated_file_gives_a_clear_error() {
     for keep in [bytes.len() / 2, bytes.len() - 4096, 100] {
         std::fs::write(db_file(dir.path()), &bytes[..keep]).unwrap();
         match Store::open(dir.path(), &ChainParams::regtest()) {
-            Err(e) => assert!(e.to_string().contains("damaged") || e.to_string().contains("cannot use"), "{e}"),
+            Err(e) => assert!(
+                e.to_string().contains("damaged") || e.to_string().contains("cannot use"),
+                "{e}"
+            ),
             Ok(_) => panic!("a file truncated to {keep} of {} bytes opened", bytes.len()),
         }
     }

@@ -50,7 +50,10 @@ pub(crate) fn still_valid(chain: &Chain, candidates: &[Transfer]) -> BTreeSet<Tx
     let mut by_sender: BTreeMap<_, BTreeMap<u64, &Transfer>> = BTreeMap::new();
     for t in candidates {
         let previous = by_sender.entry(t.sender()).or_default().insert(t.nonce, t);
-        assert!(previous.is_none_or(|p| txid(p) == txid(t)), "ambiguous candidates");
+        assert!(
+            previous.is_none_or(|p| txid(p) == txid(t)),
+            "ambiguous candidates"
+        );
     }
     let mut out = BTreeSet::new();
     for (sender, queue) in by_sender {
@@ -70,5 +73,10 @@ pub(crate) fn still_valid(chain: &Chain, candidates: &[Transfer]) -> BTreeSet<Tx
 }
 
 pub(crate) fn mempool_txids(chain: &Chain) -> BTreeSet<Txid> {
-    chain.mempool().transfers().into_iter().map(|(id, _)| id).collect()
+    chain
+        .mempool()
+        .transfers()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
 }

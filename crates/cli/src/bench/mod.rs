@@ -1,5 +1,8 @@
-//! `oxchain bench verify|hash`: single-core figures printed beside OpenSSL's, measured in
-//! the same run, so that the ratio means something on a shared, noisy machine.
+//! `oxchain bench ...`: figures printed beside a reference measured in the same run
+//! (OpenSSL, or our own batch verification for the import), so that the ratio means
+//! something on a shared, noisy machine.
+
+mod import;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -31,6 +34,10 @@ pub(crate) enum BenchCommand {
     /// -evp sha256` on 16 KiB blocks (with `-multi N`), and `minerd --benchmark` when a
     /// minerd (cpuminer) is on PATH.
     Mine(MineArgs),
+    /// Blocks of 1,000 signed transfers among many accounts imported into a fresh store
+    /// on disk: blocks and transfers per second, beside batch signature verification of
+    /// the same transfers on the same threads.
+    Import(import::ImportArgs),
 }
 
 /// Options of `bench mine`.
@@ -59,6 +66,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Verify(args) => bench_verify(&args),
         BenchCommand::Hash(args) => bench_hash(&args),
         BenchCommand::Mine(args) => bench_mine(&args),
+        BenchCommand::Import(args) => import::bench_import(&args),
     }
 }
 
