@@ -95,7 +95,7 @@ pub(crate) fn bench_import(args: &ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -148,7 +148,7 @@ fn import(chain: &mut Chain, blocks: &[Block]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tempdir() -> anyhow::Result<TempDir> {
+pub(super) fn tempdir() -> anyhow::Result<TempDir> {
     let path = std::env::temp_dir().join(format!(
         "oxchain-bench-{}-{}",
         std::process::id(),
@@ -159,9 +159,9 @@ fn tempdir() -> anyhow::Result<TempDir> {
 }
 
 /// A directory removed on drop.
-struct TempDir(std::path::PathBuf);
+pub(super) struct TempDir(std::path::PathBuf);
 impl TempDir {
-    fn path(&self) -> &std::path::Path {
+    pub(super) fn path(&self) -> &std::path::Path {
         &self.0
     }
 }

@@ -3,6 +3,7 @@
 //! something on a shared, noisy machine.
 
 mod import;
+mod store;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -38,6 +39,9 @@ pub(crate) enum BenchCommand {
     /// on disk: blocks and transfers per second, beside batch signature verification of
     /// the same transfers on the same threads.
     Import(import::ImportArgs),
+    /// Peak memory of a process that opens a store of 1,000, N and 2N blocks (built
+    /// first; N = 100,000 by default), to show that memory does not grow with the chain.
+    Store(store::StoreArgs),
 }
 
 /// Options of `bench mine`.
@@ -67,6 +71,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Hash(args) => bench_hash(&args),
         BenchCommand::Mine(args) => bench_mine(&args),
         BenchCommand::Import(args) => import::bench_import(&args),
+        BenchCommand::Store(args) => store::bench_store(&args),
     }
 }
 
