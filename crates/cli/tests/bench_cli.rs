@@ -93,3 +93,47 @@ fn bad_arguments_are_usage_errors_with_exit_code_2() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+#[test]
+fn bench_import_prints_figures_beside_batch_verification() {
+    let v = last_json_line(&oxchain(&[
+        "bench",
+        "import",
+        "--blocks",
+        "2",
+        "--threads",
+        "2",
+        "--json",
+    ]));
+    positive(&v, "txs_per_s");
+    positive(&v, "blocks_per_s");
+    positive(&v, "batch_verify_per_s");
+    assert_eq!(v["threads"], 2);
+    assert_eq!(v["blocks"], 2);
+}
+
+#[test]
+fn bench_store_measures_peak_memory_at_three_lengths() {
+    let v = last_json_line(&oxchain(&["bench", "store", "--blocks", "1000", "--json"]));
+    let blocks: Vec<u64> = v["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap())
+        .collect();
+    assert_eq!(blocks, [1000, 1000, 2000]);
+    for rss in v["peak_rss_kib"].as_array().unwrap() {
+        assert!(rss.as_f64().unwrap() > 0.0, "{v}");
+    }
+    let sizes: Vec<u64> = v["store_bytes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap())
+        .collect();
+    assert!(
+        sizes[2] > sizes[1],
+        "a longer chain takes more room: {sizes:?}"
+    );
+    positive(&v, "double_vs_single_rss");
+}
