@@ -11,7 +11,9 @@ use oxchain_consensus::validate::{validate_block, validate_pow};
 use oxchain_consensus::{ChainParams, ConsensusError};
 use oxchain_primitives::limits::MAX_BLOCK_BYTES;
 use oxchain_primitives::{Address, Block, BlockHash, Height, Transaction, Transfer, Txid};
-use oxchain_storage::{BlockStatus, ConnectError, HeaderRecord, Store, StoreError, StoreWriter};
+use oxchain_storage::{
+    BlockStatus, ConnectError, HeaderReader, HeaderRecord, StoreError, StoreWriter,
+};
 
 use crate::Chain;
 use crate::events::{BlockOutcome, ChainEvent};
@@ -303,30 +305,6 @@ fn is_stored(outcome: &BlockOutcome) -> bool {
     )
 }
 
-/// Where header reads come from: the committed store, or the open write transaction.
-pub(crate) trait Headers {
-    fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError>;
-    fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError>;
-}
-
-impl Headers for Store {
-    fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError> {
-        Store::header(self, hash)
-    }
-    fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError> {
-        Store::hash_at(self, height)
-    }
-}
-
-impl Headers for StoreWriter {
-    fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError> {
-        StoreWriter::header(self, hash)
-    }
-    fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError> {
-        StoreWriter::hash_at(self, height)
-    }
-}
-
 /// The ancestry a child of `parent` is judged by.
 pub(crate) struct ContextParts {
     /// Times of up to the last 11 blocks ending with the parent, oldest first.
@@ -336,7 +314,7 @@ pub(crate) struct ContextParts {
 }
 
 pub(crate) fn header_context_parts(
-    headers: &impl Headers,
+    headers: &impl HeaderReader,
     parent_hash: &BlockHash,
     parent: &HeaderRecord,
 ) -> Result<ContextParts, StoreError> {

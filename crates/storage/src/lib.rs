@@ -9,7 +9,8 @@
 //! # Layout
 //! - [`error`]: [`StoreError`], and [`ConnectError`] for a block that breaks a rule.
 //! - `tables`: the table definitions and the byte layout of stored records.
-//! - [`store`]: opening a data directory (lock, metadata checks, genesis) and the readers.
+//! - [`store`]: opening a data directory (lock, metadata checks, genesis), the readers,
+//!   and [`HeaderReader`], implemented by the store and by the writer.
 //! - [`write`]: [`StoreWriter`], one write transaction: headers, bodies, connecting and
 //!   disconnecting blocks on the best chain.
 
@@ -19,6 +20,6 @@ mod tables;
 pub mod write;
 
 pub use error::{ConnectError, StoreError};
-pub use store::{HistoryEntry, SCHEMA_VERSION, Store, Tip, TxLocation};
+pub use store::{HeaderReader, HistoryEntry, SCHEMA_VERSION, Store, Tip, TxLocation};
 pub use tables::{BlockStatus, HeaderRecord};
 pub use write::StoreWriter;

@@ -389,6 +389,33 @@ impl Store {
     }
 }
 
+/// Reads of header records and the best-chain index: from the committed store, or from
+/// inside an open write transaction (which sees its own writes).
+pub trait HeaderReader {
+    /// A block's header record, best chain or not.
+    fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError>;
+    /// The hash of the best-chain block at `height`.
+    fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError>;
+}
+
+impl HeaderReader for Store {
+    fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError> {
+        Store::header(self, hash)
+    }
+    fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError> {
+        Store::hash_at(self, height)
+    }
+}
+
+impl HeaderReader for StoreWriter {
+    fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError> {
+        StoreWriter::header(self, hash)
+    }
+    fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError> {
+        StoreWriter::hash_at(self, height)
+    }
+}
+
 impl AccountReader for Store {
     type Error = StoreError;
     fn account(&self, address: &Address) -> Result<Option<Account>, StoreError> {

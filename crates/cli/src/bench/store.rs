@@ -42,7 +42,10 @@ pub(crate) fn bench_store(args: &StoreArgs) -> anyhow::Result<()> {
     }
     let root = super::import::tempdir()?;
     let mut figures = Vec::new();
-    for (i, blocks) in [1_000, args.blocks, 2 * args.blocks].into_iter().enumerate() {
+    for (i, blocks) in [1_000, args.blocks, 2 * args.blocks]
+        .into_iter()
+        .enumerate()
+    {
         let dir = root.path().join(format!("chain-{i}"));
         eprintln!("building a store of {blocks} blocks ...");
         let started = Instant::now();
