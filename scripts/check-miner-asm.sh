@@ -30,7 +30,8 @@ check() {
   fi
 }
 
+target=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet -p oxchain-cli
-check "release" target/release/oxchain
-RUSTFLAGS="-C target-cpu=native" cargo build --release --quiet -p oxchain-cli --target-dir target/native
-check "target-cpu=native" target/native/release/oxchain
+check "release" "$target/release/oxchain"
+RUSTFLAGS="-C target-cpu=native" cargo build --release --quiet -p oxchain-cli --target-dir "$target/native"
+check "target-cpu=native" "$target/native/release/oxchain"

@@ -19,7 +19,8 @@ pub mod orphans;
 pub mod pipeline;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use oxchain_consensus::ChainParams;
@@ -58,6 +59,26 @@ pub struct Chain {
     /// One decoded-key cache per signature thread, for batches.
     worker_keys: Vec<KeyCache>,
     events: broadcast::Sender<ChainEvent>,
+    watch: ChainWatch,
+}
+
+/// Counters that move when the tip or the mempool changes, readable without any lock:
+/// a miner checks them every few thousand hashes to drop a stale template.
+#[derive(Debug, Clone, Default)]
+pub struct ChainWatch {
+    counters: Arc<(AtomicU64, AtomicU64)>,
+}
+
+impl ChainWatch {
+    /// Moves on every change of the tip.
+    pub fn tip(&self) -> u64 {
+        self.counters.0.load(Ordering::Acquire)
+    }
+
+    /// Moves on every transfer accepted into the mempool.
+    pub fn mempool(&self) -> u64 {
+        self.counters.1.load(Ordering::Acquire)
+    }
 }
 
 impl Chain {
@@ -82,6 +103,7 @@ impl Chain {
                 .map(|_| KeyCache::new(KeyCache::DEFAULT_CAPACITY))
                 .collect(),
             events,
+            watch: ChainWatch::default(),
         })
     }
 
@@ -110,6 +132,11 @@ impl Chain {
         &self.orphans
     }
 
+    /// Lock-free counters of tip and mempool changes.
+    pub fn watch(&self) -> ChainWatch {
+        self.watch.clone()
+    }
+
     /// A new listener for chain events.
     pub fn subscribe(&self) -> broadcast::Receiver<ChainEvent> {
         self.events.subscribe()
@@ -120,10 +147,11 @@ impl Chain {
         let txid = self
             .mempool
             .add(&self.store, &mut self.keys, transfer.clone())?;
+        self.watch.counters.1.fetch_add(1, Ordering::AcqRel);
         // Nobody listening is fine.
         let _ = self.events.send(ChainEvent::TransferAccepted {
             txid,
-            transfer: std::sync::Arc::new(transfer),
+            transfer: Arc::new(transfer),
         });
         Ok(txid)
     }
@@ -273,7 +301,7 @@ impl Chain {
                 committing
                     .join()
                     .map_err(|_| StoreError::Corrupt("the commit thread panicked".into()))??;
-                self.tip = tip;
+                self.set_tip(tip);
                 self.after_commit(effects)?;
             }
             Ok(())
@@ -291,8 +319,15 @@ impl Chain {
     ) -> Result<(), StoreError> {
         let tip = writer.tip()?;
         writer.commit()?;
-        self.tip = tip;
+        self.set_tip(tip);
         self.after_commit(effects)
+    }
+
+    fn set_tip(&mut self, tip: Tip) {
+        if tip.hash != self.tip.hash {
+            self.tip = tip;
+            self.watch.counters.0.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// Brings the mempool in step with the new tip and tells the listeners.

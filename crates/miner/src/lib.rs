@@ -9,10 +9,13 @@
 //!   [`CancelToken`] (an epoch, no global flag), refreshing the time when a range runs out,
 //!   and counting hashes per thread for the hash rate.
 //! - [`mode`]: [`MiningMode`]: off, on-demand, continuous, pool:N.
+//! - [`service`]: the mining loop on its own thread: templates from the chain, the
+//!   search, blocks submitted, requests for blocks answered ([`MiningHandle`]).
 
 pub mod mode;
 pub mod pool;
 pub mod search;
+pub mod service;
 pub mod sha256;
 #[cfg(target_arch = "x86_64")]
 mod shani;
@@ -20,3 +23,4 @@ mod shani;
 pub use mode::MiningMode;
 pub use pool::{CancelToken, Canceller, MinedBlock, Miner};
 pub use search::Path;
+pub use service::{MineError, Mined, MiningHandle};

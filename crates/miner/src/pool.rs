@@ -111,9 +111,20 @@ impl Miner {
     /// name no target.
     pub fn mine(
         &self,
-        mut header: Header,
+        header: Header,
         min_time_ms: u64,
         cancel: &CancelToken,
+    ) -> Option<MinedBlock> {
+        self.mine_until(header, min_time_ms, &|| cancel.is_cancelled())
+    }
+
+    /// As [`Miner::mine`], stopping when `stop` says so (checked by every thread every
+    /// [`crate::search::CHECK_EVERY`] nonces, so it must be cheap).
+    pub fn mine_until(
+        &self,
+        mut header: Header,
+        min_time_ms: u64,
+        stop: &(dyn Fn() -> bool + Sync),
     ) -> Option<MinedBlock> {
         let target = header.bits.to_target().ok()?;
         header.time_ms = header.time_ms.max(min_time_ms);
@@ -126,7 +137,7 @@ impl Miner {
                     let (work, found, done) = (&work, &found, &done);
                     let start = t as u64 * self.round_nonces;
                     let range = start..start + self.round_nonces;
-                    let stop = move || done.load(Ordering::Relaxed) || cancel.is_cancelled();
+                    let stop = move || done.load(Ordering::Relaxed) || stop();
                     scope.spawn(move || {
                         if let SearchOutcome::Found { nonce, hash } =
                             search(self.path, work, &target, range, counter, &stop)
@@ -142,7 +153,7 @@ impl Miner {
                 header.nonce = nonce;
                 return Some(MinedBlock { header, hash });
             }
-            if cancel.is_cancelled() {
+            if stop() {
                 return None;
             }
             // Every range spent: a new time makes every nonce new.
