@@ -2,10 +2,12 @@
 //!
 //! # Layout
 //! - `main.rs`: the command-line surface (clap) and dispatch.
+//! - [`node`]: `oxchain node`, a node until SIGINT or SIGTERM.
 //! - [`bench`]: `oxchain bench ...`, figures printed beside a reference measured in the
 //!   same run.
 
 mod bench;
+mod node;
 
 use std::process::ExitCode;
 
@@ -16,7 +18,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "oxchain",
     version,
-    about = "oxchain: a proof-of-work blockchain node (so far: the consensus core and its benchmarks)",
+    about = "oxchain: a proof-of-work blockchain node",
     propagate_version = true
 )]
 struct Cli {
@@ -26,6 +28,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a node: the chain in a data directory, the miner, and the HTTP API.
+    Node(node::NodeArgs),
     /// Measure this machine: figures beside a reference (OpenSSL) from the same run.
     Bench {
         #[command(subcommand)]
@@ -36,6 +40,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Node(args) => node::run(args),
         Command::Bench { which } => bench::run(which),
     };
     match result {

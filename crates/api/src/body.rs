@@ -1,0 +1,75 @@
+//! Request bodies: JSON whatever the Content-Type says (`curl -d` sends a form type), or
+//! a form-encoded body. Size is capped by the router's body limit (413).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A body read as JSON, or as a form when it is form-encoded.
+#[derive(Debug)]
+pub struct JsonOrForm<T>(pub T);
+
+/// As [`JsonOrForm`], for routes where the body may be left out (`None`).
+#[derive(Debug)]
+pub struct MaybeBody<T>(pub Option<T>);
+
+async fn read(req: Request) -> Result<(Bytes, bool), ApiError> {
+    let form_typed = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let bytes = Bytes::from_request(req, &()).await.map_err(|rejection| {
+        ApiError::new(rejection.status(), "body_too_large", rejection.body_text())
+    })?;
+    Ok((bytes, form_typed))
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8], form_typed: bool) -> Result<T, ApiError> {
+    // JSON first (curl -d '{"a":1}' is typed as a form); then a form if it is one.
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(json_error) => {
+            let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            if form_typed && !looks_like_json {
+                serde_urlencoded::from_bytes(bytes)
+                    .map_err(|e| ApiError::bad_request("bad_form", format!("bad form body: {e}")))
+            } else {
+                Err(ApiError::bad_request(
+                    "bad_json",
+                    format!("bad JSON body: {json_error}"),
+                ))
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let (bytes, form_typed) = read(req).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request(
+                "missing_body",
+                "the request has no body",
+            ));
+        }
+        parse(&bytes, form_typed).map(JsonOrForm)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let (bytes, form_typed) = read(req).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(MaybeBody(None));
+        }
+        parse(&bytes, form_typed).map(|v| MaybeBody(Some(v)))
+    }
+}

@@ -1,0 +1,84 @@
+//! `GET /v1/events`: chain events as JSON over a WebSocket. One task turns each chain
+//! event into JSON once; each client reads from a bounded broadcast, and a client that
+//! falls behind is closed ("lagged") rather than slowing anything down.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use oxchain_chain::ChainEvent;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::state::AppState;
+
+/// A send that takes longer than this means the client is not reading: drop it.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Forwards chain events to the API's JSON broadcast and the metrics, until the chain
+/// goes away.
+pub(crate) async fn forward(state: AppState, mut chain: broadcast::Receiver<ChainEvent>) {
+    loop {
+        let event = match chain.recv().await {
+            Ok(event) => event,
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        state.inner.metrics.on_event(&event);
+        let text = crate::state::event_json(state.network(), &event).to_string();
+        // Nobody listening is fine.
+        let _ = state.inner.events.send(text);
+    }
+}
+
+/// Upgrade to a WebSocket that streams block, tx, reorg and peer events as JSON.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "v1",
+    responses(
+        (status = 101, description = "A WebSocket: one JSON object per event, with a `type` of block, block_disconnected, side_block, reorg, tx"),
+        (status = 400, description = "Not a WebSocket upgrade", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn events(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    let events = state.inner.events.subscribe();
+    let shutdown = state.inner.shutdown.clone();
+    ws.on_upgrade(move |socket| stream(socket, events, shutdown))
+}
+
+async fn stream(
+    socket: WebSocket,
+    mut events: broadcast::Receiver<String>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let (mut sink, mut incoming) = socket.split();
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(text) => {
+                    let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into()))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    let close = CloseFrame { code: close_code::POLICY, reason: "lagged: read events faster".into() };
+                    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(close)))).await;
+                    break;
+                }
+                Err(RecvError::Closed) => break,
+            },
+            message = incoming.next() => match message {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = shutdown.changed() => {
+                let close = CloseFrame { code: close_code::AWAY, reason: "node stopping".into() };
+                let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(close)))).await;
+                break;
+            }
+        }
+    }
+}

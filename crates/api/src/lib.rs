@@ -1,0 +1,161 @@
+//! The HTTP API of an oxchain node (axum): the tutorials' routes, the `/v1` API, a
+//! WebSocket of chain events, Prometheus metrics, the OpenAPI document and its page.
+//!
+//! Every route is defined once, with its OpenAPI description (utoipa), so the router
+//! and `/openapi.json` hold the same routes. Errors are JSON `{"message", "code"}`;
+//! bad input gets a 4xx, never a 500. Bodies are capped (413). Routes that change the
+//! node need a bearer token when the node is not bound to loopback.
+//!
+//! # Layout
+//! - [`state`]: [`AppState`], what the handlers share, and [`ApiParts`] to build it.
+//! - `tutorial`: `/`, `/chain`, `/mine`, `/transactions/new`, `/transaction`.
+//! - `v1`: `/v1/...`.
+//! - `events`: `/v1/events` (WebSocket).
+//! - `metrics`: `/metrics` and request timing.
+//! - [`body`]: bodies read as JSON whatever the Content-Type, or as forms.
+//! - [`error`]: [`ApiError`] and the JSON error shape.
+//! - [`views`]: the JSON shapes of blocks and transactions.
+
+pub mod body;
+pub mod error;
+mod events;
+mod metrics;
+pub mod state;
+mod tutorial;
+mod v1;
+pub mod views;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::ApiError;
+pub use state::{ApiParts, AppState};
+
+/// The largest request body accepted: a signed transfer with 1 KiB of data is well under.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Who may call the API from a browser on another origin.
+#[derive(Debug, Clone, Default)]
+pub enum Cors {
+    /// No cross-origin access.
+    #[default]
+    None,
+    /// Any origin.
+    Any,
+    /// These origins.
+    Origins(Vec<HeaderValue>),
+}
+
+/// The router with every route, and the OpenAPI document describing exactly those routes.
+pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
+    let open = OpenApiRouter::new()
+        .routes(routes!(tutorial::root))
+        .routes(routes!(tutorial::chain))
+        .routes(routes!(v1::status))
+        .routes(routes!(v1::node))
+        .routes(routes!(v1::blocks))
+        .routes(routes!(v1::block))
+        .routes(routes!(v1::transaction))
+        .routes(routes!(v1::proof))
+        .routes(routes!(v1::submit))
+        .routes(routes!(v1::account))
+        .routes(routes!(v1::history))
+        .routes(routes!(v1::mempool))
+        .routes(routes!(events::events))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi_json))
+        .routes(routes!(docs));
+    // Routes that change the node: a bearer token off loopback.
+    let guarded = OpenApiRouter::new()
+        .routes(routes!(tutorial::mine))
+        .routes(routes!(tutorial::transactions_new))
+        .routes(routes!(tutorial::transaction))
+        .routes(routes!(v1::mine))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let (router, mut openapi) = open.merge(guarded).split_for_parts();
+    openapi.info.title = "oxchain node API".into();
+    openapi.info.description = Some(
+        "The tutorials' routes (/, /chain, /mine, /transactions/new, /transaction) and the \
+         versioned /v1 API of an oxchain node. Amounts in /v1 are base units (1 coin = \
+         100,000,000)."
+            .into(),
+    );
+    let spec = openapi.clone();
+    let cors = match cors {
+        Cors::None => None,
+        Cors::Any => Some(CorsLayer::new().allow_origin(Any)),
+        Cors::Origins(list) => Some(CorsLayer::new().allow_origin(AllowOrigin::list(list))),
+    }
+    .map(|c| {
+        c.allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+    });
+    let router = router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::time_requests,
+        ))
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(error::not_found)
+        .layer(axum::Extension(std::sync::Arc::new(spec)))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::map_response(error::jsonify_errors))
+        .with_state(state);
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    (router, openapi)
+}
+
+/// Refuses a request without the node's bearer token, when the node has one.
+async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(token) = &state.inner.token else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        next.run(req).await
+    } else {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this route changes the node: send Authorization: Bearer <token from the data \
+             directory's api.cookie>",
+        )
+        .into_response()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(get, path = "/openapi.json", tag = "node",
+    responses((status = 200, description = "The OpenAPI document of every route", content_type = "application/json")))]
+async fn openapi_json(
+    axum::Extension(spec): axum::Extension<std::sync::Arc<OpenApi>>,
+) -> axum::Json<OpenApi> {
+    axum::Json((*spec).clone())
+}
+
+/// `GET /docs`: a page that lists the API from `/openapi.json` (no external assets).
+#[utoipa::path(get, path = "/docs", tag = "node",
+    responses((status = 200, description = "The API documentation page", content_type = "text/html")))]
+async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}

@@ -1,0 +1,190 @@
+//! What every handler shares: the chain, the store, the miner, metrics, and the events.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use oxchain_chain::{Chain, ChainEvent};
+use oxchain_consensus::ChainParams;
+use oxchain_consensus::genesis::{dev_account_address, dev_account_key};
+use oxchain_miner::MiningHandle;
+use oxchain_primitives::{Address, SecretKey};
+use oxchain_storage::Store;
+use tokio::sync::{broadcast, watch};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// How many events a WebSocket client may fall behind before it is dropped.
+const EVENT_BUFFER: usize = 1024;
+
+/// The API's view of the node.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) chain: Arc<Mutex<Chain>>,
+    pub(crate) store: Store,
+    pub(crate) params: ChainParams,
+    pub(crate) miner: Arc<MiningHandle>,
+    pub(crate) metrics: Metrics,
+    pub(crate) token: Option<String>,
+    pub(crate) events: broadcast::Sender<String>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) started: Instant,
+}
+
+/// What the API needs from the node.
+pub struct ApiParts {
+    /// The chain, shared with the miner and the network.
+    pub chain: Arc<Mutex<Chain>>,
+    /// The mining loop.
+    pub miner: Arc<MiningHandle>,
+    /// The bearer token routes that change the node require (`None` on a loopback bind).
+    pub token: Option<String>,
+    /// Turns `true` when the node stops: WebSocket streams end.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// The shared state, and the task that turns chain events into JSON for
+    /// `/v1/events` and the metrics (run it on the node's runtime).
+    pub fn new(parts: ApiParts) -> (AppState, impl Future<Output = ()> + Send) {
+        let (store, params, chain_events) = {
+            let chain = parts.chain.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                chain.store().clone(),
+                chain.params().clone(),
+                chain.subscribe(),
+            )
+        };
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let state = AppState {
+            inner: Arc::new(Inner {
+                chain: parts.chain,
+                store,
+                params,
+                miner: parts.miner,
+                metrics: Metrics::default(),
+                token: parts.token,
+                events,
+                shutdown: parts.shutdown,
+                started: Instant::now(),
+            }),
+        };
+        let forwarder = crate::events::forward(state.clone(), chain_events);
+        (state, forwarder)
+    }
+
+    pub(crate) fn chain(&self) -> MutexGuard<'_, Chain> {
+        // The store commits atomically; a panic elsewhere leaves nothing half-written.
+        self.inner.chain.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn network(&self) -> oxchain_primitives::Network {
+        self.inner.params.network
+    }
+
+    /// An address given in a request: bech32 of this network, or on dev and regtest a dev
+    /// account name.
+    pub(crate) fn parse_address(&self, what: &str, text: &str) -> Result<Address, ApiError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ApiError::bad_request(
+                "bad_address",
+                format!("{what} is empty"),
+            ));
+        }
+        match Address::parse(text, self.network()) {
+            Ok(address) => Ok(address),
+            Err(e) if self.network().has_dev_accounts() && is_name(text) => {
+                let _ = e;
+                Ok(dev_account_address(text))
+            }
+            Err(e) => Err(ApiError::bad_request(
+                "bad_address",
+                format!(
+                    "{what} {text:?} is not an address of the {} network: {e}",
+                    self.network()
+                ),
+            )),
+        }
+    }
+
+    /// The key the node signs for when a tutorial route names `sender`.
+    pub(crate) fn signing_key(&self, sender: &str) -> Result<SecretKey, ApiError> {
+        let sender = sender.trim();
+        if sender.is_empty() {
+            return Err(ApiError::bad_request("bad_sender", "sender is empty"));
+        }
+        if self.network().has_dev_accounts() && is_name(sender) {
+            return Ok(dev_account_key(sender));
+        }
+        Err(ApiError::bad_request(
+            "unknown_sender",
+            format!(
+                "this node holds no key for sender {sender:?}: on {} only dev account names are \
+                 signed by the node; send a signed transfer to POST /v1/transactions instead",
+                self.network()
+            ),
+        ))
+    }
+}
+
+/// A dev account name: a short word, not an address (nor a mistyped one: those start
+/// with a network prefix and its `1` separator).
+fn is_name(text: &str) -> bool {
+    let looks_like_address = text.starts_with("ox") && text.contains('1');
+    !text.is_empty()
+        && !looks_like_address
+        && text.len() <= 32
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Turns the chain's events into JSON text for WebSocket clients, and counts them.
+pub(crate) fn event_json(
+    network: oxchain_primitives::Network,
+    event: &ChainEvent,
+) -> serde_json::Value {
+    use serde_json::json;
+    match event {
+        ChainEvent::BlockConnected {
+            hash,
+            height,
+            block,
+        } => json!({
+            "type": "block",
+            "hash": hash.to_string(),
+            "height": height.0,
+            "time_ms": block.header.time_ms,
+            "tx_count": block.transactions.len(),
+            "transactions": block.transactions.iter().map(|tx| crate::views::TxView::new(network, tx, tx.compute_txid())).collect::<Vec<_>>(),
+        }),
+        ChainEvent::BlockDisconnected { hash, height } => json!({
+            "type": "block_disconnected", "hash": hash.to_string(), "height": height.0,
+        }),
+        ChainEvent::SideBlock {
+            hash,
+            height,
+            parent,
+        } => json!({
+            "type": "side_block", "hash": hash.to_string(), "height": height.0, "parent": parent.to_string(),
+        }),
+        ChainEvent::Reorg {
+            old_tip,
+            new_tip,
+            fork_height,
+            depth,
+        } => json!({
+            "type": "reorg", "old_tip": old_tip.to_string(), "new_tip": new_tip.to_string(),
+            "fork_height": fork_height.0, "depth": depth,
+        }),
+        ChainEvent::TransferAccepted { txid, transfer } => json!({
+            "type": "tx",
+            "transaction": crate::views::TxView::new(network, &oxchain_primitives::Transaction::Transfer((**transfer).clone()), *txid),
+        }),
+    }
+}

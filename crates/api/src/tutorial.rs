@@ -1,0 +1,296 @@
+//! The tutorials' routes, with their paths, status codes and messages (DESIGN §6), on
+//! top of a real chain: a tutorial transaction is a signed transfer under every ledger
+//! rule, and `/mine` runs the real proof of work.
+
+// utoipa's `path` macro names the extractors' types with full paths, which this lint
+// then reports against our own code.
+#![allow(unused_qualifications)]
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use oxchain_chain::MempoolError;
+use oxchain_primitives::{Amount, Height, Signature, Transfer, Txid};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::body::JsonOrForm;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::views::TutorialBlock;
+
+/// The fee the node pays on transfers it signs for tutorial routes: 0.00001 coin, well
+/// above the minimum relay fee for a transfer without data.
+pub(crate) const TUTORIAL_FEE: Amount = Amount::from_units(1_000);
+
+/// `{"message": ...}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Message {
+    /// The tutorial's message.
+    pub message: String,
+}
+
+/// `GET /`: the tutorial's health check.
+#[utoipa::path(get, path = "/", tag = "tutorial",
+    responses((status = 200, description = "The node is up", body = Message)))]
+pub(crate) async fn root() -> Json<Message> {
+    Json(Message {
+        message: "Server is OK".into(),
+    })
+}
+
+/// `?format=array` gives the Socket.io tutorial's bare array.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct ChainQuery {
+    /// `array` for a bare JSON array of blocks.
+    format: Option<String>,
+}
+
+/// The whole chain, as the tutorials returned it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChainAnswer {
+    /// Every block of the best chain, genesis first.
+    pub chain: Vec<TutorialBlock>,
+    /// The number of blocks.
+    pub length: usize,
+}
+
+/// `GET /chain`: the whole best chain (the one route that returns it all).
+#[utoipa::path(get, path = "/chain", tag = "tutorial", params(ChainQuery),
+    responses((status = 200, description = "The best chain, genesis first", body = ChainAnswer),
+              (status = 400, description = "Unknown format", body = ErrorBody)))]
+pub(crate) async fn chain(
+    State(state): State<AppState>,
+    Query(query): Query<ChainQuery>,
+) -> Result<Response, ApiError> {
+    let array = match query.format.as_deref() {
+        None | Some("object") => false,
+        Some("array") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "bad_format",
+                format!("unknown format {other:?}: use format=array or leave it out"),
+            ));
+        }
+    };
+    let store = state.inner.store.clone();
+    let network = state.network();
+    let blocks = tokio::task::spawn_blocking(move || -> Result<Vec<TutorialBlock>, ApiError> {
+        let tip = store.tip()?;
+        (0..=tip.height.0)
+            .map(|h| {
+                let hash = store
+                    .hash_at(Height(h))?
+                    .ok_or_else(|| ApiError::internal(format!("no block at height {h}")))?;
+                let block = store
+                    .block(&hash)?
+                    .ok_or_else(|| ApiError::internal(format!("no body for {hash}")))?;
+                Ok(TutorialBlock::new(network, h, &block))
+            })
+            .collect()
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(if array {
+        Json(blocks).into_response()
+    } else {
+        let length = blocks.len();
+        Json(ChainAnswer {
+            chain: blocks,
+            length,
+        })
+        .into_response()
+    })
+}
+
+/// What `/mine` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Forged {
+    /// "New Block Forged".
+    pub message: String,
+    /// The block.
+    #[serde(flatten)]
+    pub block: TutorialBlock,
+}
+
+/// `GET /mine`: mines one block now, with the pending transfers.
+#[utoipa::path(get, path = "/mine", tag = "tutorial",
+    responses((status = 200, description = "The block mined", body = Forged),
+              (status = 409, description = "Mining is off on this node", body = ErrorBody)))]
+pub(crate) async fn mine(State(state): State<AppState>) -> Result<Json<Forged>, ApiError> {
+    let mined = crate::v1::mine_blocks(&state, 1).await?;
+    let first = mined
+        .first()
+        .ok_or_else(|| ApiError::internal("the miner returned no block"))?;
+    let block =
+        state.inner.store.block(&first.hash)?.ok_or_else(|| {
+            ApiError::internal(format!("mined block {} is not stored", first.hash))
+        })?;
+    Ok(Json(Forged {
+        message: "New Block Forged".into(),
+        block: TutorialBlock::new(state.network(), first.height.0, &block),
+    }))
+}
+
+/// The Flask tutorial's transaction.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct NewTransaction {
+    /// A dev account name (dev and regtest) the node signs for.
+    #[schema(value_type = String)]
+    sender: Option<Value>,
+    /// An address, or a dev account name on dev and regtest.
+    #[schema(value_type = String)]
+    recipient: Option<Value>,
+    /// Coins, at most 8 decimals.
+    #[schema(value_type = f64)]
+    amount: Option<Value>,
+}
+
+/// `POST /transactions/new`: the node signs a transfer from `sender` and queues it.
+#[utoipa::path(post, path = "/transactions/new", tag = "tutorial", request_body = NewTransaction,
+    responses((status = 201, description = "Queued for the next block", body = Message),
+              (status = 400, description = "Missing values, or a rule broken", body = ErrorBody)))]
+pub(crate) async fn transactions_new(
+    State(state): State<AppState>,
+    JsonOrForm(body): JsonOrForm<NewTransaction>,
+) -> Result<(StatusCode, Json<Message>), ApiError> {
+    let (Some(sender), Some(recipient), Some(amount)) = (body.sender, body.recipient, body.amount)
+    else {
+        return Err(ApiError::bad_request("missing_values", "Missing values"));
+    };
+    let (_, next_height) = sign_and_submit(&state, &sender, &recipient, &amount)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Message {
+            message: format!("Transaction will be added to Block {next_height}"),
+        }),
+    ))
+}
+
+/// The Socket.io tutorial's transaction.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct SocketTransaction {
+    /// A dev account name (dev and regtest) the node signs for.
+    #[schema(value_type = String)]
+    sender: Option<Value>,
+    /// An address, or a dev account name on dev and regtest.
+    #[schema(value_type = String)]
+    receiver: Option<Value>,
+    /// Coins, at most 8 decimals.
+    #[schema(value_type = f64)]
+    amount: Option<Value>,
+}
+
+/// `POST /transaction`: the Socket.io tutorial's transfer.
+#[utoipa::path(post, path = "/transaction", tag = "tutorial", request_body = SocketTransaction,
+    responses((status = 200, description = "Accepted into the mempool", body = Message),
+              (status = 400, description = "Missing values, or a rule broken", body = ErrorBody)))]
+pub(crate) async fn transaction(
+    State(state): State<AppState>,
+    JsonOrForm(body): JsonOrForm<SocketTransaction>,
+) -> Result<Json<Message>, ApiError> {
+    let (Some(sender), Some(receiver), Some(amount)) = (body.sender, body.receiver, body.amount)
+    else {
+        return Err(ApiError::bad_request("missing_values", "Missing values"));
+    };
+    sign_and_submit(&state, &sender, &receiver, &amount)?;
+    Ok(Json(Message {
+        message: "transaction success".into(),
+    }))
+}
+
+fn text<'a>(what: &str, value: &'a Value) -> Result<&'a str, ApiError> {
+    value
+        .as_str()
+        .ok_or_else(|| ApiError::bad_request("bad_request", format!("{what} must be a string")))
+}
+
+/// Coins from a JSON number or a string: exact, positive, at most 8 decimals.
+pub(crate) fn parse_coins(value: &Value) -> Result<Amount, ApiError> {
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_amount",
+                "amount must be a number of coins, like 1.5",
+            ));
+        }
+    };
+    let amount = Amount::parse_coins(&text).map_err(|e| {
+        ApiError::bad_request(
+            "bad_amount",
+            format!("amount {text} is not a valid number of coins: {e}"),
+        )
+    })?;
+    if amount == Amount::ZERO {
+        return Err(ApiError::bad_request(
+            "bad_amount",
+            "amount must be more than 0",
+        ));
+    }
+    Ok(amount)
+}
+
+/// Signs a transfer from a sender the node holds a key for, and submits it. Returns its
+/// txid and the height of the next block.
+fn sign_and_submit(
+    state: &AppState,
+    sender: &Value,
+    recipient: &Value,
+    amount: &Value,
+) -> Result<(Txid, u64), ApiError> {
+    let key = state.signing_key(text("sender", sender)?)?;
+    let to = state.parse_address("recipient", text("recipient", recipient)?)?;
+    let amount = parse_coins(amount)?;
+    let from = key.public_key();
+    let sender_address = oxchain_primitives::Address::from_public_key(&from);
+    let genesis = state.inner.params.genesis_hash();
+    let mut chain = state.chain();
+    let nonce = match chain.mempool().next_nonce(&sender_address) {
+        Some(nonce) => nonce,
+        None => {
+            chain
+                .store()
+                .account(&sender_address)?
+                .unwrap_or_default()
+                .nonce
+        }
+    };
+    let mut transfer = Transfer {
+        from,
+        to,
+        amount,
+        fee: TUTORIAL_FEE,
+        nonce,
+        data: Vec::new(),
+        signature: Signature([0; 64]),
+    };
+    transfer.sign(&key, &genesis);
+    let next_height = chain.tip().height.0 + 1;
+    let txid = chain
+        .submit_transfer(transfer)
+        .map_err(|e| mempool_error(state, e))?;
+    Ok((txid, next_height))
+}
+
+/// A refused transfer as an API error (counted in the metrics by its code word).
+pub(crate) fn mempool_error(state: &AppState, e: MempoolError) -> ApiError {
+    let (status, code) = match &e {
+        MempoolError::AlreadyPending(_) => (StatusCode::CONFLICT, "already_pending"),
+        MempoolError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_transfer"),
+        MempoolError::FeeTooLow { .. } => (StatusCode::BAD_REQUEST, "fee_too_low"),
+        MempoolError::NonceTooLow { .. } => (StatusCode::BAD_REQUEST, "nonce_too_low"),
+        MempoolError::NonceGap { .. } => (StatusCode::BAD_REQUEST, "nonce_gap"),
+        MempoolError::ReplacementFeeTooLow { .. } => {
+            (StatusCode::BAD_REQUEST, "replacement_fee_too_low")
+        }
+        MempoolError::InsufficientFunds { .. } => (StatusCode::BAD_REQUEST, "insufficient_funds"),
+        MempoolError::Full => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
+        MempoolError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    };
+    state.inner.metrics.transfer_rejected(code);
+    ApiError::new(status, code, e.to_string())
+}

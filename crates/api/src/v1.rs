@@ -1,0 +1,704 @@
+//! The versioned API under `/v1`. Amounts are integers in base units, with the coin
+//! string beside them; lists are paginated (`before`, `limit`).
+
+// utoipa's `path` macro names the extractors' types with full paths, which this lint
+// then reports against our own code.
+#![allow(unused_qualifications)]
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use oxchain_miner::{MineError, Mined};
+use oxchain_primitives::{
+    Amount, BlockHash, Height, MerkleProof, PublicKey, Signature, Transaction, Transfer, Txid,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::body::{JsonOrForm, MaybeBody};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::views::{BlockSummary, BlockView, TxView, difficulty};
+
+/// The most items a page holds.
+const MAX_LIMIT: usize = 100;
+/// Items per page when `limit` is not given.
+const DEFAULT_LIMIT: usize = 20;
+
+/// The miner's state.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MiningStatus {
+    /// off, on-demand, continuous or pool:N.
+    pub mode: String,
+    /// Hashes per second over all mining threads.
+    pub hashes_per_s: f64,
+}
+
+/// The node at a glance.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StatusView {
+    /// main, test, dev or regtest.
+    pub network: String,
+    /// The genesis hash.
+    pub genesis: String,
+    /// Height of the tip.
+    pub height: u64,
+    /// Hash of the tip.
+    pub tip: String,
+    /// Cumulative work of the best chain (decimal).
+    pub total_work: String,
+    /// Difficulty of the tip's target.
+    pub difficulty: f64,
+    /// Connected peers.
+    pub peers: usize,
+    /// Transfers in the mempool.
+    pub mempool: usize,
+    /// The miner.
+    pub mining: MiningStatus,
+    /// Whether the node is catching up with its peers.
+    pub syncing: bool,
+    /// The oxchain version.
+    pub version: String,
+}
+
+/// `GET /v1/status`.
+#[utoipa::path(get, path = "/v1/status", tag = "v1",
+    responses((status = 200, description = "The node's state", body = StatusView)))]
+pub(crate) async fn status(State(state): State<AppState>) -> Json<StatusView> {
+    let (tip, mempool) = {
+        let chain = state.chain();
+        (chain.tip(), chain.mempool().len())
+    };
+    let params = &state.inner.params;
+    Json(StatusView {
+        network: params.network.to_string(),
+        genesis: params.genesis_hash().to_string(),
+        height: tip.height.0,
+        tip: tip.hash.to_string(),
+        total_work: tip.chain_work.to_string(),
+        difficulty: tip
+            .header
+            .bits
+            .to_target()
+            .map_or(0.0, |t| difficulty(&params.pow_limit, &t)),
+        peers: 0,
+        mempool,
+        mining: MiningStatus {
+            mode: state.inner.miner.mode().to_string(),
+            hashes_per_s: state.inner.miner.hash_rates().iter().sum(),
+        },
+        syncing: false,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+/// Who this node is.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NodeView {
+    /// main, test, dev or regtest.
+    pub network: String,
+    /// The genesis hash.
+    pub genesis: String,
+    /// The oxchain version.
+    pub version: String,
+    /// The libp2p peer id (once the node has a network).
+    pub peer_id: Option<String>,
+    /// Multiaddrs the node listens on for peers.
+    pub listen_addrs: Vec<String>,
+}
+
+/// `GET /v1/node`.
+#[utoipa::path(get, path = "/v1/node", tag = "v1",
+    responses((status = 200, description = "The node's identity", body = NodeView)))]
+pub(crate) async fn node(State(state): State<AppState>) -> Json<NodeView> {
+    let params = &state.inner.params;
+    Json(NodeView {
+        network: params.network.to_string(),
+        genesis: params.genesis_hash().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        peer_id: None,
+        listen_addrs: Vec::new(),
+    })
+}
+
+/// A page of items, newest first.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct Page {
+    /// Only items before this cursor (a height for blocks; `height:position` for
+    /// history).
+    before: Option<String>,
+    /// At most this many items (1-100, default 20).
+    limit: Option<usize>,
+}
+
+impl Page {
+    fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n @ 1..=MAX_LIMIT) => Ok(n),
+            Some(n) => Err(ApiError::bad_request(
+                "bad_limit",
+                format!("limit {n} is out of range: 1 to {MAX_LIMIT}"),
+            )),
+        }
+    }
+}
+
+/// A page of blocks.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BlockPage {
+    /// Newest first.
+    pub blocks: Vec<BlockSummary>,
+    /// Pass as `before` for the next page (absent on the last).
+    pub next_before: Option<u64>,
+}
+
+/// `GET /v1/blocks?before=&limit=`: best-chain blocks, newest first.
+#[utoipa::path(get, path = "/v1/blocks", tag = "v1", params(Page),
+    responses((status = 200, description = "A page of blocks", body = BlockPage),
+              (status = 400, description = "Bad cursor or limit", body = ErrorBody)))]
+pub(crate) async fn blocks(
+    State(state): State<AppState>,
+    Query(page): Query<Page>,
+) -> Result<Json<BlockPage>, ApiError> {
+    let limit = page.limit()?;
+    let tip = state.chain().tip().height.0;
+    let start = match &page.before {
+        None => tip + 1,
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            ApiError::bad_request("bad_cursor", format!("before={text:?} is not a height"))
+        })?,
+    }
+    .min(tip + 1);
+    let store = &state.inner.store;
+    let mut blocks = Vec::new();
+    for height in (start.saturating_sub(limit as u64)..start).rev() {
+        let hash = store
+            .hash_at(Height(height))?
+            .ok_or_else(|| ApiError::internal(format!("no block at height {height}")))?;
+        let block = store
+            .block(&hash)?
+            .ok_or_else(|| ApiError::internal(format!("no body for {hash}")))?;
+        blocks.push(BlockSummary::new(
+            state.network(),
+            &state.inner.params.pow_limit,
+            height,
+            &block,
+        ));
+    }
+    let next_before = blocks.last().map(|b| b.height).filter(|h| *h > 0);
+    Ok(Json(BlockPage {
+        blocks,
+        next_before,
+    }))
+}
+
+/// `GET /v1/blocks/{id}`: a block by height (best chain) or by hash (any stored block).
+#[utoipa::path(get, path = "/v1/blocks/{id}", tag = "v1",
+    params(("id" = String, Path, description = "A height, or a block hash (64 hex digits)")),
+    responses((status = 200, description = "The block", body = BlockView),
+              (status = 400, description = "Neither a height nor a hash", body = ErrorBody),
+              (status = 404, description = "No such block", body = ErrorBody)))]
+pub(crate) async fn block(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<BlockView>, ApiError> {
+    let store = &state.inner.store;
+    let hash = if let Ok(height) = id.parse::<u64>() {
+        store
+            .hash_at(Height(height))?
+            .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?
+    } else {
+        id.parse::<BlockHash>().map_err(|_| {
+            ApiError::bad_request(
+                "bad_block_id",
+                format!("{id:?} is neither a height nor a block hash (64 hex digits)"),
+            )
+        })?
+    };
+    let record = store
+        .header(&hash)?
+        .ok_or_else(|| ApiError::not_found(format!("no block {hash}")))?;
+    let block = store
+        .block(&hash)?
+        .ok_or_else(|| ApiError::not_found(format!("no body for block {hash}")))?;
+    let tip = state.chain().tip();
+    let best_chain = store.hash_at(record.height)? == Some(hash);
+    let network = state.network();
+    Ok(Json(BlockView {
+        summary: BlockSummary::new(
+            network,
+            &state.inner.params.pow_limit,
+            record.height.0,
+            &block,
+        ),
+        best_chain,
+        confirmations: if best_chain {
+            tip.height.0 - record.height.0 + 1
+        } else {
+            0
+        },
+        transactions: block
+            .transactions
+            .iter()
+            .map(|tx| TxView::new(network, tx, tx.compute_txid()))
+            .collect(),
+    }))
+}
+
+fn parse_txid(text: &str) -> Result<Txid, ApiError> {
+    text.parse::<Txid>().map_err(|_| {
+        ApiError::bad_request(
+            "bad_txid",
+            format!("{text:?} is not a txid (64 hex digits)"),
+        )
+    })
+}
+
+/// A transaction and where it is.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TxLookup {
+    /// `confirmed` (in a best-chain block) or `pending` (in the mempool).
+    pub status: &'static str,
+    /// The block that holds it (confirmed only).
+    pub block: Option<String>,
+    /// That block's height.
+    pub height: Option<u64>,
+    /// Its position in the block.
+    pub position: Option<u32>,
+    /// Blocks on top of its block, that block included.
+    pub confirmations: u64,
+    /// The transaction.
+    pub transaction: TxView,
+}
+
+/// `GET /v1/transactions/{txid}`.
+#[utoipa::path(get, path = "/v1/transactions/{txid}", tag = "v1",
+    params(("txid" = String, Path, description = "64 hex digits")),
+    responses((status = 200, description = "The transaction", body = TxLookup),
+              (status = 400, description = "Not a txid", body = ErrorBody),
+              (status = 404, description = "Unknown", body = ErrorBody)))]
+pub(crate) async fn transaction(
+    State(state): State<AppState>,
+    Path(txid): Path<String>,
+) -> Result<Json<TxLookup>, ApiError> {
+    let txid = parse_txid(&txid)?;
+    let network = state.network();
+    if let Some((location, tx, tip)) = locate(&state, &txid)? {
+        return Ok(Json(TxLookup {
+            status: "confirmed",
+            block: Some(location.block.to_string()),
+            height: Some(location.height.0),
+            position: Some(location.position),
+            confirmations: tip - location.height.0 + 1,
+            transaction: TxView::new(network, &tx, txid),
+        }));
+    }
+    let pending = state.chain().mempool().get(&txid).cloned();
+    match pending {
+        Some(t) => Ok(Json(TxLookup {
+            status: "pending",
+            block: None,
+            height: None,
+            position: None,
+            confirmations: 0,
+            transaction: TxView::new(network, &Transaction::Transfer(t), txid),
+        })),
+        None => Err(ApiError::not_found(format!("no transaction {txid}"))),
+    }
+}
+
+type Located = (oxchain_storage::TxLocation, Transaction, u64);
+
+fn locate(state: &AppState, txid: &Txid) -> Result<Option<Located>, ApiError> {
+    let store = &state.inner.store;
+    let Some(location) = store.tx_location(txid)? else {
+        return Ok(None);
+    };
+    let block = store
+        .block(&location.block)?
+        .ok_or_else(|| ApiError::internal(format!("no body for {}", location.block)))?;
+    let tx = block
+        .transactions
+        .get(location.position as usize)
+        .cloned()
+        .ok_or_else(|| ApiError::internal(format!("txid {txid} indexed past its block")))?;
+    let tip = state.chain().tip().height.0;
+    Ok(Some((location, tx, tip)))
+}
+
+/// A merkle inclusion proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProofView {
+    /// The transaction.
+    pub txid: String,
+    /// The block.
+    pub block: String,
+    /// Its height.
+    pub height: u64,
+    /// The block header's merkle root.
+    pub merkle_root: String,
+    /// The transaction's position (leaf index).
+    pub index: u32,
+    /// Transactions in the block.
+    pub leaf_count: u32,
+    /// Sibling hashes from the leaf up, hex (RFC 6962: leaf prefix 0x00, node 0x01).
+    pub path: Vec<String>,
+    /// Blocks on top of it, its own included.
+    pub confirmations: u64,
+}
+
+/// `GET /v1/transactions/{txid}/proof`: a merkle proof that the block holds it.
+#[utoipa::path(get, path = "/v1/transactions/{txid}/proof", tag = "v1",
+    params(("txid" = String, Path, description = "64 hex digits")),
+    responses((status = 200, description = "The proof", body = ProofView),
+              (status = 400, description = "Not a txid", body = ErrorBody),
+              (status = 404, description = "Not in a best-chain block", body = ErrorBody)))]
+pub(crate) async fn proof(
+    State(state): State<AppState>,
+    Path(txid): Path<String>,
+) -> Result<Json<ProofView>, ApiError> {
+    let txid = parse_txid(&txid)?;
+    let Some((location, _, tip)) = locate(&state, &txid)? else {
+        return Err(ApiError::not_found(format!(
+            "no confirmed transaction {txid}"
+        )));
+    };
+    let block = state
+        .inner
+        .store
+        .block(&location.block)?
+        .ok_or_else(|| ApiError::internal(format!("no body for {}", location.block)))?;
+    let proof = MerkleProof::compute(&block.compute_txids(), location.position as usize)
+        .ok_or_else(|| ApiError::internal("position outside the block"))?;
+    Ok(Json(ProofView {
+        txid: txid.to_string(),
+        block: location.block.to_string(),
+        height: location.height.0,
+        merkle_root: block.header.merkle_root.to_string(),
+        index: proof.index,
+        leaf_count: proof.leaf_count,
+        path: proof.path.iter().map(hex::encode).collect(),
+        confirmations: tip - location.height.0 + 1,
+    }))
+}
+
+/// A transfer signed by its sender, as `oxchain send` builds it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct SignedTransfer {
+    /// The sender's Ed25519 public key, 64 hex digits.
+    from: String,
+    /// The recipient's address.
+    to: String,
+    /// Base units.
+    amount: u64,
+    /// Fee in base units.
+    fee: u64,
+    /// The sender's next nonce.
+    nonce: u64,
+    /// Attached data, hex (at most 1024 bytes).
+    #[serde(default)]
+    data: String,
+    /// The Ed25519 signature, 128 hex digits.
+    signature: String,
+}
+
+/// A transfer accepted into the mempool.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Accepted {
+    /// Its txid.
+    pub txid: String,
+}
+
+/// `POST /v1/transactions`: submit a signed transfer.
+#[utoipa::path(post, path = "/v1/transactions", tag = "v1", request_body = SignedTransfer,
+    responses((status = 202, description = "Accepted into the mempool", body = Accepted),
+              (status = 400, description = "Malformed or breaks a rule", body = ErrorBody),
+              (status = 409, description = "Already pending", body = ErrorBody)))]
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    JsonOrForm(body): JsonOrForm<SignedTransfer>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let bad = |code: &'static str, message: String| ApiError::bad_request(code, message);
+    let from: PublicKey = body.from.parse().map_err(|_| {
+        bad(
+            "bad_key",
+            format!("from {:?} is not a public key (64 hex digits)", body.from),
+        )
+    })?;
+    let to = state.parse_address("to", &body.to)?;
+    let signature: [u8; 64] = hex::decode(body.signature.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("bad_signature", "signature must be 128 hex digits".into()))?;
+    let data =
+        hex::decode(body.data.trim()).map_err(|_| bad("bad_data", "data must be hex".into()))?;
+    if data.len() > oxchain_primitives::limits::MAX_TX_DATA_BYTES {
+        return Err(bad(
+            "data_too_long",
+            format!(
+                "data is {} bytes, the limit is {}",
+                data.len(),
+                oxchain_primitives::limits::MAX_TX_DATA_BYTES
+            ),
+        ));
+    }
+    if body.amount == 0 {
+        return Err(bad("bad_amount", "amount must be more than 0".into()));
+    }
+    let transfer = Transfer {
+        from,
+        to,
+        amount: Amount::from_units(body.amount),
+        fee: Amount::from_units(body.fee),
+        nonce: body.nonce,
+        data,
+        signature: Signature(signature),
+    };
+    let txid = state
+        .chain()
+        .submit_transfer(transfer)
+        .map_err(|e| crate::tutorial::mempool_error(&state, e))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            txid: txid.to_string(),
+        }),
+    ))
+}
+
+/// An account at the tip.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AccountView {
+    /// The address.
+    pub address: String,
+    /// Base units.
+    pub balance: u64,
+    /// The balance in coins, exact.
+    pub balance_coins: String,
+    /// Transfers sent (confirmed); the next confirmed transfer carries this nonce.
+    pub nonce: u64,
+    /// The next nonce counting pending transfers.
+    pub next_nonce: u64,
+}
+
+/// `GET /v1/accounts/{address}` (on dev and regtest also a dev account name).
+#[utoipa::path(get, path = "/v1/accounts/{address}", tag = "v1",
+    params(("address" = String, Path, description = "An address, or a dev account name on dev and regtest")),
+    responses((status = 200, description = "The account (zero if it never received anything)", body = AccountView),
+              (status = 400, description = "Not an address", body = ErrorBody)))]
+pub(crate) async fn account(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let address = state.parse_address("address", &address)?;
+    let account = state.inner.store.account(&address)?.unwrap_or_default();
+    let next_nonce = state
+        .chain()
+        .mempool()
+        .next_nonce(&address)
+        .unwrap_or(account.nonce);
+    Ok(Json(AccountView {
+        address: address.to_bech32(state.network()),
+        balance: account.balance.units(),
+        balance_coins: account.balance.to_string(),
+        nonce: account.nonce,
+        next_nonce,
+    }))
+}
+
+/// One transaction of an account's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HistoryItem {
+    /// The block's height.
+    pub height: u64,
+    /// Position in the block.
+    pub position: u32,
+    /// The transaction.
+    pub transaction: TxView,
+}
+
+/// A page of an account's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HistoryPage {
+    /// The address.
+    pub address: String,
+    /// Newest first.
+    pub transactions: Vec<HistoryItem>,
+    /// Pass as `before` for the next page (absent on the last).
+    pub next_before: Option<String>,
+}
+
+/// `GET /v1/accounts/{address}/transactions?before=&limit=`: confirmed transactions that
+/// touch the account, newest first.
+#[utoipa::path(get, path = "/v1/accounts/{address}/transactions", tag = "v1",
+    params(("address" = String, Path, description = "An address, or a dev account name on dev and regtest"), Page),
+    responses((status = 200, description = "A page of history", body = HistoryPage),
+              (status = 400, description = "Bad address, cursor or limit", body = ErrorBody)))]
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    Path(address): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let address = state.parse_address("address", &address)?;
+    let limit = page.limit()?;
+    let before = match &page.before {
+        None => None,
+        Some(text) => {
+            let parsed = text
+                .split_once(':')
+                .and_then(|(h, p)| Some((Height(h.parse().ok()?), p.parse::<u32>().ok()?)));
+            Some(parsed.ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_cursor",
+                    format!("before={text:?} is not height:position"),
+                )
+            })?)
+        }
+    };
+    let store = &state.inner.store;
+    let entries = store.history(&address, before, limit)?;
+    let network = state.network();
+    let mut transactions = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let hash = store
+            .hash_at(entry.height)?
+            .ok_or_else(|| ApiError::internal(format!("no block at {}", entry.height)))?;
+        let block = store
+            .block(&hash)?
+            .ok_or_else(|| ApiError::internal(format!("no body for {hash}")))?;
+        let tx = block
+            .transactions
+            .get(entry.position as usize)
+            .ok_or_else(|| ApiError::internal("history entry past its block"))?;
+        transactions.push(HistoryItem {
+            height: entry.height.0,
+            position: entry.position,
+            transaction: TxView::new(network, tx, entry.txid),
+        });
+    }
+    let next_before = (entries.len() == limit)
+        .then(|| {
+            entries
+                .last()
+                .map(|e| format!("{}:{}", e.height.0, e.position))
+        })
+        .flatten();
+    Ok(Json(HistoryPage {
+        address: address.to_bech32(network),
+        transactions,
+        next_before,
+    }))
+}
+
+/// The mempool.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MempoolView {
+    /// Pending transfers.
+    pub count: usize,
+    /// Their encoded bytes.
+    pub bytes: usize,
+    /// The best fee rate first, up to `limit`.
+    pub transactions: Vec<TxView>,
+}
+
+/// `limit` for the mempool.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct Limit {
+    /// At most this many transfers (1-100, default 20).
+    limit: Option<usize>,
+}
+
+/// `GET /v1/mempool?limit=`.
+#[utoipa::path(get, path = "/v1/mempool", tag = "v1", params(Limit),
+    responses((status = 200, description = "Pending transfers", body = MempoolView),
+              (status = 400, description = "Bad limit", body = ErrorBody)))]
+pub(crate) async fn mempool(
+    State(state): State<AppState>,
+    Query(query): Query<Limit>,
+) -> Result<Json<MempoolView>, ApiError> {
+    let limit = Page {
+        before: None,
+        limit: query.limit,
+    }
+    .limit()?;
+    let network = state.network();
+    let chain = state.chain();
+    let pool = chain.mempool();
+    Ok(Json(MempoolView {
+        count: pool.len(),
+        bytes: pool.bytes(),
+        transactions: pool
+            .transfers()
+            .into_iter()
+            .take(limit)
+            .map(|(txid, t)| TxView::new(network, &Transaction::Transfer(t.clone()), txid))
+            .collect(),
+    }))
+}
+
+/// How many blocks to mine.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub(crate) struct MineRequest {
+    /// Blocks to mine, 1-100 (default 1).
+    count: Option<u64>,
+}
+
+/// A mined block.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MinedView {
+    /// Its height.
+    pub height: u64,
+    /// Its hash.
+    pub hash: String,
+}
+
+/// The blocks mined.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MineAnswer {
+    /// Oldest first.
+    pub blocks: Vec<MinedView>,
+}
+
+/// `POST /v1/mine`: mine `count` blocks now.
+#[utoipa::path(post, path = "/v1/mine", tag = "v1", request_body = MineRequest,
+    responses((status = 200, description = "The blocks mined", body = MineAnswer),
+              (status = 400, description = "Bad count", body = ErrorBody),
+              (status = 409, description = "Mining is off on this node", body = ErrorBody)))]
+pub(crate) async fn mine(
+    State(state): State<AppState>,
+    MaybeBody(body): MaybeBody<MineRequest>,
+) -> Result<Json<MineAnswer>, ApiError> {
+    let count = body.and_then(|b| b.count).unwrap_or(1);
+    if !(1..=100).contains(&count) {
+        return Err(ApiError::bad_request(
+            "bad_count",
+            format!("count {count} is out of range: 1 to 100"),
+        ));
+    }
+    let mined = mine_blocks(&state, count as usize).await?;
+    Ok(Json(MineAnswer {
+        blocks: mined
+            .into_iter()
+            .map(|m| MinedView {
+                height: m.height.0,
+                hash: m.hash.to_string(),
+            })
+            .collect(),
+    }))
+}
+
+/// Mines `count` blocks on the miner's thread, without holding up the runtime.
+pub(crate) async fn mine_blocks(state: &AppState, count: usize) -> Result<Vec<Mined>, ApiError> {
+    let miner = state.inner.miner.clone();
+    tokio::task::spawn_blocking(move || miner.mine(count))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| match e {
+            MineError::Off => ApiError::new(StatusCode::CONFLICT, "mining_off", e.to_string()),
+            MineError::Stopped => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", e.to_string())
+            }
+            MineError::Chain(_) => ApiError::internal(e),
+        })
+}

@@ -1,0 +1,132 @@
+//! Wiring a node: the store, the chain, the miner and the HTTP API, started in that order
+//! and stopped in reverse. The network (libp2p) joins here with issue 5.
+//!
+//! Shutdown: when the `shutdown` future given to [`run`] completes (SIGINT or SIGTERM in
+//! `oxchain node`), the API stops taking requests and closes its WebSockets, the miner
+//! finishes the block it is writing and stops, and the store is closed. Every write is a
+//! committed transaction, so nothing written is lost.
+//!
+//! # Layout
+//! - `lib.rs`: [`NodeConfig`] and [`run`].
+//! - [`keys`]: the miner's key and the API token in the data directory.
+
+pub mod keys;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use oxchain_api::{ApiParts, AppState, Cors};
+use oxchain_chain::{Chain, MempoolLimits};
+use oxchain_consensus::ChainParams;
+use oxchain_miner::{Miner, MiningHandle, MiningMode};
+use oxchain_primitives::{Address, Network};
+use oxchain_storage::Store;
+use tokio::net::TcpListener;
+
+/// Everything a node is started with.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The network.
+    pub network: Network,
+    /// Where the store and keys live.
+    pub data_dir: PathBuf,
+    /// Where the HTTP API listens.
+    pub api: SocketAddr,
+    /// When to mine.
+    pub mine: MiningMode,
+    /// Where coinbases pay; `None`: the node's own miner key in the data directory.
+    pub miner_address: Option<Address>,
+    /// Mining and signature-checking threads.
+    pub threads: usize,
+    /// Cross-origin access to the API.
+    pub cors: Cors,
+}
+
+/// What a started node tells its caller (for the start-up banner and tests).
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The API's actual address (the port is chosen when 0 was asked).
+    pub api: SocketAddr,
+    /// Where coinbases pay.
+    pub miner_address: Address,
+    /// The chain's height at start.
+    pub height: u64,
+    /// Where the bearer token is, when routes need one.
+    pub cookie: Option<PathBuf>,
+}
+
+/// Runs a node until `shutdown` completes. `on_started` is called once everything is up.
+pub async fn run(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_started: impl FnOnce(&Started),
+) -> anyhow::Result<()> {
+    let params = ChainParams::for_network(config.network);
+    let store = {
+        let (dir, params) = (config.data_dir.clone(), params.clone());
+        tokio::task::spawn_blocking(move || Store::open(&dir, &params))
+            .await
+            .context("opening the store")??
+    };
+    let chain = Chain::new(params, store, MempoolLimits::default(), config.threads)?;
+    let height = chain.tip().height.0;
+    let chain = Arc::new(Mutex::new(chain));
+
+    let miner_address = match config.miner_address {
+        Some(address) => address,
+        None => keys::miner_address(&config.data_dir)?,
+    };
+    let miner = Arc::new(MiningHandle::start(
+        chain.clone(),
+        Arc::new(Miner::new(config.threads)),
+        config.mine,
+        miner_address,
+    )?);
+
+    let listener = TcpListener::bind(config.api)
+        .await
+        .with_context(|| format!("cannot listen on {} for the API", config.api))?;
+    let api = listener.local_addr()?;
+    let (token, cookie) = if api.ip().is_loopback() {
+        keys::remove_api_cookie(&config.data_dir)?;
+        (None, None)
+    } else {
+        let (token, path) = keys::write_api_cookie(&config.data_dir)?;
+        (Some(token), Some(path))
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (state, forward_events) = AppState::new(ApiParts {
+        chain: chain.clone(),
+        miner: miner.clone(),
+        token,
+        shutdown: stop_rx,
+    });
+    let events = tokio::spawn(forward_events);
+    let (router, _) = oxchain_api::router(state, config.cors.clone());
+
+    on_started(&Started {
+        api,
+        miner_address,
+        height,
+        cookie,
+    });
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // WebSocket streams are not HTTP connections: tell them to close.
+            let _ = stop_tx.send(true);
+        })
+        .await;
+
+    // The miner finishes the block it is on, then the chain and store close.
+    let miner = Arc::try_unwrap(miner);
+    if let Ok(miner) = miner {
+        tokio::task::spawn_blocking(move || miner.stop()).await?;
+    }
+    events.abort();
+    served.context("the API server failed")?;
+    Ok(())
+}
