@@ -204,7 +204,8 @@ pub(crate) async fn block(
     Path(id): Path<String>,
 ) -> Result<Json<BlockView>, ApiError> {
     let store = &state.inner.store;
-    let hash = if let Ok(height) = id.parse::<u64>() {
+    // 64 hex digits are a hash even when they are all decimal digits.
+    let hash = if let Some(height) = (id.len() != 64).then(|| id.parse::<u64>().ok()).flatten() {
         store
             .hash_at(Height(height))?
             .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?

@@ -1,0 +1,131 @@
+//! A real node (store in a temp dir, miner, HTTP API on 127.0.0.1:0) and a small HTTP
+//! client, for the API tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use oxchain_miner::MiningMode;
+use oxchain_node::{NodeConfig, Started};
+use oxchain_primitives::Network;
+use serde_json::Value;
+
+pub(crate) struct TestNode {
+    pub(crate) addr: SocketAddr,
+    pub(crate) started: Started,
+    client: Client<HttpConnector, Body>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    pub(crate) async fn start(mine: MiningMode) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let config = NodeConfig {
+            network: Network::Regtest,
+            data_dir: dir.path().to_path_buf(),
+            api: "127.0.0.1:0".parse().unwrap(),
+            mine,
+            miner_address: None,
+            threads: 1,
+            cors: oxchain_api::Cors::None,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(oxchain_node::run(
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+            move |s| {
+                let _ = started_tx.send(s.clone());
+            },
+        ));
+        let started = started_rx.await.expect("the node starts");
+        TestNode {
+            addr: started.api,
+            started,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            stop: Some(stop),
+            task: Some(task),
+            dir,
+        }
+    }
+
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Sends a request; returns the status and the body as JSON (or as a JSON string
+    /// when it is not JSON).
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{}", self.addr, path));
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = self
+            .client
+            .request(req.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(Body::new(res.into_body()), 64 << 20)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, value)
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, None, Body::empty()).await
+    }
+
+    /// POSTs like `curl -d`, which labels every body as a form.
+    pub(crate) async fn curl_d(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        self.send(
+            Method::POST,
+            path,
+            Some("application/x-www-form-urlencoded"),
+            body.to_string(),
+        )
+        .await
+    }
+
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(
+            Method::POST,
+            path,
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await
+    }
+
+    /// Height and mempool count: what bad input must leave alone.
+    pub(crate) async fn state(&self) -> (u64, u64) {
+        let (_, s) = self.get("/v1/status").await;
+        (
+            s["height"].as_u64().unwrap(),
+            s["mempool"].as_u64().unwrap(),
+        )
+    }
+}

@@ -1,0 +1,118 @@
+//! Off loopback, routes that change the node need the bearer token of api.cookie; reads
+//! and signed transfers stay open. (Tests bind loopback only, so the API is built here
+//! with a token as `oxchain node` builds it for a non-loopback bind.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use oxchain_api::{ApiParts, AppState, Cors};
+use oxchain_chain::{Chain, MempoolLimits};
+use oxchain_consensus::ChainParams;
+use oxchain_miner::{Miner, MiningHandle, MiningMode};
+use oxchain_primitives::Address;
+use oxchain_storage::Store;
+
+#[test]
+fn the_cookie_is_private_and_fresh_each_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, path) = oxchain_node::keys::write_api_cookie(dir.path()).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+    assert_eq!(first.len(), 64);
+    let (second, _) = oxchain_node::keys::write_api_cookie(dir.path()).unwrap();
+    assert_ne!(first, second);
+    oxchain_node::keys::remove_api_cookie(dir.path()).unwrap();
+    assert!(!path.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_routes_need_the_token_reads_do_not() {
+    let params = ChainParams::regtest();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &params).unwrap();
+    let chain = Arc::new(Mutex::new(
+        Chain::new(params, store, MempoolLimits::default(), 1).unwrap(),
+    ));
+    let miner = Arc::new(
+        MiningHandle::start(
+            chain.clone(),
+            Arc::new(Miner::new(1)),
+            MiningMode::OnDemand,
+            Address([1; 20]),
+        )
+        .unwrap(),
+    );
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let token = "s3cret-token".to_string();
+    let (state, forward) = AppState::new(ApiParts {
+        chain,
+        miner,
+        token: Some(token.clone()),
+        shutdown,
+    });
+    tokio::spawn(forward);
+    let (router, _) = oxchain_api::router(state, Cors::None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+    let call = |method: &str, path: &str, auth: Option<&str>| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"));
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        let body = if method == "POST" {
+            r#"{"sender":"alice","recipient":"bob","amount":1}"#
+        } else {
+            ""
+        };
+        client.request(req.body(Body::from(body)).unwrap())
+    };
+    let bearer = format!("Bearer {token}");
+    for (method, path) in [
+        ("GET", "/mine"),
+        ("POST", "/v1/mine"),
+        ("POST", "/transactions/new"),
+        ("POST", "/transaction"),
+    ] {
+        let res = call(method, path, None).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without a token"
+        );
+        let res = call(method, path, Some("Bearer wrong")).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a wrong token"
+        );
+    }
+    assert_eq!(
+        call("GET", "/mine", Some(&bearer)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        call("POST", "/transactions/new", Some(&bearer))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    for path in ["/v1/status", "/chain", "/v1/blocks/1", "/metrics"] {
+        assert_eq!(
+            call("GET", path, None).await.unwrap().status(),
+            StatusCode::OK,
+            "{path} is a read"
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! The whole `/v1` surface against a real node, the OpenAPI document against the
+//! router, events over a WebSocket, and metrics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use axum::http::{Method, StatusCode};
+use common::TestNode;
+use futures_util::StreamExt;
+use oxchain_consensus::ChainParams;
+use oxchain_miner::MiningMode;
+use oxchain_primitives::{Address, MerkleProof, MerkleRoot, Txid};
+use oxchain_testkit::{dev_account_address, dev_account_key, signed_transfer};
+use serde_json::{Value, json};
+
+fn signed_json(nonce: u64, amount: u64, to: Address) -> Value {
+    let params = ChainParams::regtest();
+    let t = signed_transfer(
+        &params.genesis_hash(),
+        &dev_account_key("charlie"),
+        to,
+        amount,
+        2_000,
+        nonce,
+    );
+    json!({
+        "from": hex(t.from.as_bytes()),
+        "to": to.to_bech32(params.network),
+        "amount": amount,
+        "fee": 2_000,
+        "nonce": nonce,
+        "signature": hex(t.signature.as_bytes()),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v1_surface() {
+    let node = TestNode::start(MiningMode::OnDemand).await;
+    let dave = dev_account_address("dave");
+
+    let (status, s) = node.get("/v1/status").await;
+    assert_eq!(status, StatusCode::OK);
+    for key in [
+        "network",
+        "genesis",
+        "height",
+        "tip",
+        "total_work",
+        "difficulty",
+        "peers",
+        "mempool",
+        "mining",
+        "syncing",
+        "version",
+    ] {
+        assert!(!s[key].is_null(), "status has no {key}: {s}");
+    }
+    assert_eq!(s["network"], "regtest");
+    assert_eq!(s["mining"]["mode"], "on-demand");
+    let (status, n) = node.get("/v1/node").await;
+    assert_eq!((status, &n["genesis"]), (StatusCode::OK, &s["genesis"]));
+
+    // A signed transfer, as `oxchain send` posts it.
+    let (status, accepted) = node
+        .post_json("/v1/transactions", &signed_json(0, 70_000, dave))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let txid = accepted["txid"].as_str().unwrap().to_string();
+    let (status, pending) = node.get(&format!("/v1/transactions/{txid}")).await;
+    assert_eq!(
+        (status, pending["status"].as_str()),
+        (StatusCode::OK, Some("pending"))
+    );
+    let (_, pool) = node.get("/v1/mempool").await;
+    assert_eq!(
+        (
+            pool["count"].as_u64(),
+            pool["transactions"][0]["txid"].as_str()
+        ),
+        (Some(1), Some(txid.as_str()))
+    );
+    assert!(pool["bytes"].as_u64().unwrap() > 100);
+    let (_, charlie) = node.get("/v1/accounts/charlie").await;
+    assert_eq!(
+        (charlie["nonce"].as_u64(), charlie["next_nonce"].as_u64()),
+        (Some(0), Some(1))
+    );
+
+    // Mine three blocks.
+    let (status, mined) = node.post_json("/v1/mine", &json!({"count": 3})).await;
+    assert_eq!(status, StatusCode::OK, "{mined}");
+    let heights: Vec<u64> = mined["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["height"].as_u64().unwrap())
+        .collect();
+    assert_eq!(heights, [1, 2, 3]);
+    let (status, _) = node.send(Method::POST, "/v1/mine", None, "").await;
+    assert_eq!(status, StatusCode::OK, "count defaults to 1");
+
+    let (status, confirmed) = node.get(&format!("/v1/transactions/{txid}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(confirmed["status"], "confirmed");
+    assert_eq!(
+        (
+            confirmed["height"].as_u64(),
+            confirmed["confirmations"].as_u64()
+        ),
+        (Some(1), Some(4))
+    );
+    assert_eq!(confirmed["transaction"]["amount"], 70_000);
+    assert_eq!(
+        confirmed["transaction"]["to"],
+        dave.to_bech32(oxchain_primitives::Network::Regtest)
+    );
+
+    // The merkle proof checks out against the header's root.
+    let (status, proof) = node.get(&format!("/v1/transactions/{txid}/proof")).await;
+    assert_eq!(status, StatusCode::OK, "{proof}");
+    let path: Vec<[u8; 32]> = proof["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let bytes: Vec<u8> = (0..32)
+                .map(|i| u8::from_str_radix(&h.as_str().unwrap()[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            bytes.try_into().unwrap()
+        })
+        .collect();
+    let merkle = MerkleProof {
+        index: proof["index"].as_u64().unwrap() as u32,
+        leaf_count: proof["leaf_count"].as_u64().unwrap() as u32,
+        path,
+    };
+    let root: MerkleRoot = proof["merkle_root"].as_str().unwrap().parse().unwrap();
+    assert!(merkle.verify(&txid.parse::<Txid>().unwrap(), &root));
+
+    // Blocks: a page, by height, by hash.
+    let (_, page) = node.get("/v1/blocks?limit=2").await;
+    let listed: Vec<u64> = page["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["height"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, [4, 3]);
+    assert_eq!(page["next_before"], 3);
+    let (_, rest) = node.get("/v1/blocks?before=3&limit=100").await;
+    assert_eq!(rest["blocks"].as_array().unwrap().len(), 3);
+    assert!(rest["next_before"].is_null());
+    let (status, by_height) = node.get("/v1/blocks/1").await;
+    assert_eq!(status, StatusCode::OK);
+    let hash = by_height["hash"].as_str().unwrap();
+    let (_, by_hash) = node.get(&format!("/v1/blocks/{hash}")).await;
+    assert_eq!(by_hash["height"], 1);
+    assert_eq!(by_hash["best_chain"], true);
+    assert_eq!(by_hash["confirmations"], 4);
+    assert_eq!(by_hash["transactions"][1]["txid"], txid.as_str());
+
+    // Accounts and history, paginated.
+    let (_, account) = node.get("/v1/accounts/dave").await;
+    assert_eq!(
+        account["balance"].as_u64().unwrap(),
+        10_000 * 100_000_000 + 70_000
+    );
+    let (_, history) = node.get("/v1/accounts/charlie/transactions?limit=1").await;
+    assert_eq!(
+        history["transactions"][0]["transaction"]["txid"],
+        txid.as_str()
+    );
+    let cursor = history["next_before"].as_str().unwrap().to_string();
+    let (_, older) = node
+        .get(&format!(
+            "/v1/accounts/charlie/transactions?before={cursor}"
+        ))
+        .await;
+    assert_eq!(
+        older["transactions"][0]["height"], 0,
+        "the genesis allocation"
+    );
+    assert!(older["next_before"].is_null());
+
+    // Metrics.
+    let (status, text) = node.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    for name in [
+        "oxchain_height 4",
+        "oxchain_peers",
+        "oxchain_mempool_transactions 0",
+        "oxchain_mempool_bytes",
+        "oxchain_hash_rate",
+        "oxchain_blocks_accepted_total 4",
+        "oxchain_transfers_accepted_total 1",
+        "oxchain_transfers_rejected_total",
+        "oxchain_http_request_duration_seconds_bucket{route=\"/v1/status\"",
+    ] {
+        assert!(text.contains(name), "metrics lack {name}:\n{text}");
+    }
+    node.stop().await;
+}
+
+/// Every operation the router serves is in /openapi.json, and every documented
+/// operation is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_and_the_router_hold_the_same_routes() {
+    let node = TestNode::start(MiningMode::OnDemand).await;
+    let (status, spec) = node.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut documented = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if item.get(method).is_some() {
+                documented.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    let served: BTreeSet<String> = [
+        "GET /",
+        "GET /chain",
+        "GET /mine",
+        "POST /transactions/new",
+        "POST /transaction",
+        "GET /v1/status",
+        "GET /v1/node",
+        "GET /v1/blocks",
+        "GET /v1/blocks/{id}",
+        "GET /v1/transactions/{txid}",
+        "GET /v1/transactions/{txid}/proof",
+        "POST /v1/transactions",
+        "GET /v1/accounts/{address}",
+        "GET /v1/accounts/{address}/transactions",
+        "GET /v1/mempool",
+        "POST /v1/mine",
+        "GET /v1/events",
+        "GET /metrics",
+        "GET /openapi.json",
+        "GET /docs",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(documented, served);
+    // Each documented operation reaches a handler: never the fallback's not_found or
+    // method_not_allowed.
+    for op in &documented {
+        let (method, path) = op.split_once(' ').unwrap();
+        let path = path
+            .replace("{id}", "0")
+            .replace("{txid}", &"ab".repeat(32))
+            .replace("{address}", "alice");
+        let method: Method = method.parse().unwrap();
+        let (status, body) = node
+            .send(method, &path, Some("application/json"), "{}")
+            .await;
+        let code = body["code"].as_str().unwrap_or("");
+        assert!(
+            code != "method_not_allowed"
+                && !(status == StatusCode::NOT_FOUND
+                    && body["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("no such route")),
+            "{op} is documented but not routed: {status} {body}"
+        );
+    }
+    let (status, page) = node.get("/docs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.as_str().unwrap().contains("/openapi.json"));
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_blocks_and_transfers_as_json() {
+    let node = TestNode::start(MiningMode::OnDemand).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/events", node.addr))
+        .await
+        .unwrap();
+    let (status, _) = node
+        .curl_d(
+            "/transaction",
+            r#"{"sender":"alice","receiver":"bob","amount":1}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = node.get("/mine").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .unwrap();
+        let event: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        kinds.push(event["type"].as_str().unwrap().to_string());
+        if event["type"] == "block" {
+            assert_eq!(event["height"], 1);
+            assert_eq!(event["tx_count"], 2);
+        }
+    }
+    assert_eq!(kinds, ["tx", "block"]);
+    node.stop().await;
+}
