@@ -30,8 +30,8 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
+use futures_util::StreamExt;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -107,7 +107,7 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
         .fallback(error::not_found)
         .layer(axum::Extension(std::sync::Arc::new(spec)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_large_bodies))
         .layer(middleware::map_response(error::jsonify_errors))
         .with_state(state);
     let router = match cors {
@@ -115,6 +115,38 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
         None => router,
     };
     (router, openapi)
+}
+
+/// How much of a refused body is read and dropped before answering, so that the client,
+/// still sending, reads the 413 instead of a reset connection.
+const DRAIN_BYTES: usize = 4 << 20;
+
+/// Answers 413 to a body whose declared length is over the limit, after reading it
+/// (up to [`DRAIN_BYTES`], then the connection is dropped). Bodies of unknown length
+/// are cut at the limit by the extractors (`DefaultBodyLimit`).
+async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(declared) = declared.filter(|n| *n > MAX_BODY_BYTES as u64) else {
+        return next.run(req).await;
+    };
+    let mut stream = req.into_body().into_data_stream();
+    let mut drained = 0;
+    while drained < DRAIN_BYTES {
+        match stream.next().await {
+            Some(Ok(chunk)) => drained += chunk.len(),
+            _ => break,
+        }
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the body is {declared} bytes, the limit is {MAX_BODY_BYTES}"),
+    )
+    .into_response()
 }
 
 /// Refuses a request without the node's bearer token, when the node has one.

@@ -102,7 +102,7 @@ bad_input! {
     bad_recipient: POST "/transactions/new", r#"{"sender": "alice", "recipient": "oxd1qqqq", "amount": 1}"#
         => 400, "bad_address", "not an address of the regtest network";
     huge_body: POST "/transactions/new", "a".repeat(200_000)
-        => 413, "body_too_large", "length limit";
+        => 413, "body_too_large", "the limit is 65536";
     unknown_route: GET "/no/such/route", ""
         => 404, "not_found", "no such route";
     wrong_method: POST "/v1/status", ""
