@@ -137,3 +137,25 @@ fn bench_store_measures_peak_memory_at_three_lengths() {
     );
     positive(&v, "double_vs_single_rss");
 }
+
+#[test]
+fn bench_api_measures_the_routes_against_a_real_node() {
+    let v = last_json_line(&oxchain(&[
+        "bench",
+        "api",
+        "--seconds",
+        "1",
+        "--per-sender",
+        "1",
+        "--connections",
+        "4",
+        "--json",
+    ]));
+    positive(&v, "root_req_per_s");
+    positive(&v, "status_req_per_s");
+    positive(&v, "chain_req_per_s");
+    positive(&v, "transfers_accepted_per_s");
+    assert_eq!(v["transfers_accepted"], 1000);
+    assert_eq!(v["transfers_refused"], 0);
+    assert_eq!(v["chain_blocks"], 1001);
+}

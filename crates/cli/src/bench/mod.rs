@@ -2,6 +2,7 @@
 //! (OpenSSL, or our own batch verification for the import), so that the ratio means
 //! something on a shared, noisy machine.
 
+mod api;
 mod import;
 mod store;
 
@@ -42,6 +43,10 @@ pub(crate) enum BenchCommand {
     /// Peak memory of a process that opens a store of 1,000, N and 2N blocks (built
     /// first; N = 100,000 by default), to show that memory does not grow with the chain.
     Store(store::StoreArgs),
+    /// Requests per second against a real node on loopback: `GET /v1/status`, `GET
+    /// /chain` on a 1,000-block chain, `POST /v1/transactions` with pre-signed transfers,
+    /// beside `GET /` (the cheapest route) in the same run.
+    Api(api::ApiArgs),
 }
 
 /// Options of `bench mine`.
@@ -72,6 +77,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Mine(args) => bench_mine(&args),
         BenchCommand::Import(args) => import::bench_import(&args),
         BenchCommand::Store(args) => store::bench_store(&args),
+        BenchCommand::Api(args) => api::bench_api(&args),
     }
 }
 

@@ -1,0 +1,314 @@
+//! `oxchain bench api`: requests per second against a real node on loopback, with the
+//! load generator on the same machine: `GET /v1/status`, `GET /chain` on a 1,000-block
+//! chain, and `POST /v1/transactions` with pre-signed transfers; beside `GET /` (the
+//! cheapest route, the reference) measured in the same run.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::body::Body;
+use axum::http::{Method, Request};
+use clap::Args;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use oxchain_consensus::ChainParams;
+use oxchain_miner::MiningMode;
+use oxchain_primitives::{Address, Amount, Network, SecretKey, Signature, Transfer, sha256};
+use serde_json::json;
+
+/// Blocks in the chain `GET /chain` returns.
+const CHAIN_BLOCKS: u64 = 1_000;
+/// Accounts that send the pre-signed transfers.
+const SENDERS: usize = 1_000;
+
+/// Options of `bench api`.
+#[derive(Debug, Args)]
+pub(crate) struct ApiArgs {
+    /// Print a JSON object with the figures as the last line.
+    #[arg(long)]
+    json: bool,
+    /// Seconds per GET figure.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    seconds: u64,
+    /// Concurrent connections of the load generator.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    connections: u64,
+    /// Pre-signed transfers per sender (1,000 senders).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=40))]
+    per_sender: u64,
+}
+
+type HttpClient = Client<HttpConnector, Body>;
+
+pub(crate) fn bench_api(args: &ApiArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: &ApiArgs) -> anyhow::Result<()> {
+    let dir = super::import::tempdir()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let node = tokio::spawn(oxchain_node::run(
+        oxchain_node::NodeConfig {
+            network: Network::Regtest,
+            data_dir: dir.path().to_path_buf(),
+            api: "127.0.0.1:0".parse()?,
+            mine: MiningMode::OnDemand,
+            miner_address: Some(Address([0xee; 20])),
+            threads: 1,
+            cors: oxchain_api::Cors::None,
+        },
+        async move {
+            let _ = stopped.await;
+        },
+        move |s| {
+            let _ = started_tx.send(s.api);
+        },
+    ));
+    let addr = started_rx.await.context("the node did not start")?;
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+
+    eprintln!("funding {SENDERS} accounts and mining a {CHAIN_BLOCKS}-block chain ...");
+    let params = ChainParams::regtest();
+    let keys: Vec<SecretKey> = (0..SENDERS)
+        .map(|i| SecretKey::from_seed(sha256(format!("bench api sender {i}").as_bytes())))
+        .collect();
+    for key in &keys {
+        let to = Address::from_public_key(&key.public_key()).to_bech32(Network::Regtest);
+        let body = json!({"sender": "alice", "recipient": to, "amount": 1}).to_string();
+        expect(&client, addr, Method::POST, "/transactions/new", body, 201).await?;
+    }
+    let mut mined = 0;
+    while mined < CHAIN_BLOCKS {
+        let count = (CHAIN_BLOCKS - mined).min(100);
+        let body = json!({ "count": count }).to_string();
+        expect(&client, addr, Method::POST, "/v1/mine", body, 200).await?;
+        mined += count;
+    }
+
+    eprintln!("signing {} transfers ...", SENDERS as u64 * args.per_sender);
+    let genesis = params.genesis_hash();
+    let sink = Address([0x77; 20]);
+    // Per sender, its transfers in nonce order.
+    let transfers: Vec<Vec<String>> = keys
+        .iter()
+        .map(|key| {
+            (0..args.per_sender)
+                .map(|nonce| signed_body(key, sink, nonce, &genesis))
+                .collect()
+        })
+        .collect();
+
+    let seconds = Duration::from_secs(args.seconds);
+    let conns = args.connections as usize;
+    eprintln!("GET / for {} s (the reference) ...", args.seconds);
+    let root = get_rate(&client, addr, "/", seconds, conns).await?;
+    eprintln!("GET /v1/status for {} s ...", args.seconds);
+    let status = get_rate(&client, addr, "/v1/status", seconds, conns).await?;
+    eprintln!(
+        "GET /chain ({} blocks) for {} s ...",
+        CHAIN_BLOCKS + 1,
+        args.seconds
+    );
+    let chain = get_rate(&client, addr, "/chain", seconds, conns.min(8)).await?;
+    eprintln!(
+        "POST /v1/transactions, {} transfers ...",
+        SENDERS as u64 * args.per_sender
+    );
+    let (accepted, refused, post_seconds) = post_all(&client, addr, transfers, conns).await?;
+
+    let _ = stop.send(());
+    node.await??;
+
+    let post_rate = accepted as f64 / post_seconds;
+    println!("HTTP API on 127.0.0.1, load generator in the same process, {conns} connections");
+    println!("{:<40} {:>10.0} req/s", "GET / (reference)", root);
+    println!(
+        "{:<40} {:>10.0} req/s  {:.2}x of GET /",
+        "GET /v1/status",
+        status,
+        status / root
+    );
+    println!(
+        "{:<40} {:>10.0} req/s  {:.3}x of GET /",
+        "GET /chain (1,001 blocks)",
+        chain,
+        chain / root
+    );
+    println!(
+        "{:<40} {:>10.0} accepted/s ({accepted} accepted, {refused} refused)",
+        "POST /v1/transactions (pre-signed)", post_rate
+    );
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "bench": "api",
+                "connections": conns,
+                "root_req_per_s": root.round(),
+                "status_req_per_s": status.round(),
+                "chain_req_per_s": chain.round(),
+                "chain_blocks": CHAIN_BLOCKS + 1,
+                "transfers_accepted_per_s": post_rate.round(),
+                "transfers_accepted": accepted,
+                "transfers_refused": refused,
+                "status_vs_root": status / root,
+            })
+        );
+    }
+    if refused > 0 {
+        bail!("{refused} pre-signed transfers were refused");
+    }
+    Ok(())
+}
+
+fn signed_body(
+    key: &SecretKey,
+    to: Address,
+    nonce: u64,
+    genesis: &oxchain_primitives::BlockHash,
+) -> String {
+    let mut t = Transfer {
+        from: key.public_key(),
+        to,
+        amount: Amount::from_units(1_000),
+        fee: Amount::from_units(1_000),
+        nonce,
+        data: Vec::new(),
+        signature: Signature([0; 64]),
+    };
+    t.sign(key, genesis);
+    json!({
+        "from": hex::encode(t.from.as_bytes()),
+        "to": to.to_bech32(Network::Regtest),
+        "amount": 1_000,
+        "fee": 1_000,
+        "nonce": nonce,
+        "signature": hex::encode(t.signature.as_bytes()),
+    })
+    .to_string()
+}
+
+async fn send(
+    client: &HttpClient,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    body: String,
+) -> anyhow::Result<u16> {
+    let req = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body))?;
+    let res = client.request(req).await?;
+    let status = res.status().as_u16();
+    // Read the whole answer, as a client does.
+    axum::body::to_bytes(Body::new(res.into_body()), 64 << 20).await?;
+    Ok(status)
+}
+
+async fn expect(
+    client: &HttpClient,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    body: String,
+    status: u16,
+) -> anyhow::Result<()> {
+    let got = send(client, addr, method, path, body).await?;
+    if got != status {
+        bail!("{path} answered {got}, expected {status}");
+    }
+    Ok(())
+}
+
+/// Successful GETs per second over `duration`, from `conns` concurrent clients.
+async fn get_rate(
+    client: &HttpClient,
+    addr: SocketAddr,
+    path: &'static str,
+    duration: Duration,
+    conns: usize,
+) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (client, done) = (client.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let status = send(&client, addr, Method::GET, path, String::new()).await?;
+                if status != 200 {
+                    bail!("GET {path} answered {status}");
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Posts every transfer (each sender's in nonce order, senders spread over the
+/// connections); returns accepted, refused and seconds taken.
+async fn post_all(
+    client: &HttpClient,
+    addr: SocketAddr,
+    transfers: Vec<Vec<String>>,
+    conns: usize,
+) -> anyhow::Result<(u64, u64, f64)> {
+    let accepted = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let mut shares: Vec<Vec<Vec<String>>> = (0..conns).map(|_| Vec::new()).collect();
+    for (i, sender) in transfers.into_iter().enumerate() {
+        shares[i % conns].push(sender);
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for share in shares {
+        let (client, accepted, refused) = (client.clone(), accepted.clone(), refused.clone());
+        tasks.push(tokio::spawn(async move {
+            let rounds = share.iter().map(Vec::len).max().unwrap_or(0);
+            for round in 0..rounds {
+                for sender in &share {
+                    if let Some(body) = sender.get(round) {
+                        match send(
+                            &client,
+                            addr,
+                            Method::POST,
+                            "/v1/transactions",
+                            body.clone(),
+                        )
+                        .await?
+                        {
+                            202 => accepted.fetch_add(1, Ordering::Relaxed),
+                            _ => refused.fetch_add(1, Ordering::Relaxed),
+                        };
+                    }
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    Ok((
+        accepted.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+        seconds,
+    ))
+}
