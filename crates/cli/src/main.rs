@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
     about = "oxchain: a proof-of-work blockchain node",
     propagate_version = true
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }

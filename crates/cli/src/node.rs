@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, CommandFactory};
 use oxchain_miner::MiningMode;
 use oxchain_primitives::{Address, Network};
 
@@ -31,6 +31,22 @@ pub(crate) struct NodeArgs {
     /// Mining and signature-checking threads (default: one per CPU).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
+    /// A web origin allowed to call the API from a browser (repeatable; `*` for any).
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = parse_origin)]
+    cors_origins: Vec<String>,
+}
+
+fn parse_origin(text: &str) -> Result<String, String> {
+    if text == "*"
+        || ((text.starts_with("http://") || text.starts_with("https://"))
+            && axum::http::HeaderValue::from_str(text).is_ok())
+    {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an origin like http://localhost:3000 (or * for any)"
+        ))
+    }
 }
 
 /// The platform's data directory for a network (XDG on Linux).
@@ -48,14 +64,21 @@ fn default_data_dir(network: Network) -> anyhow::Result<PathBuf> {
 
 pub(crate) fn run(args: NodeArgs) -> anyhow::Result<()> {
     let network = args.network;
-    let miner_address = args
-        .miner_address
-        .as_deref()
-        .map(|text| {
-            Address::parse(text, network)
-                .with_context(|| format!("--miner-address {text:?} is not a {network} address"))
-        })
-        .transpose()?;
+    let miner_address = match args.miner_address.as_deref() {
+        None => None,
+        Some(text) => match Address::parse(text, network) {
+            Ok(address) => Some(address),
+            // A usage error, like any other bad flag: exit code 2.
+            Err(e) => crate::Cli::command()
+                .error(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!(
+                        "invalid value {text:?} for '--miner-address': not a {network} address: {e}"
+                    ),
+                )
+                .exit(),
+        },
+    };
     let data_dir = match args.data_dir {
         Some(dir) => dir,
         None => default_data_dir(network)?,
@@ -71,8 +94,20 @@ pub(crate) fn run(args: NodeArgs) -> anyhow::Result<()> {
         mine: args.mine,
         miner_address,
         threads,
-        cors: oxchain_api::Cors::None,
+        cors: if args.cors_origins.iter().any(|o| o == "*") {
+            oxchain_api::Cors::Any
+        } else if args.cors_origins.is_empty() {
+            oxchain_api::Cors::None
+        } else {
+            oxchain_api::Cors::Origins(
+                args.cors_origins
+                    .iter()
+                    .filter_map(|o| axum::http::HeaderValue::from_str(o).ok())
+                    .collect(),
+            )
+        },
     };
+    let mine = args.mine;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -82,7 +117,7 @@ pub(crate) fn run(args: NodeArgs) -> anyhow::Result<()> {
         println!("  data dir       {}", data_dir.display());
         println!("  API            http://{}", started.api);
         println!("  height         {}", started.height);
-        println!("  mining         {}", args.mine);
+        println!("  mining         {mine}");
         println!(
             "  miner address  {}",
             started.miner_address.to_bech32(network)

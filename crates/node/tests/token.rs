@@ -116,3 +116,48 @@ async fn changing_routes_need_the_token_reads_do_not() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_only_the_configured_origins() {
+    let params = ChainParams::regtest();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &params).unwrap();
+    let chain = Arc::new(Mutex::new(
+        Chain::new(params, store, MempoolLimits::default(), 1).unwrap(),
+    ));
+    let miner = Arc::new(
+        MiningHandle::start(
+            chain.clone(),
+            Arc::new(Miner::new(1)),
+            MiningMode::Off,
+            Address([1; 20]),
+        )
+        .unwrap(),
+    );
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let (state, _forward) = AppState::new(ApiParts {
+        chain,
+        miner,
+        token: None,
+        shutdown,
+    });
+    let allowed = "http://localhost:3000";
+    let (router, _) = oxchain_api::router(state, Cors::Origins(vec![allowed.parse().unwrap()]));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+    for (origin, expect) in [(allowed, Some(allowed)), ("http://evil.example", None)] {
+        let req = Request::builder()
+            .uri(format!("http://{addr}/v1/status"))
+            .header("origin", origin)
+            .body(Body::empty())
+            .unwrap();
+        let res = client.request(req).await.unwrap();
+        let got = res
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(got.as_deref(), expect, "origin {origin}");
+    }
+}
