@@ -1,0 +1,186 @@
+//! The sync protocol's messages and their byte encoding (tag byte, then fields in the
+//! canonical encoding). Every length is capped before anything is allocated.
+
+use oxchain_primitives::encode::Reader;
+use oxchain_primitives::{Block, BlockHash, Decode, DecodeError, Encode, Header, Height, Work};
+
+/// Headers per `GetHeaders` answer, at most.
+pub const MAX_HEADERS: usize = 2_000;
+/// Blocks per `GetBlocks` request, at most.
+pub const MAX_GET_BLOCKS: usize = 64;
+/// Hashes in a block locator, at most.
+pub const MAX_LOCATOR: usize = 64;
+/// Largest request on the wire: a locator or a list of hashes.
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
+/// Largest answer on the wire: 64 full blocks would be 64 MiB, so a node answers
+/// `GetBlocks` with the blocks that fit in this.
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// A question to a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncRequest {
+    /// What is your best chain?
+    Status,
+    /// Best-chain headers after the first locator hash you know, up to `max`.
+    GetHeaders {
+        /// Hashes of our best chain, newest first, thinning out back to genesis.
+        locator: Vec<BlockHash>,
+        /// At most this many headers (capped at [`MAX_HEADERS`]).
+        max: u16,
+    },
+    /// These blocks.
+    GetBlocks(Vec<BlockHash>),
+}
+
+/// A peer's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncResponse {
+    /// Its best chain.
+    Status {
+        /// Its genesis (a peer of another network is dropped).
+        genesis: BlockHash,
+        /// Its tip.
+        tip: BlockHash,
+        /// The tip's height.
+        height: Height,
+        /// Cumulative work of its best chain.
+        total_work: Work,
+    },
+    /// Consecutive best-chain headers.
+    Headers(Vec<Header>),
+    /// The blocks asked for that it has, in the order asked.
+    Blocks(Vec<Block>),
+}
+
+const STATUS: u8 = 0;
+const GET_HEADERS: u8 = 1;
+const GET_BLOCKS: u8 = 2;
+const HEADERS: u8 = 1;
+const BLOCKS: u8 = 2;
+
+fn hashes(out: &mut Vec<u8>, list: &[BlockHash]) {
+    oxchain_primitives::encode::write_varint(out, list.len() as u64);
+    for h in list {
+        out.extend_from_slice(&h.0);
+    }
+}
+
+fn read_hashes(r: &mut Reader<'_>, max: usize) -> Result<Vec<BlockHash>, DecodeError> {
+    let n = r.length("hashes", max)?;
+    (0..n).map(|_| r.array().map(BlockHash)).collect()
+}
+
+impl SyncRequest {
+    /// The bytes on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            SyncRequest::Status => out.push(STATUS),
+            SyncRequest::GetHeaders { locator, max } => {
+                out.push(GET_HEADERS);
+                hashes(&mut out, locator);
+                out.extend_from_slice(&max.to_le_bytes());
+            }
+            SyncRequest::GetBlocks(list) => {
+                out.push(GET_BLOCKS);
+                hashes(&mut out, list);
+            }
+        }
+        out
+    }
+
+    /// Reads a request; never panics.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SyncRequest, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let request = match r.u8()? {
+            STATUS => SyncRequest::Status,
+            GET_HEADERS => {
+                let locator = read_hashes(&mut r, MAX_LOCATOR)?;
+                let max = u16::from_le_bytes(r.array()?);
+                SyncRequest::GetHeaders { locator, max }
+            }
+            GET_BLOCKS => SyncRequest::GetBlocks(read_hashes(&mut r, MAX_GET_BLOCKS)?),
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    what: "sync request",
+                    tag,
+                });
+            }
+        };
+        r.finish()?;
+        Ok(request)
+    }
+}
+
+impl SyncResponse {
+    /// The bytes on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            SyncResponse::Status {
+                genesis,
+                tip,
+                height,
+                total_work,
+            } => {
+                out.push(STATUS);
+                out.extend_from_slice(&genesis.0);
+                out.extend_from_slice(&tip.0);
+                out.extend_from_slice(&height.0.to_le_bytes());
+                out.extend_from_slice(&total_work.to_be_bytes());
+            }
+            SyncResponse::Headers(list) => {
+                out.push(HEADERS);
+                oxchain_primitives::encode::write_varint(&mut out, list.len() as u64);
+                for h in list {
+                    h.encode_to(&mut out);
+                }
+            }
+            SyncResponse::Blocks(list) => {
+                out.push(BLOCKS);
+                oxchain_primitives::encode::write_varint(&mut out, list.len() as u64);
+                for b in list {
+                    b.encode_to(&mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads an answer; never panics.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SyncResponse, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let response = match r.u8()? {
+            STATUS => SyncResponse::Status {
+                genesis: BlockHash(r.array()?),
+                tip: BlockHash(r.array()?),
+                height: Height(r.u64()?),
+                total_work: Work::from_be_bytes(r.array()?),
+            },
+            HEADERS => {
+                let n = r.length("headers", MAX_HEADERS)?;
+                SyncResponse::Headers(
+                    (0..n)
+                        .map(|_| Header::decode_from(&mut r))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            BLOCKS => {
+                let n = r.length("blocks", MAX_GET_BLOCKS)?;
+                SyncResponse::Blocks(
+                    (0..n)
+                        .map(|_| Block::decode_from(&mut r))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    what: "sync response",
+                    tag,
+                });
+            }
+        };
+        r.finish()?;
+        Ok(response)
+    }
+}

@@ -1,0 +1,864 @@
+//! The swarm's event loop: one task owns the swarm; the chain is reached through its
+//! mutex on blocking threads, and the results come back to the loop as messages.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, allow_block_list, connection_limits,
+    identify, noise, ping, tcp, yamux,
+};
+use oxchain_chain::{BlockOutcome, Chain, ChainEvent, MempoolError};
+use oxchain_consensus::Fault;
+use oxchain_primitives::{Block, BlockHash, Height, Transaction, Work, decode, encode};
+use oxchain_storage::Store;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::NetError;
+use crate::codec::SyncCodec;
+use crate::message::{
+    MAX_GET_BLOCKS, MAX_HEADERS, MAX_LOCATOR, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse,
+};
+
+/// How a node joins the network.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Where the node key lives.
+    pub data_dir: PathBuf,
+    /// Where to listen for peers.
+    pub listen: Multiaddr,
+    /// Peers to dial at start, and again (with backoff) when the connection drops.
+    pub peers: Vec<Multiaddr>,
+    /// How long a misbehaving peer is refused.
+    pub ban_for: Duration,
+    /// Inbound connections at most.
+    pub max_inbound: u32,
+    /// Outbound connections at most.
+    pub max_outbound: u32,
+}
+
+impl NetConfig {
+    /// Defaults for a node listening on `listen`.
+    pub fn new(data_dir: PathBuf, listen: Multiaddr) -> NetConfig {
+        NetConfig {
+            data_dir,
+            listen,
+            peers: Vec::new(),
+            ban_for: Duration::from_secs(3600),
+            max_inbound: 64,
+            max_outbound: 16,
+        }
+    }
+}
+
+/// A connected peer, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerView {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Its address as we see it.
+    pub address: String,
+    /// Its best height, once it said.
+    pub height: Option<u64>,
+}
+
+/// Catching up with a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// Our height.
+    pub height: u64,
+    /// The peer's.
+    pub target: u64,
+}
+
+/// What the network looks like now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetInfo {
+    /// Our peer id.
+    pub peer_id: String,
+    /// Where we listen, each with `/p2p/<peer id>`.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<PeerView>,
+    /// Set while syncing.
+    pub sync: Option<SyncProgress>,
+    /// Peers banned now.
+    pub banned: usize,
+}
+
+enum Command {
+    Dial(Multiaddr),
+}
+
+/// The running network. Dropping it stops the loop.
+#[derive(Debug)]
+pub struct NetHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    info: watch::Receiver<NetInfo>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl NetHandle {
+    /// The network now.
+    pub fn info(&self) -> NetInfo {
+        self.info.borrow().clone()
+    }
+
+    /// A receiver that sees every change of [`NetInfo`].
+    pub fn watch(&self) -> watch::Receiver<NetInfo> {
+        self.info.clone()
+    }
+
+    /// Dials a peer (a multiaddr, or `HOST:PORT`).
+    pub fn dial(&self, addr: &str) -> Result<(), NetError> {
+        let addr = crate::parse_peer_addr(addr)?;
+        self.commands
+            .send(Command::Dial(addr))
+            .map_err(|_| NetError::Setup("the network has stopped".into()))
+    }
+}
+
+impl Drop for NetHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    limits: connection_limits::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+}
+
+/// Results of work done off the loop.
+enum Done {
+    Gossip {
+        id: MessageId,
+        source: PeerId,
+        verdict: Verdict,
+        /// A block with an unknown parent: fetch its ancestors from `source`.
+        orphan: bool,
+    },
+    Respond {
+        channel: ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    },
+    Imported {
+        peer: PeerId,
+        bad: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Accept,
+    Ignore,
+    /// Invalid: reject and ban the sender.
+    Reject,
+}
+
+struct Sync {
+    peer: PeerId,
+    target: u64,
+    /// Blocks still to fetch, in chain order.
+    queue: VecDeque<BlockHash>,
+    /// The last header received: the next GetHeaders starts after it.
+    last_header: Option<BlockHash>,
+    busy: bool,
+}
+
+struct Service {
+    swarm: Swarm<Behaviour>,
+    chain: Arc<Mutex<Chain>>,
+    store: Store,
+    genesis: BlockHash,
+    blocks_topic: IdentTopic,
+    txs_topic: IdentTopic,
+    done_tx: mpsc::UnboundedSender<Done>,
+    statuses: HashMap<PeerId, (u64, Work)>,
+    addresses: HashMap<PeerId, Multiaddr>,
+    sync: Option<Sync>,
+    bans: HashMap<PeerId, Instant>,
+    ban_for: Duration,
+    configured: Vec<Multiaddr>,
+    backoff: HashMap<Multiaddr, (Instant, Duration)>,
+    pending: HashSet<OutboundRequestId>,
+    info: watch::Sender<NetInfo>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn lock(chain: &Mutex<Chain>) -> std::sync::MutexGuard<'_, Chain> {
+    chain.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the network on the current tokio runtime.
+pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHandle, NetError> {
+    let key = crate::keys::load_or_create(&config.data_dir)?;
+    let (genesis, network, store) = {
+        let c = lock(&chain);
+        (
+            c.params().genesis_hash(),
+            c.params().network,
+            c.store().clone(),
+        )
+    };
+    let prefix = format!("/oxchain/{}/{}", network.name(), &genesis.to_string()[..16]);
+    let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let sync_protocol =
+        StreamProtocol::try_from_owned(format!("{prefix}/sync/1")).map_err(|e| setup(&e))?;
+    let identify_protocol = format!("{prefix}/1");
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established_incoming(Some(config.max_inbound))
+        .with_max_established_outgoing(Some(config.max_outbound))
+        .with_max_established_per_peer(Some(2));
+    let mut swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|key| {
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(Duration::from_millis(500))
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .validate_messages()
+                // Above the largest valid block, with room for the envelope.
+                .max_transmit_size(oxchain_primitives::limits::MAX_BLOCK_BYTES + 64 * 1024)
+                .message_id_fn(|m: &gossipsub::Message| {
+                    MessageId::from(oxchain_primitives::sha256(&m.data).to_vec())
+                })
+                .build()?;
+            let gossipsub = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+            )?;
+            let sync = request_response::Behaviour::new(
+                [(sync_protocol, ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+            );
+            Ok(Behaviour {
+                blocked: allow_block_list::Behaviour::default(),
+                limits: connection_limits::Behaviour::new(limits),
+                gossipsub,
+                sync,
+                identify: identify::Behaviour::new(
+                    identify::Config::new(identify_protocol, key.public())
+                        .with_agent_version(format!("oxchain/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::default(),
+            })
+        })
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+    let blocks_topic = IdentTopic::new(format!("{prefix}/blocks"));
+    let txs_topic = IdentTopic::new(format!("{prefix}/transfers"));
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&blocks_topic)
+        .map_err(|e| setup(&e))?;
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&txs_topic)
+        .map_err(|e| setup(&e))?;
+    swarm
+        .listen_on(config.listen.clone())
+        .map_err(|e| NetError::Listen {
+            addr: config.listen.to_string(),
+            reason: e.to_string(),
+        })?;
+    for addr in &config.peers {
+        let _ = swarm.dial(addr.clone());
+    }
+    let (info, info_rx) = watch::channel(NetInfo {
+        peer_id: swarm.local_peer_id().to_string(),
+        ..NetInfo::default()
+    });
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let events = lock(&chain).subscribe();
+    let service = Service {
+        swarm,
+        chain,
+        store,
+        genesis,
+        blocks_topic,
+        txs_topic,
+        done_tx,
+        statuses: HashMap::new(),
+        addresses: HashMap::new(),
+        sync: None,
+        bans: HashMap::new(),
+        ban_for: config.ban_for,
+        configured: config.peers,
+        backoff: HashMap::new(),
+        pending: HashSet::new(),
+        info,
+    };
+    // Wait until the listener is up, so that the first info has the address.
+    let task = tokio::spawn(service.run(commands_rx, done_rx, events));
+    let mut info_rx2 = info_rx.clone();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        info_rx2.wait_for(|i| !i.listen_addrs.is_empty()),
+    )
+    .await;
+    Ok(NetHandle {
+        commands,
+        info: info_rx,
+        task,
+    })
+}
+
+impl Service {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut done: mpsc::UnboundedReceiver<Done>,
+        mut events: broadcast::Receiver<ChainEvent>,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks: u64 = 0;
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm(event),
+                Some(result) = done.recv() => self.on_done(result),
+                event = events.recv() => match event {
+                    Ok(event) => self.on_chain(event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                command = commands.recv() => match command {
+                    Some(Command::Dial(addr)) => {
+                        self.configured.push(addr.clone());
+                        let _ = self.swarm.dial(addr);
+                    }
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    ticks += 1;
+                    self.on_tick(ticks);
+                }
+            }
+        }
+    }
+
+    fn publish_info(&self) {
+        let swarm = &self.swarm;
+        let me = *swarm.local_peer_id();
+        let tip = lock(&self.chain).tip().height.0;
+        let info = NetInfo {
+            peer_id: me.to_string(),
+            listen_addrs: swarm.listeners().map(|a| format!("{a}/p2p/{me}")).collect(),
+            peers: swarm
+                .connected_peers()
+                .map(|p| PeerView {
+                    peer_id: p.to_string(),
+                    address: self
+                        .addresses
+                        .get(p)
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
+                    height: self.statuses.get(p).map(|(h, _)| *h),
+                })
+                .collect(),
+            sync: self.sync.as_ref().map(|s| SyncProgress {
+                height: tip,
+                target: s.target,
+            }),
+            banned: self.bans.len(),
+        };
+        self.info.send_if_modified(|old| {
+            let changed = *old != info;
+            *old = info;
+            changed
+        });
+    }
+
+    fn ban(&mut self, peer: PeerId, why: &str) {
+        let _ = why;
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        self.bans.insert(peer, Instant::now() + self.ban_for);
+        self.statuses.remove(&peer);
+        if self.sync.as_ref().is_some_and(|s| s.peer == peer) {
+            self.sync = None;
+        }
+        self.publish_info();
+    }
+
+    fn request(&mut self, peer: PeerId, request: SyncRequest) {
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.pending.insert(id);
+    }
+
+    fn on_tick(&mut self, ticks: u64) {
+        let now = Instant::now();
+        let expired: Vec<PeerId> = self
+            .bans
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in expired {
+            self.bans.remove(&peer);
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+        // Redial configured peers that are not connected, with backoff.
+        let connected: HashSet<Multiaddr> = self.addresses.values().cloned().collect();
+        for addr in self.configured.clone() {
+            if connected.iter().any(|c| same_endpoint(c, &addr)) {
+                self.backoff.remove(&addr);
+                continue;
+            }
+            let (next, delay) = self
+                .backoff
+                .get(&addr)
+                .copied()
+                .unwrap_or((now, Duration::from_secs(1)));
+            if next <= now {
+                let _ = self.swarm.dial(addr.clone());
+                let delay = (delay * 2).min(Duration::from_secs(60));
+                self.backoff.insert(addr, (now + delay, delay));
+            }
+        }
+        // Ask everyone for their status now and then; start a sync if someone is ahead.
+        if ticks % 10 == 0 {
+            let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+            for peer in peers {
+                self.request(peer, SyncRequest::Status);
+            }
+        }
+        self.maybe_start_sync();
+        self.publish_info();
+    }
+
+    fn on_chain(&mut self, event: ChainEvent) {
+        let (topic, data) = match event {
+            ChainEvent::BlockConnected { block, .. } => {
+                (self.blocks_topic.clone(), encode(&*block))
+            }
+            ChainEvent::TransferAccepted { transfer, .. } => (
+                self.txs_topic.clone(),
+                encode(&Transaction::Transfer((*transfer).clone())),
+            ),
+            _ => return,
+        };
+        // Duplicate (already relayed) and no peers are both fine.
+        let _ = self.swarm.behaviour_mut().gossipsub.publish(topic, data);
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { .. } => self.publish_info(),
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                self.addresses
+                    .insert(peer_id, endpoint.get_remote_address().clone());
+                self.request(peer_id, SyncRequest::Status);
+                self.publish_info();
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.addresses.remove(&peer_id);
+                    self.statuses.remove(&peer_id);
+                    if self.sync.as_ref().is_some_and(|s| s.peer == peer_id) {
+                        self.sync = None;
+                    }
+                }
+                self.publish_info();
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_gossip(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                for addr in info.listen_addrs {
+                    self.swarm.add_peer_address(peer_id, addr);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, source: PeerId, id: MessageId, message: gossipsub::Message) {
+        let chain = self.chain.clone();
+        let done = self.done_tx.clone();
+        if message.topic == self.blocks_topic.hash() {
+            let Ok(block) = decode::<Block>(&message.data) else {
+                self.report(&id, &source, Verdict::Reject);
+                return;
+            };
+            tokio::task::spawn_blocking(move || {
+                let outcome = lock(&chain).process_block(block, now_ms());
+                let (verdict, orphan) = match outcome {
+                    Ok(
+                        BlockOutcome::Extended { .. }
+                        | BlockOutcome::SideChain { .. }
+                        | BlockOutcome::Reorg { .. },
+                    ) => (Verdict::Accept, false),
+                    Ok(BlockOutcome::Orphan { .. }) => (Verdict::Ignore, true),
+                    Ok(BlockOutcome::Invalid { error, .. }) if error.fault() == Fault::Sender => {
+                        (Verdict::Reject, false)
+                    }
+                    _ => (Verdict::Ignore, false),
+                };
+                let _ = done.send(Done::Gossip {
+                    id,
+                    source,
+                    verdict,
+                    orphan,
+                });
+            });
+        } else if message.topic == self.txs_topic.hash() {
+            let transfer = match decode::<Transaction>(&message.data) {
+                Ok(Transaction::Transfer(t)) => t,
+                _ => {
+                    self.report(&id, &source, Verdict::Reject);
+                    return;
+                }
+            };
+            tokio::task::spawn_blocking(move || {
+                let verdict = match lock(&chain).submit_transfer(transfer) {
+                    Ok(_) => Verdict::Accept,
+                    Err(e) if e.is_bad_data() => Verdict::Reject,
+                    Err(MempoolError::AlreadyPending(_)) | Err(_) => Verdict::Ignore,
+                };
+                let _ = done.send(Done::Gossip {
+                    id,
+                    source,
+                    verdict,
+                    orphan: false,
+                });
+            });
+        } else {
+            self.report(&id, &source, Verdict::Ignore);
+        }
+    }
+
+    fn report(&mut self, id: &MessageId, source: &PeerId, verdict: Verdict) {
+        let acceptance = match verdict {
+            Verdict::Accept => MessageAcceptance::Accept,
+            Verdict::Ignore => MessageAcceptance::Ignore,
+            Verdict::Reject => MessageAcceptance::Reject,
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, source, acceptance);
+        if verdict == Verdict::Reject {
+            self.ban(*source, "invalid gossip");
+        }
+    }
+
+    fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Gossip {
+                id,
+                source,
+                verdict,
+                orphan,
+            } => {
+                self.report(&id, &source, verdict);
+                if orphan && self.sync.is_none() {
+                    self.start_sync(source, 0);
+                }
+            }
+            Done::Respond { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Done::Imported { peer, bad } => {
+                if bad {
+                    self.ban(peer, "invalid block in sync");
+                    return;
+                }
+                if let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) {
+                    sync.busy = false;
+                }
+                self.continue_sync();
+            }
+        }
+        self.publish_info();
+    }
+
+    fn locator(&self, head: Option<BlockHash>) -> Vec<BlockHash> {
+        let mut out: Vec<BlockHash> = head.into_iter().collect();
+        let tip = lock(&self.chain).tip().height.0;
+        let mut step = 1u64;
+        let mut height = tip;
+        loop {
+            if let Ok(Some(hash)) = self.store.hash_at(Height(height)) {
+                out.push(hash);
+            }
+            if height == 0 || out.len() >= MAX_LOCATOR - 1 {
+                break;
+            }
+            if out.len() > 10 {
+                step *= 2;
+            }
+            height = height.saturating_sub(step);
+        }
+        if out.last() != Some(&self.genesis) {
+            out.push(self.genesis);
+        }
+        out
+    }
+
+    fn maybe_start_sync(&mut self) {
+        if self.sync.is_some() {
+            return;
+        }
+        let ours = lock(&self.chain).tip().chain_work;
+        let best = self
+            .statuses
+            .iter()
+            .filter(|(_, (_, work))| *work > ours)
+            .max_by_key(|(_, (_, work))| *work)
+            .map(|(p, (h, _))| (*p, *h));
+        if let Some((peer, height)) = best {
+            self.start_sync(peer, height);
+        }
+    }
+
+    fn start_sync(&mut self, peer: PeerId, target: u64) {
+        self.sync = Some(Sync {
+            peer,
+            target,
+            queue: VecDeque::new(),
+            last_header: None,
+            busy: true,
+        });
+        let locator = self.locator(None);
+        self.request(
+            peer,
+            SyncRequest::GetHeaders {
+                locator,
+                max: MAX_HEADERS as u16,
+            },
+        );
+    }
+
+    /// The next step of a sync: more blocks, or more headers.
+    fn continue_sync(&mut self) {
+        let Some(sync) = self.sync.as_mut() else {
+            return;
+        };
+        if sync.busy {
+            return;
+        }
+        sync.busy = true;
+        let peer = sync.peer;
+        if sync.queue.is_empty() {
+            let head = sync.last_header;
+            let locator = self.locator(head);
+            self.request(
+                peer,
+                SyncRequest::GetHeaders {
+                    locator,
+                    max: MAX_HEADERS as u16,
+                },
+            );
+        } else {
+            let n = sync.queue.len().min(MAX_GET_BLOCKS);
+            let hashes: Vec<BlockHash> = sync.queue.drain(..n).collect();
+            self.request(peer, SyncRequest::GetBlocks(hashes));
+        }
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => self.serve(request, channel),
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    self.pending.remove(&request_id);
+                    self.on_response(peer, response);
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer, request_id, ..
+            } => {
+                self.pending.remove(&request_id);
+                if self.sync.as_ref().is_some_and(|s| s.peer == peer) {
+                    self.sync = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_response(&mut self, peer: PeerId, response: SyncResponse) {
+        match response {
+            SyncResponse::Status {
+                genesis,
+                height,
+                total_work,
+                ..
+            } => {
+                if genesis != self.genesis {
+                    // Another network: nobody's fault, but nothing to talk about.
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                    return;
+                }
+                self.statuses.insert(peer, (height.0, total_work));
+                if let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) {
+                    sync.target = sync.target.max(height.0);
+                }
+                self.maybe_start_sync();
+            }
+            SyncResponse::Headers(headers) => {
+                let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) else {
+                    return;
+                };
+                sync.busy = false;
+                if headers.is_empty() {
+                    self.sync = None;
+                    self.maybe_start_sync();
+                    return;
+                }
+                // Headers must chain: each one's parent is the one before.
+                let chained = headers
+                    .windows(2)
+                    .all(|w| w[1].prev_hash == w[0].compute_hash());
+                if !chained {
+                    self.ban(peer, "headers that do not chain");
+                    return;
+                }
+                let mut fresh = VecDeque::new();
+                for header in &headers {
+                    let hash = header.compute_hash();
+                    if !matches!(self.store.header(&hash), Ok(Some(_))) {
+                        fresh.push_back(hash);
+                    }
+                }
+                sync.last_header = headers.last().map(|h| h.compute_hash());
+                sync.queue = fresh;
+                self.continue_sync();
+            }
+            SyncResponse::Blocks(blocks) => {
+                if !self.sync.as_ref().is_some_and(|s| s.peer == peer) {
+                    return;
+                }
+                let chain = self.chain.clone();
+                let done = self.done_tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let outcomes = lock(&chain).process_blocks(blocks, now_ms());
+                    let bad = match outcomes {
+                        Ok(outcomes) => outcomes.iter().any(|o| o.fault() == Some(Fault::Sender)),
+                        Err(_) => false,
+                    };
+                    let _ = done.send(Done::Imported { peer, bad });
+                });
+            }
+        }
+    }
+
+    /// Answers a peer's request off the loop (reads may take a while).
+    fn serve(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
+        let chain = self.chain.clone();
+        let store = self.store.clone();
+        let genesis = self.genesis;
+        let done = self.done_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let response = match request {
+                SyncRequest::Status => {
+                    let tip = lock(&chain).tip();
+                    SyncResponse::Status {
+                        genesis,
+                        tip: tip.hash,
+                        height: tip.height,
+                        total_work: tip.chain_work,
+                    }
+                }
+                SyncRequest::GetHeaders { locator, max } => {
+                    let start = locator
+                        .iter()
+                        .find_map(|hash| match store.header(hash) {
+                            Ok(Some(record)) if matches!(store.hash_at(record.height), Ok(Some(h)) if h == *hash) => Some(record.height.0 + 1),
+                            _ => None,
+                        })
+                        .unwrap_or(1);
+                    let max = usize::from(max).min(MAX_HEADERS) as u64;
+                    let mut headers = Vec::new();
+                    for height in start..start + max {
+                        match store
+                            .hash_at(Height(height))
+                            .ok()
+                            .flatten()
+                            .and_then(|h| store.header(&h).ok().flatten())
+                        {
+                            Some(record) => headers.push(record.header),
+                            None => break,
+                        }
+                    }
+                    SyncResponse::Headers(headers)
+                }
+                SyncRequest::GetBlocks(hashes) => {
+                    let mut blocks = Vec::new();
+                    let mut bytes = 16;
+                    for hash in hashes.iter().take(MAX_GET_BLOCKS) {
+                        let Ok(Some(block)) = store.block(hash) else {
+                            break;
+                        };
+                        bytes += block.encoded_len();
+                        if bytes > MAX_RESPONSE_BYTES {
+                            break;
+                        }
+                        blocks.push(block);
+                    }
+                    SyncResponse::Blocks(blocks)
+                }
+            };
+            let _ = done.send(Done::Respond { channel, response });
+        });
+    }
+}
+
+/// Whether two multiaddrs name the same IP and TCP port (ignoring `/p2p/ID`).
+fn same_endpoint(a: &Multiaddr, b: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    let key = |m: &Multiaddr| -> Vec<String> {
+        m.iter()
+            .filter(|p| !matches!(p, Protocol::P2p(_)))
+            .map(|p| p.to_string())
+            .collect()
+    };
+    key(a) == key(b)
+}

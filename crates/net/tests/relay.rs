@@ -1,0 +1,169 @@
+//! Real nodes on 127.0.0.1 talking libp2p (regtest): relay along a line of three nodes,
+//! and a new node catching up with a long chain.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oxchain_chain::{BlockOutcome, Chain, MempoolLimits};
+use oxchain_consensus::ChainParams;
+use oxchain_net::{NetConfig, NetHandle};
+use oxchain_primitives::{Address, Transaction};
+use oxchain_storage::Store;
+use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, mine, signed_transfer};
+
+struct Node {
+    chain: Arc<Mutex<Chain>>,
+    net: NetHandle,
+    _dir: tempfile::TempDir,
+}
+
+async fn node(peers: &[&Node]) -> Node {
+    let params = ChainParams::regtest();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &params).unwrap();
+    let chain = Arc::new(Mutex::new(
+        Chain::new(params, store, MempoolLimits::default(), 1).unwrap(),
+    ));
+    let mut config = NetConfig::new(
+        dir.path().to_path_buf(),
+        "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+    );
+    config.peers = peers
+        .iter()
+        .map(|p| p.net.info().listen_addrs[0].parse().unwrap())
+        .collect();
+    let net = oxchain_net::service::start(config, chain.clone())
+        .await
+        .unwrap();
+    Node {
+        chain,
+        net,
+        _dir: dir,
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_and_a_block_cross_a_line_of_three_nodes() {
+    let a = node(&[]).await;
+    let b = node(&[&a]).await;
+    let c = node(&[&b]).await;
+    wait_for("the line to connect", 20, || {
+        a.net.info().peers.len() == 1
+            && b.net.info().peers.len() == 2
+            && c.net.info().peers.len() == 1
+    })
+    .await;
+    // Let gossipsub build its mesh (a heartbeat or two).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let genesis = ChainParams::regtest().genesis_hash();
+    let transfer = signed_transfer(
+        &genesis,
+        &dev_account_key("alice"),
+        dev_account_address("bob"),
+        1_000,
+        1_000,
+        0,
+    );
+    let txid = a.chain.lock().unwrap().submit_transfer(transfer).unwrap();
+    wait_for("the transfer to reach C's mempool", 20, || {
+        c.chain.lock().unwrap().mempool().contains(&txid)
+    })
+    .await;
+
+    let block = {
+        let chain = c.chain.lock().unwrap();
+        let mut block = chain.block_template(Address([0xcc; 20]), now_ms()).unwrap();
+        mine(chain.params(), &mut block.header);
+        block
+    };
+    assert!(
+        block
+            .transactions
+            .iter()
+            .any(|t| matches!(t, Transaction::Transfer(_)))
+    );
+    let hash = block.compute_hash();
+    let outcome = c
+        .chain
+        .lock()
+        .unwrap()
+        .process_block(block, now_ms())
+        .unwrap();
+    assert!(matches!(outcome, BlockOutcome::Extended { .. }));
+    wait_for("the block to reach A", 20, || {
+        a.chain.lock().unwrap().tip().hash == hash
+    })
+    .await;
+    assert!(
+        a.chain.lock().unwrap().mempool().is_empty(),
+        "A dropped the mined transfer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_node_catches_up_with_2000_blocks() {
+    let a = node(&[]).await;
+    let mut builder = ChainBuilder::regtest();
+    for i in 0..2_000u64 {
+        let transfers = if i % 10 == 0 {
+            let nonce = builder.account(&dev_account_address("bob")).nonce;
+            vec![signed_transfer(
+                &builder.genesis_hash(),
+                &dev_account_key("bob"),
+                Address([7; 20]),
+                500,
+                1_000,
+                nonce,
+            )]
+        } else {
+            vec![]
+        };
+        builder.extend(transfers).unwrap();
+    }
+    for chunk in builder.blocks[1..].chunks(256) {
+        a.chain
+            .lock()
+            .unwrap()
+            .process_blocks(chunk.to_vec(), now_ms())
+            .unwrap();
+    }
+    assert_eq!(a.chain.lock().unwrap().tip().height.0, 2_000);
+
+    let started = Instant::now();
+    let b = node(&[&a]).await;
+    wait_for("B to reach A's tip", 60, || {
+        b.chain.lock().unwrap().tip() == a.chain.lock().unwrap().tip()
+    })
+    .await;
+    eprintln!("2,000 blocks synced in {:?}", started.elapsed());
+    let digest = |n: &Node| {
+        n.chain
+            .lock()
+            .unwrap()
+            .store()
+            .compute_state_digest()
+            .unwrap()
+    };
+    assert_eq!(digest(&a), digest(&b));
+    assert_eq!(digest(&b), builder.state.compute_digest());
+}
