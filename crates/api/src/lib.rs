@@ -10,6 +10,7 @@
 //! - [`state`]: [`AppState`], what the handlers share, and [`ApiParts`] to build it.
 //! - `tutorial`: `/`, `/chain`, `/mine`, `/transactions/new`, `/transaction`.
 //! - `v1`: `/v1/...`.
+//! - `peers`: `/v1/peers`, `/nodes`, `/nodes/register`, `/nodes/resolve`.
 //! - `events`: `/v1/events` (WebSocket).
 //! - `metrics`: `/metrics` and request timing.
 //! - [`body`]: bodies read as JSON whatever the Content-Type, or as forms.
@@ -20,6 +21,7 @@ pub mod body;
 pub mod error;
 mod events;
 mod metrics;
+pub mod peers;
 pub mod state;
 mod tutorial;
 mod v1;
@@ -69,6 +71,8 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
         .routes(routes!(v1::account))
         .routes(routes!(v1::history))
         .routes(routes!(v1::mempool))
+        .routes(routes!(peers::peers))
+        .routes(routes!(peers::resolve))
         .routes(routes!(events::events))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
@@ -79,12 +83,15 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
         .routes(routes!(tutorial::transactions_new))
         .routes(routes!(tutorial::transaction))
         .routes(routes!(v1::mine))
+        .routes(routes!(peers::add))
+        .routes(routes!(peers::nodes))
+        .routes(routes!(peers::register))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     let (router, mut openapi) = open.merge(guarded).split_for_parts();
     openapi.info.title = "oxchain node API".into();
     openapi.info.description = Some(
-        "The tutorials' routes (/, /chain, /mine, /transactions/new, /transaction) and the \
-         versioned /v1 API of an oxchain node. Amounts in /v1 are base units (1 coin = \
+        "The tutorials' routes (/, /chain, /mine, /transactions/new, /transaction, /nodes, \
+         /nodes/register, /nodes/resolve) and the versioned /v1 API of an oxchain node. Amounts in /v1 are base units (1 coin = \
          100,000,000)."
             .into(),
     );

@@ -132,7 +132,8 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         "Height of the best chain's tip.",
         height as f64,
     );
-    gauge("oxchain_peers", "Connected peers.", 0.0);
+    let peers = state.inner.net.as_ref().map_or(0, |n| n.info().peers.len());
+    gauge("oxchain_peers", "Connected peers.", peers as f64);
     gauge(
         "oxchain_mempool_transactions",
         "Transfers in the mempool.",

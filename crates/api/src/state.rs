@@ -33,6 +33,10 @@ pub(crate) struct Inner {
     pub(crate) events: broadcast::Sender<String>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) started: Instant,
+    pub(crate) net: Option<Arc<oxchain_net::NetHandle>>,
+    pub(crate) api_addr: Option<std::net::SocketAddr>,
+    /// Node API addresses given to `/nodes/register` and `/nodes`.
+    pub(crate) registered: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// What the API needs from the node.
@@ -45,6 +49,10 @@ pub struct ApiParts {
     pub token: Option<String>,
     /// Turns `true` when the node stops: WebSocket streams end.
     pub shutdown: watch::Receiver<bool>,
+    /// The peer-to-peer network (`None`: a node without peers).
+    pub net: Option<Arc<oxchain_net::NetHandle>>,
+    /// This API's own address, for the `/nodes` callback.
+    pub api_addr: Option<std::net::SocketAddr>,
 }
 
 impl AppState {
@@ -71,6 +79,9 @@ impl AppState {
                 events,
                 shutdown: parts.shutdown,
                 started: Instant::now(),
+                net: parts.net,
+                api_addr: parts.api_addr,
+                registered: Mutex::new(Default::default()),
             }),
         };
         let forwarder = crate::events::forward(state.clone(), chain_events);

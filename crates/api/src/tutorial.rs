@@ -75,9 +75,24 @@ pub(crate) async fn chain(
             ));
         }
     };
+    let blocks = whole_chain(&state).await?;
+    Ok(if array {
+        Json(blocks).into_response()
+    } else {
+        let length = blocks.len();
+        Json(ChainAnswer {
+            chain: blocks,
+            length,
+        })
+        .into_response()
+    })
+}
+
+/// The whole best chain in the tutorial view, read off the runtime's threads.
+pub(crate) async fn whole_chain(state: &AppState) -> Result<Vec<TutorialBlock>, ApiError> {
     let store = state.inner.store.clone();
     let network = state.network();
-    let blocks = tokio::task::spawn_blocking(move || -> Result<Vec<TutorialBlock>, ApiError> {
+    tokio::task::spawn_blocking(move || -> Result<Vec<TutorialBlock>, ApiError> {
         let tip = store.tip()?;
         (0..=tip.height.0)
             .map(|h| {
@@ -92,17 +107,7 @@ pub(crate) async fn chain(
             .collect()
     })
     .await
-    .map_err(ApiError::internal)??;
-    Ok(if array {
-        Json(blocks).into_response()
-    } else {
-        let length = blocks.len();
-        Json(ChainAnswer {
-            chain: blocks,
-            length,
-        })
-        .into_response()
-    })
+    .map_err(ApiError::internal)?
 }
 
 /// What `/mine` answers.

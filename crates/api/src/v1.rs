@@ -70,6 +70,12 @@ pub(crate) async fn status(State(state): State<AppState>) -> Json<StatusView> {
         (chain.tip(), chain.mempool().len())
     };
     let params = &state.inner.params;
+    let net = state
+        .inner
+        .net
+        .as_ref()
+        .map(|n| n.info())
+        .unwrap_or_default();
     Json(StatusView {
         network: params.network.to_string(),
         genesis: params.genesis_hash().to_string(),
@@ -81,13 +87,13 @@ pub(crate) async fn status(State(state): State<AppState>) -> Json<StatusView> {
             .bits
             .to_target()
             .map_or(0.0, |t| difficulty(&params.pow_limit, &t)),
-        peers: 0,
+        peers: net.peers.len(),
         mempool,
         mining: MiningStatus {
             mode: state.inner.miner.mode().to_string(),
             hashes_per_s: state.inner.miner.hash_rates().iter().sum(),
         },
-        syncing: false,
+        syncing: net.sync.is_some(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     })
 }
@@ -112,12 +118,13 @@ pub(crate) struct NodeView {
     responses((status = 200, description = "The node's identity", body = NodeView)))]
 pub(crate) async fn node(State(state): State<AppState>) -> Json<NodeView> {
     let params = &state.inner.params;
+    let net = state.inner.net.as_ref().map(|n| n.info());
     Json(NodeView {
         network: params.network.to_string(),
         genesis: params.genesis_hash().to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        peer_id: None,
-        listen_addrs: Vec::new(),
+        peer_id: net.as_ref().map(|n| n.peer_id.clone()),
+        listen_addrs: net.map(|n| n.listen_addrs).unwrap_or_default(),
     })
 }
 

@@ -21,6 +21,13 @@ pub(crate) struct NodeArgs {
     /// bearer token in DATA_DIR/api.cookie.
     #[arg(long, default_value = "127.0.0.1:5000")]
     api: SocketAddr,
+    /// Where to listen for peers: HOST:PORT or a multiaddr.
+    #[arg(long, default_value = "127.0.0.1:6000")]
+    p2p: String,
+    /// A peer to join (repeatable): a multiaddr with /p2p/ID, a p2p HOST:PORT, or
+    /// http://HOST:PORT of a node's API.
+    #[arg(long = "peer", value_name = "ADDR")]
+    peers: Vec<String>,
     /// When to mine: off, on-demand (GET /mine), continuous, or pool:N (when N
     /// transfers wait).
     #[arg(long, default_value = "on-demand")]
@@ -94,6 +101,8 @@ pub(crate) fn run(args: NodeArgs) -> anyhow::Result<()> {
         mine: args.mine,
         miner_address,
         threads,
+        p2p: args.p2p.clone(),
+        peers: args.peers.clone(),
         cors: if args.cors_origins.iter().any(|o| o == "*") {
             oxchain_api::Cors::Any
         } else if args.cors_origins.is_empty() {
@@ -116,6 +125,9 @@ pub(crate) fn run(args: NodeArgs) -> anyhow::Result<()> {
         println!("oxchain node on {network}");
         println!("  data dir       {}", data_dir.display());
         println!("  API            http://{}", started.api);
+        for addr in &started.p2p {
+            println!("  p2p            {addr}");
+        }
         println!("  height         {}", started.height);
         println!("  mining         {mine}");
         println!(

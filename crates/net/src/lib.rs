@@ -59,7 +59,8 @@ pub enum NetError {
 }
 
 /// Parses a peer address: a multiaddr (with `/p2p/ID` or not) or `HOST:PORT`.
-pub fn parse_peer_addr(text: &str) -> Result<libp2p::Multiaddr, NetError> {
+/// A listen address `HOST:0` asks for any free port.
+pub(crate) fn parse_peer_addr(text: &str) -> Result<libp2p::Multiaddr, NetError> {
     let bad = |reason: String| NetError::BadAddress {
         addr: text.to_string(),
         reason,

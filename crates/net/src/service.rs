@@ -31,10 +31,11 @@ use crate::message::{
 pub struct NetConfig {
     /// Where the node key lives.
     pub data_dir: PathBuf,
-    /// Where to listen for peers.
-    pub listen: Multiaddr,
-    /// Peers to dial at start, and again (with backoff) when the connection drops.
-    pub peers: Vec<Multiaddr>,
+    /// Where to listen for peers: a multiaddr or `HOST:PORT`.
+    pub listen: String,
+    /// Peers to dial at start, and again (with backoff) when the connection drops: each a
+    /// multiaddr (with or without `/p2p/ID`) or `HOST:PORT`.
+    pub peers: Vec<String>,
     /// How long a misbehaving peer is refused.
     pub ban_for: Duration,
     /// Inbound connections at most.
@@ -45,10 +46,10 @@ pub struct NetConfig {
 
 impl NetConfig {
     /// Defaults for a node listening on `listen`.
-    pub fn new(data_dir: PathBuf, listen: Multiaddr) -> NetConfig {
+    pub fn new(data_dir: PathBuf, listen: impl Into<String>) -> NetConfig {
         NetConfig {
             data_dir,
-            listen,
+            listen: listen.into(),
             peers: Vec::new(),
             ban_for: Duration::from_secs(3600),
             max_inbound: 64,
@@ -94,6 +95,7 @@ pub struct NetInfo {
 
 enum Command {
     Dial(Multiaddr),
+    Refresh,
 }
 
 /// The running network. Dropping it stops the loop.
@@ -113,6 +115,11 @@ impl NetHandle {
     /// A receiver that sees every change of [`NetInfo`].
     pub fn watch(&self) -> watch::Receiver<NetInfo> {
         self.info.clone()
+    }
+
+    /// Asks every peer for its best chain now; a sync starts if one is ahead.
+    pub fn refresh(&self) {
+        let _ = self.commands.send(Command::Refresh);
     }
 
     /// Dials a peer (a multiaddr, or `HOST:PORT`).
@@ -208,6 +215,12 @@ fn lock(chain: &Mutex<Chain>) -> std::sync::MutexGuard<'_, Chain> {
 
 /// Starts the network on the current tokio runtime.
 pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHandle, NetError> {
+    let listen = crate::parse_peer_addr(&config.listen)?;
+    let peers = config
+        .peers
+        .iter()
+        .map(|p| crate::parse_peer_addr(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let key = crate::keys::load_or_create(&config.data_dir)?;
     let (genesis, network, store) = {
         let c = lock(&chain);
@@ -281,12 +294,12 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
         .subscribe(&txs_topic)
         .map_err(|e| setup(&e))?;
     swarm
-        .listen_on(config.listen.clone())
+        .listen_on(listen.clone())
         .map_err(|e| NetError::Listen {
-            addr: config.listen.to_string(),
+            addr: config.listen.clone(),
             reason: e.to_string(),
         })?;
-    for addr in &config.peers {
+    for addr in &peers {
         let _ = swarm.dial(addr.clone());
     }
     let (info, info_rx) = watch::channel(NetInfo {
@@ -309,7 +322,7 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
         sync: None,
         bans: HashMap::new(),
         ban_for: config.ban_for,
-        configured: config.peers,
+        configured: peers,
         backoff: HashMap::new(),
         pending: HashSet::new(),
         info,
@@ -351,6 +364,12 @@ impl Service {
                     Some(Command::Dial(addr)) => {
                         self.configured.push(addr.clone());
                         let _ = self.swarm.dial(addr);
+                    }
+                    Some(Command::Refresh) => {
+                        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+                        for peer in peers {
+                            self.request(peer, SyncRequest::Status);
+                        }
                     }
                     None => return,
                 },
@@ -441,7 +460,7 @@ impl Service {
             }
         }
         // Ask everyone for their status now and then; start a sync if someone is ahead.
-        if ticks % 10 == 0 {
+        if ticks.is_multiple_of(10) {
             let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
             for peer in peers {
                 self.request(peer, SyncRequest::Status);
@@ -773,7 +792,7 @@ impl Service {
                 self.continue_sync();
             }
             SyncResponse::Blocks(blocks) => {
-                if !self.sync.as_ref().is_some_and(|s| s.peer == peer) {
+                if self.sync.as_ref().is_none_or(|s| s.peer != peer) {
                     return;
                 }
                 let chain = self.chain.clone();

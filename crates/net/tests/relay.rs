@@ -25,13 +25,10 @@ async fn node(peers: &[&Node]) -> Node {
     let chain = Arc::new(Mutex::new(
         Chain::new(params, store, MempoolLimits::default(), 1).unwrap(),
     ));
-    let mut config = NetConfig::new(
-        dir.path().to_path_buf(),
-        "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
-    );
+    let mut config = NetConfig::new(dir.path().to_path_buf(), "127.0.0.1:0");
     config.peers = peers
         .iter()
-        .map(|p| p.net.info().listen_addrs[0].parse().unwrap())
+        .map(|p| p.net.info().listen_addrs[0].clone())
         .collect();
     let net = oxchain_net::service::start(config, chain.clone())
         .await

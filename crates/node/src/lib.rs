@@ -1,5 +1,5 @@
-//! Wiring a node: the store, the chain, the miner and the HTTP API, started in that order
-//! and stopped in reverse. The network (libp2p) joins here with issue 5.
+//! Wiring a node: the store, the chain, the miner, the network (libp2p) and the HTTP API,
+//! started in that order and stopped in reverse.
 //!
 //! Shutdown: when the `shutdown` future given to [`run`] completes (SIGINT or SIGTERM in
 //! `oxchain node`), the API stops taking requests and closes its WebSockets, the miner
@@ -43,6 +43,10 @@ pub struct NodeConfig {
     pub threads: usize,
     /// Cross-origin access to the API.
     pub cors: Cors,
+    /// Where to listen for peers (a multiaddr or `HOST:PORT`).
+    pub p2p: String,
+    /// Peers to join: multiaddrs, p2p `HOST:PORT`, or `http://HOST:PORT` of a node's API.
+    pub peers: Vec<String>,
 }
 
 /// What a started node tells its caller (for the start-up banner and tests).
@@ -56,6 +60,10 @@ pub struct Started {
     pub height: u64,
     /// Where the bearer token is, when routes need one.
     pub cookie: Option<PathBuf>,
+    /// The peer id.
+    pub peer_id: String,
+    /// Where peers reach this node.
+    pub p2p: Vec<String>,
 }
 
 /// Runs a node until `shutdown` completes. `on_started` is called once everything is up.
@@ -86,6 +94,32 @@ pub async fn run(
         miner_address,
     )?);
 
+    let (api_peers, p2p_peers): (Vec<String>, Vec<String>) = config
+        .peers
+        .iter()
+        .cloned()
+        .partition(|p| p.starts_with("http://"));
+    let mut net_config = oxchain_net::NetConfig::new(config.data_dir.clone(), config.p2p.clone());
+    net_config.peers = p2p_peers;
+    let net = Arc::new(oxchain_net::service::start(net_config, chain.clone()).await?);
+    let genesis = ChainParams::for_network(config.network).genesis_hash();
+    for url in api_peers {
+        // The other node may still be starting (devnet): retry for a minute.
+        let net = net.clone();
+        tokio::spawn(async move {
+            for _ in 0..30 {
+                if oxchain_api::peers::dial_node_api(&net, &genesis, &url)
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        });
+    }
+    let info = net.info();
+
     let listener = TcpListener::bind(config.api)
         .await
         .with_context(|| format!("cannot listen on {} for the API", config.api))?;
@@ -103,6 +137,8 @@ pub async fn run(
         miner: miner.clone(),
         token,
         shutdown: stop_rx,
+        net: Some(net.clone()),
+        api_addr: Some(api),
     });
     let events = tokio::spawn(forward_events);
     let (router, _) = oxchain_api::router(state, config.cors.clone());
@@ -112,6 +148,8 @@ pub async fn run(
         miner_address,
         height,
         cookie,
+        peer_id: info.peer_id.clone(),
+        p2p: info.listen_addrs.clone(),
     });
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
@@ -127,6 +165,7 @@ pub async fn run(
         tokio::task::spawn_blocking(move || miner.stop()).await?;
     }
     events.abort();
+    drop(net);
     served.context("the API server failed")?;
     Ok(())
 }

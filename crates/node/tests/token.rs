@@ -55,6 +55,8 @@ async fn changing_routes_need_the_token_reads_do_not() {
         miner,
         token: Some(token.clone()),
         shutdown,
+        net: None,
+        api_addr: None,
     });
     tokio::spawn(forward);
     let (router, _) = oxchain_api::router(state, Cors::None);
@@ -140,6 +142,8 @@ async fn cors_allows_only_the_configured_origins() {
         miner,
         token: None,
         shutdown,
+        net: None,
+        api_addr: None,
     });
     let allowed = "http://localhost:3000";
     let (router, _) = oxchain_api::router(state, Cors::Origins(vec![allowed.parse().unwrap()]));

@@ -244,6 +244,11 @@ async fn the_openapi_document_and_the_router_hold_the_same_routes() {
         "GET /metrics",
         "GET /openapi.json",
         "GET /docs",
+        "GET /v1/peers",
+        "POST /v1/peers",
+        "POST /nodes",
+        "POST /nodes/register",
+        "GET /nodes/resolve",
     ]
     .into_iter()
     .map(String::from)

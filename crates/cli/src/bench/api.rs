@@ -64,6 +64,8 @@ async fn run(args: &ApiArgs) -> anyhow::Result<()> {
             miner_address: Some(Address([0xee; 20])),
             threads: 1,
             cors: oxchain_api::Cors::None,
+            p2p: "127.0.0.1:0".into(),
+            peers: Vec::new(),
         },
         async move {
             let _ = stopped.await;

@@ -34,6 +34,8 @@ impl TestNode {
             miner_address: None,
             threads: 1,
             cors: oxchain_api::Cors::None,
+            p2p: "127.0.0.1:0".into(),
+            peers: Vec::new(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();

@@ -1,0 +1,386 @@
+//! Peering: `/v1/peers`, and the tutorials' `/nodes`, `/nodes/register` and
+//! `/nodes/resolve`. The tutorials' nodes are HTTP addresses; an oxchain node asks that
+//! address's `GET /v1/node` for its peer id and listen addresses, then dials it over
+//! libp2p.
+
+// utoipa's `path` macro names the extractors' types with full paths.
+#![allow(unused_qualifications)]
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::body::JsonOrForm;
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::views::TutorialBlock;
+
+/// How long a peer's API has to answer.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `/nodes/resolve` waits for syncs to finish.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn net(state: &AppState) -> Result<&oxchain_net::NetHandle, ApiError> {
+    state.inner.net.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_network",
+            "this node runs without a peer-to-peer network",
+        )
+    })
+}
+
+/// `http://host:port` from `http://host:port/...`, `host:port` or `{host, port}`.
+fn api_url(text: &str) -> Result<String, ApiError> {
+    let text = text.trim().trim_end_matches('/');
+    let rest = text.strip_prefix("http://").unwrap_or(text);
+    if rest.starts_with("https://") || rest.is_empty() || !rest.contains(':') || rest.contains('/')
+    {
+        return Err(ApiError::bad_request(
+            "bad_node",
+            format!(
+                "{text:?} is not a node API address like http://127.0.0.1:5001 or 127.0.0.1:5001"
+            ),
+        ));
+    }
+    Ok(format!("http://{rest}"))
+}
+
+async fn http(method: &str, url: &str, body: Option<String>) -> Result<Value, String> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+    let req = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(body.map(Body::from).unwrap_or_else(Body::empty))
+        .map_err(|e| e.to_string())?;
+    let res = tokio::time::timeout(HTTP_TIMEOUT, client.request(req))
+        .await
+        .map_err(|_| format!("{url} did not answer within {} s", HTTP_TIMEOUT.as_secs()))?
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = res.status();
+    let bytes = tokio::time::timeout(
+        HTTP_TIMEOUT,
+        axum::body::to_bytes(Body::new(res.into_body()), 1 << 20),
+    )
+    .await
+    .map_err(|_| format!("{url} answered too slowly"))?
+    .map_err(|e| format!("{url}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("{url} answered {status}"));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| format!("{url} did not answer JSON: {e}"))
+}
+
+/// Asks a node's API (`http://host:port`) for its peer-to-peer address and dials it.
+/// Returns the peer id.
+pub async fn dial_node_api(
+    net: &oxchain_net::NetHandle,
+    genesis: &oxchain_primitives::BlockHash,
+    url: &str,
+) -> Result<String, String> {
+    let url = api_url(url).map_err(|e| format!("{e:?}"))?;
+    let node = http("GET", &format!("{url}/v1/node"), None).await?;
+    if node["genesis"].as_str() != Some(&genesis.to_string()) {
+        return Err(format!(
+            "{url} is on another network (genesis {})",
+            node["genesis"]
+        ));
+    }
+    let addrs: Vec<String> = node["listen_addrs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let addr = addrs
+        .first()
+        .ok_or_else(|| format!("{url} has no peer-to-peer address"))?;
+    net.dial(addr).map_err(|e| e.to_string())?;
+    Ok(node["peer_id"].as_str().unwrap_or_default().to_string())
+}
+
+async fn peer_by_api(state: &AppState, url: &str) -> Result<String, String> {
+    let net = state
+        .inner
+        .net
+        .as_deref()
+        .ok_or("this node runs without a network")?;
+    dial_node_api(net, &state.inner.params.genesis_hash(), url).await
+}
+
+/// Dials an address given to the API: a node's API URL, a multiaddr, or `HOST:PORT` of
+/// a p2p listener.
+async fn add_peer(state: &AppState, address: &str) -> Result<(), ApiError> {
+    let address = address.trim();
+    if address.starts_with('/') {
+        return net(state)?
+            .dial(address)
+            .map_err(|e| ApiError::bad_request("bad_peer", e.to_string()));
+    }
+    let url = api_url(address)?;
+    peer_by_api(state, &url)
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "peer_unreachable", e))
+}
+
+/// A connected peer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PeerItem {
+    peer_id: String,
+    address: String,
+    height: Option<u64>,
+}
+
+/// The node's peers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PeersView {
+    /// Connected peers.
+    count: usize,
+    /// Each connected peer.
+    peers: Vec<PeerItem>,
+    /// Peers refused for misbehaving.
+    banned: usize,
+    /// Our height and the height we are syncing to, while syncing.
+    sync: Option<[u64; 2]>,
+}
+
+/// `GET /v1/peers`.
+#[utoipa::path(get, path = "/v1/peers", tag = "v1",
+    responses((status = 200, description = "Connected peers", body = PeersView)))]
+pub(crate) async fn peers(State(state): State<AppState>) -> Json<PeersView> {
+    let info = state
+        .inner
+        .net
+        .as_ref()
+        .map(|n| n.info())
+        .unwrap_or_default();
+    Json(PeersView {
+        count: info.peers.len(),
+        peers: info
+            .peers
+            .into_iter()
+            .map(|p| PeerItem {
+                peer_id: p.peer_id,
+                address: p.address,
+                height: p.height,
+            })
+            .collect(),
+        banned: info.banned,
+        sync: info.sync.map(|s| [s.height, s.target]),
+    })
+}
+
+/// A peer to add.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct NewPeer {
+    /// A node's API address (`http://127.0.0.1:5001`), a multiaddr, or a p2p `HOST:PORT`.
+    address: String,
+}
+
+/// `POST /v1/peers`: connect to a peer.
+#[utoipa::path(post, path = "/v1/peers", tag = "v1", request_body = NewPeer,
+    responses((status = 202, description = "Dialing", body = crate::tutorial::Message),
+              (status = 400, description = "Not a peer address", body = ErrorBody),
+              (status = 502, description = "The node at that API address did not answer", body = ErrorBody)))]
+pub(crate) async fn add(
+    State(state): State<AppState>,
+    JsonOrForm(body): JsonOrForm<NewPeer>,
+) -> Result<(StatusCode, Json<crate::tutorial::Message>), ApiError> {
+    net(&state)?;
+    add_peer(&state, &body.address).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(crate::tutorial::Message {
+            message: format!("dialing {}", body.address),
+        }),
+    ))
+}
+
+/// The Socket.io tutorial's node: the other node's API host and port.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct TutorialNode {
+    host: String,
+    #[schema(value_type = u16)]
+    port: Value,
+}
+
+/// `?callback=true` when a node calls back.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct Callback {
+    /// Set by the node that was just added, calling back.
+    callback: Option<String>,
+}
+
+/// `{"status": ...}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Added {
+    status: String,
+}
+
+/// `POST /nodes`: peer with the node whose API is at `host:port`; it is asked to call
+/// back, so that both know each other.
+#[utoipa::path(post, path = "/nodes", tag = "tutorial", params(Callback), request_body = TutorialNode,
+    responses((status = 200, description = "Peered", body = Added),
+              (status = 400, description = "Bad host or port", body = ErrorBody),
+              (status = 502, description = "That node did not answer", body = ErrorBody)))]
+pub(crate) async fn nodes(
+    State(state): State<AppState>,
+    Query(query): Query<Callback>,
+    JsonOrForm(body): JsonOrForm<TutorialNode>,
+) -> Result<Json<Added>, ApiError> {
+    net(&state)?;
+    let port = match &body.port {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+    .filter(|p| (1..=65535).contains(p))
+    .ok_or_else(|| ApiError::bad_request("bad_port", "port must be a number from 1 to 65535"))?;
+    let url = api_url(&format!("{}:{port}", body.host))?;
+    add_peer(&state, &url).await?;
+    state
+        .inner
+        .registered
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(url.clone());
+    let back = query.callback.as_deref() == Some("true");
+    if !back && let Some(me) = state.inner.api_addr {
+        // Best effort: the other node peers back (its libp2p side is connected already).
+        let body = serde_json::json!({"host": me.ip().to_string(), "port": me.port()}).to_string();
+        let _ = http("POST", &format!("{url}/nodes?callback=true"), Some(body)).await;
+    }
+    Ok(Json(Added {
+        status: if back {
+            "Added node Back"
+        } else {
+            "Added node"
+        }
+        .into(),
+    }))
+}
+
+/// The Flask tutorial's node list.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct Register {
+    /// Node API addresses: `http://host:port` or `host:port`.
+    nodes: Option<Vec<String>>,
+}
+
+/// What `/nodes/register` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Registered {
+    message: String,
+    total_nodes: Vec<String>,
+    /// Nodes that could not be reached now (they are not dialed).
+    unreachable: Vec<String>,
+}
+
+/// `POST /nodes/register`: peer with each node's API address.
+#[utoipa::path(post, path = "/nodes/register", tag = "tutorial", request_body = Register,
+    responses((status = 201, description = "Registered", body = Registered),
+              (status = 400, description = "No valid list of nodes", body = ErrorBody)))]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    JsonOrForm(body): JsonOrForm<Register>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    net(&state)?;
+    let invalid =
+        || ApiError::bad_request("bad_nodes", "Error: Please supply a valid list of nodes");
+    let nodes = body.nodes.filter(|n| !n.is_empty()).ok_or_else(invalid)?;
+    let urls = nodes
+        .iter()
+        .map(|n| api_url(n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| invalid())?;
+    let mut unreachable = Vec::new();
+    for url in urls {
+        match peer_by_api(&state, &url).await {
+            Ok(_) => {
+                state
+                    .inner
+                    .registered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(url);
+            }
+            Err(_) => unreachable.push(url),
+        }
+    }
+    let total_nodes = state
+        .inner
+        .registered
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            message: "New nodes have been added".into(),
+            total_nodes,
+            unreachable,
+        }),
+    ))
+}
+
+/// What `/nodes/resolve` answers: the tutorial's two messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Resolved {
+    message: String,
+    /// Set when our chain was replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new_chain: Option<Vec<TutorialBlock>>,
+    /// Set when our chain is authoritative.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chain: Option<Vec<TutorialBlock>>,
+}
+
+/// `GET /nodes/resolve`: syncs with every peer (most work wins) and says whether our
+/// chain changed. An unreachable peer is skipped.
+#[utoipa::path(get, path = "/nodes/resolve", tag = "tutorial",
+    responses((status = 200, description = "Our chain after syncing with every peer", body = Resolved)))]
+pub(crate) async fn resolve(State(state): State<AppState>) -> Result<Json<Resolved>, ApiError> {
+    let before = state.chain().tip().hash;
+    if let Some(net) = state.inner.net.as_deref() {
+        net.refresh();
+        let started = Instant::now();
+        // Give the peers a moment to answer, then wait for any sync to end.
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let settled =
+                started.elapsed() >= Duration::from_millis(1_000) && net.info().sync.is_none();
+            if settled || started.elapsed() >= RESOLVE_TIMEOUT {
+                break;
+            }
+        }
+    }
+    let after = state.chain().tip().hash;
+    let blocks = crate::tutorial::whole_chain(&state).await?;
+    Ok(Json(if after != before {
+        Resolved {
+            message: "Our chain was replaced".into(),
+            new_chain: Some(blocks),
+            chain: None,
+        }
+    } else {
+        Resolved {
+            message: "Our chain is authoritative".into(),
+            new_chain: None,
+            chain: Some(blocks),
+        }
+    }))
+}

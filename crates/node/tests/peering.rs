@@ -1,0 +1,119 @@
+//! The tutorials' peering routes between real nodes on 127.0.0.1: `/nodes/register`,
+//! `/nodes` with its callback, `/nodes/resolve`, and `/v1/peers`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::TestNode;
+use oxchain_miner::MiningMode;
+use serde_json::json;
+
+async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_then_resolve_takes_the_longer_chain() {
+    let a = TestNode::start(MiningMode::OnDemand).await;
+    let b = TestNode::start(MiningMode::OnDemand).await;
+    // B mines three blocks before they meet.
+    let (status, _) = b.post_json("/v1/mine", &json!({"count": 3})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let dead = "http://127.0.0.1:9"; // discard port: nobody listens
+    let (status, body) = a
+        .post_json(
+            "/nodes/register",
+            &json!({"nodes": [format!("http://{}", b.addr), dead]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["message"], "New nodes have been added");
+    assert_eq!(body["total_nodes"], json!([format!("http://{}", b.addr)]));
+    assert_eq!(body["unreachable"], json!([dead]));
+    let (status, body) = a.post_json("/nodes/register", &json!({"nodes": []})).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("Error: Please supply a valid list of nodes")
+        )
+    );
+
+    let (_, resolved) = a.get("/nodes/resolve").await;
+    // The sync may already have run on connect: either message is honest, and the chain
+    // is B's either way.
+    let (_, a_status) = a.get("/v1/status").await;
+    let (_, b_status) = b.get("/v1/status").await;
+    assert_eq!(a_status["tip"], b_status["tip"], "{resolved}");
+    assert_eq!(a_status["height"], 3);
+    assert!(
+        resolved["message"] == "Our chain was replaced"
+            || resolved["message"] == "Our chain is authoritative"
+    );
+    let (_, again) = a.get("/nodes/resolve").await;
+    assert_eq!(again["message"], "Our chain is authoritative");
+    assert_eq!(again["chain"].as_array().unwrap().len(), 4);
+    let (_, peers) = a.get("/v1/peers").await;
+    assert_eq!(peers["count"], 1);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_nodes_peers_both_ways_and_blocks_flow() {
+    let a = TestNode::start(MiningMode::OnDemand).await;
+    let b = TestNode::start(MiningMode::OnDemand).await;
+    let (status, body) = a
+        .post_json(
+            "/nodes",
+            &json!({"host": "127.0.0.1", "port": b.addr.port()}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("Added node")),
+        "{body}"
+    );
+    wait_for("both to see a peer", async || {
+        a.get("/v1/peers").await.1["count"] == 1 && b.get("/v1/peers").await.1["count"] == 1
+    })
+    .await;
+    // A transfer sent to B is mined by A.
+    let (status, _) = b
+        .curl_d(
+            "/transaction",
+            r#"{"sender": "eve", "receiver": "alice", "amount": 2}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    wait_for("the transfer to reach A", async || {
+        a.get("/v1/mempool").await.1["count"] == 1
+    })
+    .await;
+    let (_, mined) = a.get("/mine").await;
+    assert_eq!(mined["transactions"].as_array().unwrap().len(), 2);
+    wait_for("A's block to reach B", async || {
+        b.get("/v1/status").await.1["height"] == 1
+    })
+    .await;
+    let (_, b_status) = b.get("/v1/status").await;
+    assert_eq!(b_status["mempool"], 0);
+    assert_eq!(b_status["peers"], 1);
+    let (status, body) = a
+        .post_json("/nodes", &json!({"host": "127.0.0.1", "port": 0}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_port"))
+    );
+    a.stop().await;
+    b.stop().await;
+}
