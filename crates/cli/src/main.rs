@@ -3,10 +3,12 @@
 //! # Layout
 //! - `main.rs`: the command-line surface (clap) and dispatch.
 //! - [`node`]: `oxchain node`, a node until SIGINT or SIGTERM.
+//! - [`devnet`]: `oxchain devnet`, a local network of node processes.
 //! - [`bench`]: `oxchain bench ...`, figures printed beside a reference measured in the
 //!   same run.
 
 mod bench;
+mod devnet;
 mod node;
 
 use std::process::ExitCode;
@@ -28,8 +30,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a node: the chain in a data directory, the miner, and the HTTP API.
+    /// Run a node: the chain in a data directory, the miner, the network, and the HTTP API.
     Node(node::NodeArgs),
+    /// Run a local network of nodes on the dev network, wired together and mining.
+    Devnet(devnet::DevnetArgs),
     /// Measure this machine: figures beside a reference (OpenSSL) from the same run.
     Bench {
         #[command(subcommand)]
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Node(args) => node::run(args),
+        Command::Devnet(args) => devnet::run(args),
         Command::Bench { which } => bench::run(which),
     };
     match result {

@@ -1,0 +1,108 @@
+//! `oxchain devnet` run as a user runs it: three node processes that connect and mine; a
+//! transfer reaches every node; SIGINT stops them all; the same --dir restarts with the
+//! balance intact.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn http(addr: &str, method: &str, path: &str, body: &str) -> Option<serde_json::Value> {
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
+}
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn start(dir: &std::path::Path, base: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args([
+            "devnet",
+            "--nodes",
+            "3",
+            "--base-port",
+            &base.to_string(),
+            "--dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn interrupt(mut devnet: Child, apis: &[String]) {
+    let pid = devnet.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = devnet.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "devnet did not stop within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "devnet exited with {status}");
+    for api in apis {
+        assert!(
+            std::net::TcpStream::connect(api).is_err(),
+            "a node still answers on {api}"
+        );
+    }
+}
+
+#[test]
+fn a_three_node_devnet_mines_relays_stops_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = 30_000 + (std::process::id() % 500) as u16 * 10;
+    let apis: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
+    let devnet = start(dir.path(), base);
+    wait_for("three connected, mining nodes", 60, || {
+        apis.iter().all(|a| {
+            http(a, "GET", "/v1/status", "")
+                .is_some_and(|s| s["height"].as_u64().unwrap_or(0) >= 3 && s["peers"] == 2)
+        })
+    });
+    let sent = http(
+        &apis[0],
+        "POST",
+        "/transaction",
+        r#"{"sender":"alice","receiver":"devnet-test","amount":7}"#,
+    )
+    .unwrap();
+    assert_eq!(sent["message"], "transaction success", "{sent}");
+    let balance = |api: &str| {
+        http(api, "GET", "/v1/accounts/devnet-test", "").and_then(|a| a["balance"].as_u64())
+    };
+    wait_for("every node to show the balance", 60, || {
+        apis.iter().all(|a| balance(a) == Some(700_000_000))
+    });
+    interrupt(devnet, &apis);
+
+    let devnet = start(dir.path(), base);
+    wait_for("the restarted nodes", 60, || {
+        apis.iter().all(|a| balance(a) == Some(700_000_000))
+    });
+    interrupt(devnet, &apis);
+}
