@@ -19,16 +19,38 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Forwards chain events to the API's JSON broadcast and the metrics, until the chain
 /// goes away.
 pub(crate) async fn forward(state: AppState, mut chain: broadcast::Receiver<ChainEvent>) {
+    let mut net = state.inner.net.as_ref().map(|n| n.watch());
+    let mut known: std::collections::BTreeSet<String> = Default::default();
     loop {
-        let event = match chain.recv().await {
-            Ok(event) => event,
-            Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => return,
-        };
-        state.inner.metrics.on_event(&event);
-        let text = crate::state::event_json(state.network(), &event).to_string();
-        // Nobody listening is fine.
-        let _ = state.inner.events.send(text);
+        tokio::select! {
+            event = chain.recv() => {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                };
+                state.inner.metrics.on_event(&event);
+                let text = crate::state::event_json(state.network(), &event).to_string();
+                // Nobody listening is fine.
+                let _ = state.inner.events.send(text);
+            }
+            changed = async { match net.as_mut() { Some(n) => n.changed().await, None => std::future::pending().await } } => {
+                if changed.is_err() {
+                    net = None;
+                    continue;
+                }
+                let peers = net.as_mut().map(|n| n.borrow_and_update().peers.clone()).unwrap_or_default();
+                let now: std::collections::BTreeSet<String> = peers.iter().map(|p| p.peer_id.clone()).collect();
+                for (kind, ids) in [("peer_connected", now.difference(&known)), ("peer_disconnected", known.difference(&now))] {
+                    for id in ids {
+                        let address = peers.iter().find(|p| &p.peer_id == id).map(|p| p.address.clone());
+                        let text = serde_json::json!({"type": kind, "peer_id": id, "address": address, "peers": now.len()}).to_string();
+                        let _ = state.inner.events.send(text);
+                    }
+                }
+                known = now;
+            }
+        }
     }
 }
 
@@ -38,7 +60,7 @@ pub(crate) async fn forward(state: AppState, mut chain: broadcast::Receiver<Chai
     path = "/v1/events",
     tag = "v1",
     responses(
-        (status = 101, description = "A WebSocket: one JSON object per event, with a `type` of block, block_disconnected, side_block, reorg, tx"),
+        (status = 101, description = "A WebSocket: one JSON object per event, with a `type` of block, block_disconnected, side_block, reorg, tx, peer_connected, peer_disconnected"),
         (status = 400, description = "Not a WebSocket upgrade", body = crate::error::ErrorBody),
     )
 )]

@@ -165,10 +165,16 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         "Blocks connected to the best chain.",
         vec![(String::new(), m.blocks_connected.load(Ordering::Relaxed))],
     );
+    let mut rejected = lock(&m.blocks_rejected).clone();
+    if let Some(net) = &state.inner.net {
+        for (reason, n) in net.info().rejected {
+            *rejected.entry(reason).or_default() += n;
+        }
+    }
     counter(
         "oxchain_blocks_rejected_total",
-        "Blocks refused, by reason.",
-        labelled(&lock(&m.blocks_rejected)),
+        "Blocks (and gossip) from peers refused as invalid, by reason.",
+        labelled(&rejected),
     );
     counter(
         "oxchain_transfers_accepted_total",

@@ -91,6 +91,8 @@ pub struct NetInfo {
     pub sync: Option<SyncProgress>,
     /// Peers banned now.
     pub banned: usize,
+    /// Blocks and transfers from peers refused as invalid, by rule (for metrics).
+    pub rejected: std::collections::BTreeMap<String, u64>,
 }
 
 enum Command {
@@ -201,6 +203,7 @@ struct Service {
     backoff: HashMap<Multiaddr, (Instant, Duration)>,
     pending: HashSet<OutboundRequestId>,
     info: watch::Sender<NetInfo>,
+    rejected: std::collections::BTreeMap<String, u64>,
 }
 
 fn now_ms() -> u64 {
@@ -326,6 +329,7 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
         backoff: HashMap::new(),
         pending: HashSet::new(),
         info,
+        rejected: Default::default(),
     };
     // Wait until the listener is up, so that the first info has the address.
     let task = tokio::spawn(service.run(commands_rx, done_rx, events));
@@ -405,6 +409,7 @@ impl Service {
                 target: s.target,
             }),
             banned: self.bans.len(),
+            rejected: self.rejected.clone(),
         };
         self.info.send_if_modified(|old| {
             let changed = *old != info;
@@ -414,7 +419,7 @@ impl Service {
     }
 
     fn ban(&mut self, peer: PeerId, why: &str) {
-        let _ = why;
+        *self.rejected.entry(why.to_string()).or_default() += 1;
         self.swarm.behaviour_mut().blocked.block_peer(peer);
         self.bans.insert(peer, Instant::now() + self.ban_for);
         self.statuses.remove(&peer);
@@ -595,7 +600,7 @@ impl Service {
             .gossipsub
             .report_message_validation_result(id, source, acceptance);
         if verdict == Verdict::Reject {
-            self.ban(*source, "invalid gossip");
+            self.ban(*source, "invalid_gossip");
         }
     }
 
@@ -621,7 +626,7 @@ impl Service {
             }
             Done::Imported { peer, bad } => {
                 if bad {
-                    self.ban(peer, "invalid block in sync");
+                    self.ban(peer, "invalid_sync_block");
                     return;
                 }
                 if let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) {
@@ -777,7 +782,7 @@ impl Service {
                     .windows(2)
                     .all(|w| w[1].prev_hash == w[0].compute_hash());
                 if !chained {
-                    self.ban(peer, "headers that do not chain");
+                    self.ban(peer, "unchained_headers");
                     return;
                 }
                 let mut fresh = VecDeque::new();

@@ -117,3 +117,40 @@ async fn post_nodes_peers_both_ways_and_blocks_flow() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_peers_adds_a_peer_and_events_say_so() {
+    use futures_util::StreamExt;
+    let a = TestNode::start(MiningMode::OnDemand).await;
+    let b = TestNode::start(MiningMode::OnDemand).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/events", a.addr))
+        .await
+        .unwrap();
+    let (status, body) = a
+        .post_json(
+            "/v1/peers",
+            &json!({"address": format!("http://{}", b.addr)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let event = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let message = ws.next().await.unwrap().unwrap();
+            let event: serde_json::Value =
+                serde_json::from_str(message.to_text().unwrap()).unwrap();
+            if event["type"] == "peer_connected" {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("a peer_connected event within 20 s");
+    let (_, b_node) = b.get("/v1/node").await;
+    assert_eq!(event["peer_id"], b_node["peer_id"]);
+    let (status, body) = a
+        .post_json("/v1/peers", &json!({"address": "not an address"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    a.stop().await;
+    b.stop().await;
+}
