@@ -2,61 +2,16 @@
 //! and a new node catching up with a long chain.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use common::{Node, node, now_ms, wait_for};
+
 use std::time::{Duration, Instant};
 
-use oxchain_chain::{BlockOutcome, Chain, MempoolLimits};
+use oxchain_chain::BlockOutcome;
 use oxchain_consensus::ChainParams;
-use oxchain_net::{NetConfig, NetHandle};
 use oxchain_primitives::{Address, Transaction};
-use oxchain_storage::Store;
 use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, mine, signed_transfer};
-
-struct Node {
-    chain: Arc<Mutex<Chain>>,
-    net: NetHandle,
-    _dir: tempfile::TempDir,
-}
-
-async fn node(peers: &[&Node]) -> Node {
-    let params = ChainParams::regtest();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &params).unwrap();
-    let chain = Arc::new(Mutex::new(
-        Chain::new(params, store, MempoolLimits::default(), 1).unwrap(),
-    ));
-    let mut config = NetConfig::new(dir.path().to_path_buf(), "127.0.0.1:0");
-    config.peers = peers
-        .iter()
-        .map(|p| p.net.info().listen_addrs[0].clone())
-        .collect();
-    let net = oxchain_net::service::start(config, chain.clone())
-        .await
-        .unwrap();
-    Node {
-        chain,
-        net,
-        _dir: dir,
-    }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_and_a_block_cross_a_line_of_three_nodes() {

@@ -1,0 +1,56 @@
+//! Real nodes on 127.0.0.1 for the network tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oxchain_chain::{Chain, MempoolLimits};
+use oxchain_consensus::ChainParams;
+use oxchain_net::{NetConfig, NetHandle};
+use oxchain_storage::Store;
+
+pub(crate) struct Node {
+    pub(crate) chain: Arc<Mutex<Chain>>,
+    pub(crate) net: NetHandle,
+    pub(crate) _dir: tempfile::TempDir,
+}
+
+pub(crate) async fn node(peers: &[&Node]) -> Node {
+    let params = ChainParams::regtest();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &params).unwrap();
+    let chain = Arc::new(Mutex::new(
+        Chain::new(params, store, MempoolLimits::default(), 1).unwrap(),
+    ));
+    let mut config = NetConfig::new(dir.path().to_path_buf(), "127.0.0.1:0");
+    config.peers = peers
+        .iter()
+        .map(|p| p.net.info().listen_addrs[0].clone())
+        .collect();
+    let net = oxchain_net::service::start(config, chain.clone())
+        .await
+        .unwrap();
+    Node {
+        chain,
+        net,
+        _dir: dir,
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+pub(crate) async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,245 @@
+//! Misbehaviour and partitions with real nodes on 127.0.0.1 (regtest): a peer gossiping
+//! an invalid block is banned while honest sync carries on; two halves that mined apart
+//! converge on the most-work chain, and the losing branch's transfers get mined.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{node, now_ms, wait_for};
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{SwarmBuilder, noise, tcp, yamux};
+use oxchain_consensus::ChainParams;
+use oxchain_consensus::validate::validate_pow;
+use oxchain_primitives::{Address, encode};
+use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, signed_transfer};
+
+/// A bare libp2p peer that speaks gossipsub only: it publishes what it is told to,
+/// valid or not.
+async fn gossip_raw(target: &str, topic: IdentTopic, data: Vec<u8>) {
+    let max_transmit = data.len() + 1024;
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| {
+            let config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(Duration::from_millis(200))
+                .max_transmit_size(max_transmit.max(65_536))
+                .build()
+                .unwrap();
+            let behaviour: gossipsub::Behaviour = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                config,
+            )
+            .unwrap();
+            behaviour
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm.behaviour_mut().subscribe(&topic).unwrap();
+    swarm
+        .dial(target.parse::<libp2p::Multiaddr>().unwrap())
+        .unwrap();
+    // Publish once the node has subscribed us into its view of the topic.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .expect("the node subscribes");
+        if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) = event
+            && t == topic.hash()
+        {
+            break;
+        }
+    }
+    swarm.behaviour_mut().publish(topic, data).unwrap();
+    // Keep the connection until the node drops it (the ban) or 10 s pass.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let SwarmEvent::ConnectionClosed { .. } = swarm.select_next_some().await {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_gossiping_an_invalid_block_is_banned_and_honest_sync_carries_on() {
+    let params = ChainParams::regtest();
+    let a = node(&[]).await;
+    // An honest node ahead of A, connected to it.
+    let honest = node(&[&a]).await;
+    let mut builder = ChainBuilder::regtest();
+    for _ in 0..30 {
+        builder.extend(vec![]).unwrap();
+    }
+
+    // A block with a proof of work that misses its target.
+    let mut bad = builder.build_block(vec![]);
+    while validate_pow(&params, &bad.header).is_ok() {
+        bad.header.nonce += 1;
+    }
+    let prefix = format!(
+        "/oxchain/regtest/{}",
+        &params.genesis_hash().to_string()[..16]
+    );
+    let target = a.net.info().listen_addrs[0].clone();
+    gossip_raw(
+        &target,
+        IdentTopic::new(format!("{prefix}/blocks")),
+        encode(&bad),
+    )
+    .await;
+    wait_for("the ban", 20, || a.net.info().banned == 1).await;
+    assert_eq!(a.net.info().rejected.get("invalid_gossip"), Some(&1));
+    assert_eq!(a.chain.lock().unwrap().tip().height.0, 0);
+
+    // The honest peer's chain still arrives.
+    honest
+        .chain
+        .lock()
+        .unwrap()
+        .process_blocks(builder.blocks[1..].to_vec(), now_ms())
+        .unwrap();
+    a.net.refresh();
+    wait_for("A to sync from the honest peer", 30, || {
+        a.chain.lock().unwrap().tip() == honest.chain.lock().unwrap().tip()
+    })
+    .await;
+    assert_eq!(
+        a.net.info().peers.len(),
+        1,
+        "the honest peer stays connected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_gossip_message_is_dropped_and_the_node_carries_on() {
+    let params = ChainParams::regtest();
+    let a = node(&[]).await;
+    let prefix = format!(
+        "/oxchain/regtest/{}",
+        &params.genesis_hash().to_string()[..16]
+    );
+    let target = a.net.info().listen_addrs[0].clone();
+    // 4 MiB, over the node's cap (1 MiB + 64 KiB): dropped before it is decoded.
+    gossip_raw(
+        &target,
+        IdentTopic::new(format!("{prefix}/transfers")),
+        vec![0x55; 4 << 20],
+    )
+    .await;
+    assert!(a.chain.lock().unwrap().mempool().is_empty());
+    // The node still relays for honest peers.
+    let b = node(&[&a]).await;
+    wait_for("b to connect", 20, || {
+        a.net
+            .info()
+            .peers
+            .iter()
+            .any(|p| p.peer_id == b.net.info().peer_id)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t = signed_transfer(
+        &params.genesis_hash(),
+        &dev_account_key("bob"),
+        dev_account_address("eve"),
+        1_000,
+        1_000,
+        0,
+    );
+    let txid = b.chain.lock().unwrap().submit_transfer(t).unwrap();
+    wait_for("the honest transfer at A", 20, || {
+        a.chain.lock().unwrap().mempool().contains(&txid)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_halves_that_mined_apart_converge_and_the_losing_transfers_get_mined() {
+    let genesis = ChainParams::regtest().genesis_hash();
+    // Two halves: a1-a2 and b1-b2.
+    let a1 = node(&[]).await;
+    let a2 = node(&[&a1]).await;
+    let b1 = node(&[]).await;
+    let b2 = node(&[&b1]).await;
+    wait_for("the halves to connect", 20, || {
+        a2.net.info().peers.len() == 1 && b2.net.info().peers.len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mine_on = |n: &common::Node, transfers: usize| {
+        let mut chain = n.chain.lock().unwrap();
+        let mut block = chain.block_template(Address([0xab; 20]), now_ms()).unwrap();
+        assert_eq!(block.transactions.len(), transfers + 1);
+        oxchain_testkit::mine(chain.params(), &mut block.header);
+        chain.process_block(block, now_ms()).unwrap();
+    };
+    // Half A: a transfer from dave, mined into a short branch.
+    let t = signed_transfer(
+        &genesis,
+        &dev_account_key("dave"),
+        dev_account_address("eve"),
+        4_000,
+        1_000,
+        0,
+    );
+    let losing_txid = a1.chain.lock().unwrap().submit_transfer(t).unwrap();
+    wait_for("the transfer to reach a2", 20, || {
+        a2.chain.lock().unwrap().mempool().contains(&losing_txid)
+    })
+    .await;
+    mine_on(&a1, 1);
+    // Half B: a longer branch without it.
+    for _ in 0..3 {
+        mine_on(&b1, 0);
+    }
+    let heaviest = b1.chain.lock().unwrap().tip();
+    wait_for("each half to agree within itself", 20, || {
+        a2.chain.lock().unwrap().tip().height.0 == 1 && b2.chain.lock().unwrap().tip() == heaviest
+    })
+    .await;
+
+    // Heal: a2 dials b2.
+    a2.net.dial(&b2.net.info().listen_addrs[0]).unwrap();
+    wait_for("all four on the most-work chain", 30, || {
+        [&a1, &a2, &b1, &b2]
+            .iter()
+            .all(|n| n.chain.lock().unwrap().tip() == heaviest)
+    })
+    .await;
+    // dave's transfer left the chain with the losing branch: back in the mempools.
+    wait_for("the losing transfer back in a1's mempool", 20, || {
+        a1.chain.lock().unwrap().mempool().contains(&losing_txid)
+    })
+    .await;
+    // Mined on the winning chain, it reaches everyone.
+    mine_on(&a1, 1);
+    let tip = a1.chain.lock().unwrap().tip();
+    wait_for("the transfer mined everywhere", 30, || {
+        [&a2, &b1, &b2]
+            .iter()
+            .all(|n| n.chain.lock().unwrap().tip() == tip)
+    })
+    .await;
+    let location = b2
+        .chain
+        .lock()
+        .unwrap()
+        .store()
+        .tx_location(&losing_txid)
+        .unwrap();
+    assert!(location.is_some(), "the transfer is on the best chain");
+}
