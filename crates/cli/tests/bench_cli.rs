@@ -159,3 +159,13 @@ fn bench_api_measures_the_routes_against_a_real_node() {
     assert_eq!(v["transfers_refused"], 0);
     assert_eq!(v["chain_blocks"], 1001);
 }
+
+#[test]
+fn bench_sync_measures_a_sync_beside_the_local_import() {
+    let v = last_json_line(&oxchain(&["bench", "sync", "--blocks", "20", "--json"]));
+    positive(&v, "txs_per_s");
+    positive(&v, "import_txs_per_s");
+    positive(&v, "sync_vs_import");
+    assert_eq!(v["blocks"], 20);
+    assert_eq!(v["transfers_per_block"], 100);
+}

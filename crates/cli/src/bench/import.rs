@@ -50,7 +50,8 @@ pub(crate) fn bench_import(args: &ImportArgs) -> anyhow::Result<()> {
         "building {} blocks of {BLOCK_TRANSFERS} signed transfers among {ACCOUNTS} accounts ...",
         args.blocks
     );
-    let (funding, measured) = build_blocks(&params, args.blocks as usize, threads)?;
+    let (funding, measured) =
+        build_blocks(&params, args.blocks as usize, threads, BLOCK_TRANSFERS)?;
     let transfers = (measured.len() * BLOCK_TRANSFERS) as f64;
 
     let mut best_verify: f64 = 0.0;
@@ -138,7 +139,7 @@ fn time_import(
     Ok(start.elapsed().as_secs_f64())
 }
 
-fn import(chain: &mut Chain, blocks: &[Block]) -> anyhow::Result<()> {
+pub(super) fn import(chain: &mut Chain, blocks: &[Block]) -> anyhow::Result<()> {
     for outcome in chain.process_blocks(blocks.to_vec(), now_ms())? {
         anyhow::ensure!(
             matches!(outcome, oxchain_chain::BlockOutcome::Extended { .. }),
@@ -173,10 +174,11 @@ impl Drop for TempDir {
 
 /// Funding blocks (two dev accounts pay every benchmark account) and `count` measured
 /// blocks in which the accounts pay each other, each a valid block on the last.
-fn build_blocks(
+pub(super) fn build_blocks(
     params: &ChainParams,
     count: usize,
     threads: usize,
+    per_block: usize,
 ) -> anyhow::Result<(Vec<Block>, Vec<Block>)> {
     let genesis = params.genesis_hash();
     let keys: Vec<SecretKey> = (0..ACCOUNTS)
@@ -221,9 +223,9 @@ fn build_blocks(
     }
     let mut nonces = vec![0u64; ACCOUNTS];
     for k in 0..count {
-        let transfers = (0..BLOCK_TRANSFERS)
+        let transfers = (0..per_block)
             .map(|j| {
-                let from = (k * BLOCK_TRANSFERS + j) % ACCOUNTS;
+                let from = (k * per_block + j) % ACCOUNTS;
                 let to = (from * 7 + k + 1) % ACCOUNTS;
                 nonces[from] += 1;
                 sign(&keys[from], addresses[to], 1_000, nonces[from] - 1)

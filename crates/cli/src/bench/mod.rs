@@ -5,6 +5,7 @@
 mod api;
 mod import;
 mod store;
+mod sync;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -47,6 +48,9 @@ pub(crate) enum BenchCommand {
     /// /chain` on a 1,000-block chain, `POST /v1/transactions` with pre-signed transfers,
     /// beside `GET /` (the cheapest route) in the same run.
     Api(api::ApiArgs),
+    /// A node with a chain of blocks of 100 transfers serves a fresh node over loopback:
+    /// sync throughput beside the local import of the same blocks, same run.
+    Sync(sync::SyncArgs),
 }
 
 /// Options of `bench mine`.
@@ -78,6 +82,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Import(args) => import::bench_import(&args),
         BenchCommand::Store(args) => store::bench_store(&args),
         BenchCommand::Api(args) => api::bench_api(&args),
+        BenchCommand::Sync(args) => sync::bench_sync(&args),
     }
 }
 
