@@ -4,12 +4,14 @@
 //! - `main.rs`: the command-line surface (clap) and dispatch.
 //! - [`node`]: `oxchain node`, a node until SIGINT or SIGTERM.
 //! - [`devnet`]: `oxchain devnet`, a local network of node processes.
+//! - [`query`]: `oxchain status | block | tx | account | mine` against a node's API.
 //! - [`bench`]: `oxchain bench ...`, figures printed beside a reference measured in the
 //!   same run.
 
 mod bench;
 mod devnet;
 mod node;
+mod query;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,9 @@ enum Command {
     Node(node::NodeArgs),
     /// Run a local network of nodes on the dev network, wired together and mining.
     Devnet(devnet::DevnetArgs),
+    /// Ask a node: status, a block, a transaction, an account; or mine blocks.
+    #[command(flatten)]
+    Query(query::Query),
     /// Measure this machine: figures beside a reference (OpenSSL) from the same run.
     Bench {
         #[command(subcommand)]
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Node(args) => node::run(args),
         Command::Devnet(args) => devnet::run(args),
+        Command::Query(query) => query::run(query),
         Command::Bench { which } => bench::run(which),
     };
     match result {

@@ -134,3 +134,92 @@ fn bad_node_flags_are_usage_errors_naming_the_flag() {
         assert!(stderr.contains(names), "{args:?}: {stderr}");
     }
 }
+
+/// Starts `oxchain node` on regtest with on-demand mining; returns it and its API address.
+fn start_node(dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args([
+            "node",
+            "--network",
+            "regtest",
+            "--api",
+            "127.0.0.1:0",
+            "--p2p",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut addr = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("API") {
+            addr = Some(rest.trim().trim_start_matches("http://").to_string());
+        }
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+    }
+    (child, addr.expect("an API line"))
+}
+
+#[test]
+fn queries_against_a_running_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, addr) = start_node(dir.path());
+    let url = format!("http://{addr}");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+            .args(args)
+            .args(["--node", &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mined = run(&["mine", "--count", "2"]);
+    assert!(mined.contains("at height 2"), "{mined}");
+    let status = run(&["status"]);
+    assert!(
+        status.contains("network   regtest") && status.contains("height    2"),
+        "{status}"
+    );
+    let status: serde_json::Value = serde_json::from_str(&run(&["status", "--json"])).unwrap();
+    assert_eq!(status["height"], 2);
+    let account = run(&["account", "alice"]);
+    assert!(account.contains("balance  10000 coins"), "{account}");
+    let block: serde_json::Value = serde_json::from_str(&run(&["block", "1", "--json"])).unwrap();
+    let coinbase = block["transactions"][0]["txid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tx = run(&["tx", &coinbase]);
+    assert!(tx.contains("confirmed") && tx.contains("coinbase"), "{tx}");
+    let human = run(&["block", "2"]);
+    assert!(human.contains("at height 2"), "{human}");
+    // An unknown block is an error with the node's message.
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["block", "99", "--node", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no block at height 99"));
+    let pid = node.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(node.wait().unwrap().success());
+    // No node: a clear error.
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["status", "--node", &url])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach a node"));
+}

@@ -1,0 +1,239 @@
+//! `oxchain status | block ID | tx TXID | account ADDRESS | mine [--count N]` against a
+//! node's API (`--node URL`, default http://127.0.0.1:5000): human-readable by default,
+//! the API's JSON with `--json`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+/// Where the node is, and the output form.
+#[derive(Debug, Args)]
+pub(crate) struct NodeOpts {
+    /// The node's API.
+    #[arg(long, default_value = "http://127.0.0.1:5000")]
+    node: String,
+    /// Print the API's JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A question to a node.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Query {
+    /// The node at a glance: network, height, tip, peers, mempool, mining.
+    Status {
+        #[command(flatten)]
+        opts: NodeOpts,
+    },
+    /// A block by height or hash.
+    Block {
+        /// A height, or a block hash.
+        id: String,
+        #[command(flatten)]
+        opts: NodeOpts,
+    },
+    /// A transaction by txid.
+    Tx {
+        /// The txid (64 hex digits).
+        txid: String,
+        #[command(flatten)]
+        opts: NodeOpts,
+    },
+    /// An account's balance and nonce (a dev account name on dev and regtest).
+    Account {
+        /// An address, or a dev account name.
+        address: String,
+        #[command(flatten)]
+        opts: NodeOpts,
+    },
+    /// Mine blocks now on the node.
+    Mine {
+        /// How many blocks.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+        count: u64,
+        #[command(flatten)]
+        opts: NodeOpts,
+    },
+}
+
+/// Sends one request; returns the status code and the JSON body.
+fn call(node: &str, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, Value)> {
+    let host = node
+        .trim_end_matches('/')
+        .strip_prefix("http://")
+        .with_context(|| format!("--node {node:?} must be an http:// URL"))?;
+    let mut stream = TcpStream::connect(host).with_context(|| {
+        format!(
+            "cannot reach a node at {node}: is it running? (`oxchain node` or `oxchain devnet`)"
+        )
+    })?;
+    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text)?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("the node's answer is not HTTP")?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("the node's answer has no status")?;
+    let json = serde_json::from_str(body)
+        .with_context(|| format!("the node answered {status} without JSON"))?;
+    Ok((status, json))
+}
+
+fn units(v: &Value) -> String {
+    v.as_u64()
+        .map(|u| oxchain_primitives::Amount::from_units(u).to_string())
+        .unwrap_or_else(|| v.to_string())
+}
+
+pub(crate) fn run(query: Query) -> anyhow::Result<()> {
+    let path_id = |s: &str| {
+        s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    let (opts, method, path, body) = match &query {
+        Query::Status { opts } => (opts, "GET", "/v1/status".to_string(), String::new()),
+        Query::Block { id, opts } if path_id(id) => {
+            (opts, "GET", format!("/v1/blocks/{id}"), String::new())
+        }
+        Query::Tx { txid, opts } if path_id(txid) => (
+            opts,
+            "GET",
+            format!("/v1/transactions/{txid}"),
+            String::new(),
+        ),
+        Query::Account { address, opts } if path_id(address) => (
+            opts,
+            "GET",
+            format!("/v1/accounts/{address}"),
+            String::new(),
+        ),
+        Query::Mine { count, opts } => (
+            opts,
+            "POST",
+            "/v1/mine".to_string(),
+            format!("{{\"count\":{count}}}"),
+        ),
+        _ => bail!("the argument may only hold letters, digits, '-' and '_'"),
+    };
+    let (status, v) = call(&opts.node, method, &path, &body)?;
+    if !(200..300).contains(&status) {
+        bail!(
+            "{}",
+            v["message"]
+                .as_str()
+                .unwrap_or("the node refused the request")
+        );
+    }
+    if opts.json {
+        println!("{v}");
+        return Ok(());
+    }
+    match query {
+        Query::Status { .. } => {
+            println!("network   {}", v["network"].as_str().unwrap_or("?"));
+            println!("height    {}", v["height"]);
+            println!("tip       {}", v["tip"].as_str().unwrap_or("?"));
+            println!(
+                "peers     {}{}",
+                v["peers"],
+                if v["syncing"] == true {
+                    " (syncing)"
+                } else {
+                    ""
+                }
+            );
+            println!("mempool   {} transfers", v["mempool"]);
+            println!(
+                "mining    {} at {:.2} MH/s",
+                v["mining"]["mode"].as_str().unwrap_or("?"),
+                v["mining"]["hashes_per_s"].as_f64().unwrap_or(0.0) / 1e6
+            );
+        }
+        Query::Block { .. } => {
+            println!(
+                "block {} at height {}",
+                v["hash"].as_str().unwrap_or("?"),
+                v["height"]
+            );
+            println!("  parent   {}", v["prev_hash"].as_str().unwrap_or("?"));
+            println!(
+                "  time     {} ms, {} confirmations{}",
+                v["time_ms"],
+                v["confirmations"],
+                if v["best_chain"] == true {
+                    ""
+                } else {
+                    " (side chain)"
+                }
+            );
+            println!(
+                "  size     {} bytes, {} transactions",
+                v["size"], v["tx_count"]
+            );
+            for tx in v["transactions"].as_array().into_iter().flatten() {
+                println!(
+                    "  {}  {} -> {}  {} (fee {})",
+                    tx["txid"].as_str().unwrap_or("?"),
+                    tx["from"].as_str().unwrap_or("coinbase"),
+                    tx["to"].as_str().unwrap_or("?"),
+                    units(&tx["amount"]),
+                    units(&tx["fee"])
+                );
+            }
+        }
+        Query::Tx { .. } => {
+            let tx = &v["transaction"];
+            println!(
+                "transfer {} ({})",
+                tx["txid"].as_str().unwrap_or("?"),
+                v["status"].as_str().unwrap_or("?")
+            );
+            if v["status"] == "confirmed" {
+                println!(
+                    "  block    {} at height {}, {} confirmations",
+                    v["block"].as_str().unwrap_or("?"),
+                    v["height"],
+                    v["confirmations"]
+                );
+            }
+            println!("  from     {}", tx["from"].as_str().unwrap_or("coinbase"));
+            println!("  to       {}", tx["to"].as_str().unwrap_or("?"));
+            println!(
+                "  amount   {} coins, fee {}",
+                units(&tx["amount"]),
+                units(&tx["fee"])
+            );
+        }
+        Query::Account { .. } => {
+            println!("account  {}", v["address"].as_str().unwrap_or("?"));
+            println!(
+                "balance  {} coins",
+                v["balance_coins"].as_str().unwrap_or("?")
+            );
+            println!("nonce    {} (next {})", v["nonce"], v["next_nonce"]);
+        }
+        Query::Mine { .. } => {
+            for b in v["blocks"].as_array().into_iter().flatten() {
+                println!(
+                    "mined block {} at height {}",
+                    b["hash"].as_str().unwrap_or("?"),
+                    b["height"]
+                );
+            }
+        }
+    }
+    Ok(())
+}
