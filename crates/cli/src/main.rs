@@ -5,6 +5,7 @@
 //! - [`node`]: `oxchain node`, a node until SIGINT or SIGTERM.
 //! - [`devnet`]: `oxchain devnet`, a local network of node processes.
 //! - [`query`]: `oxchain status | block | tx | account | mine` against a node's API.
+//! - [`wallet`]: `oxchain wallet ...` (encrypted keys) and `oxchain send`.
 //! - [`bench`]: `oxchain bench ...`, figures printed beside a reference measured in the
 //!   same run.
 
@@ -12,6 +13,7 @@ mod bench;
 mod devnet;
 mod node;
 mod query;
+mod wallet;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,13 @@ enum Command {
     Node(node::NodeArgs),
     /// Run a local network of nodes on the dev network, wired together and mining.
     Devnet(devnet::DevnetArgs),
+    /// Keys, encrypted at rest: new, list, show, import, export.
+    Wallet {
+        #[command(subcommand)]
+        command: wallet::WalletCommand,
+    },
+    /// Build and sign a transfer with a wallet key, and send it to a node.
+    Send(wallet::SendArgs),
     /// Ask a node: status, a block, a transaction, an account; or mine blocks.
     #[command(flatten)]
     Query(query::Query),
@@ -52,6 +61,8 @@ fn main() -> ExitCode {
         Command::Node(args) => node::run(args),
         Command::Devnet(args) => devnet::run(args),
         Command::Query(query) => query::run(query),
+        Command::Wallet { command } => wallet::run(command),
+        Command::Send(args) => wallet::send(args),
         Command::Bench { which } => bench::run(which),
     };
     match result {

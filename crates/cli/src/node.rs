@@ -57,7 +57,7 @@ fn parse_origin(text: &str) -> Result<String, String> {
 }
 
 /// The platform's data directory for a network (XDG on Linux).
-fn default_data_dir(network: Network) -> anyhow::Result<PathBuf> {
+pub(crate) fn default_data_dir(network: Network) -> anyhow::Result<PathBuf> {
     let base = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(

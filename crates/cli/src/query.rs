@@ -61,7 +61,12 @@ pub(crate) enum Query {
 }
 
 /// Sends one request; returns the status code and the JSON body.
-fn call(node: &str, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, Value)> {
+pub(crate) fn call(
+    node: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<(u16, Value)> {
     let host = node
         .trim_end_matches('/')
         .strip_prefix("http://")

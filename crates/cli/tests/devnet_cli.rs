@@ -84,25 +84,91 @@ fn a_three_node_devnet_mines_relays_stops_and_restarts() {
                 .is_some_and(|s| s["height"].as_u64().unwrap_or(0) >= 3 && s["peers"] == 2)
         })
     });
-    let sent = http(
-        &apis[0],
-        "POST",
-        "/transaction",
-        r#"{"sender":"alice","receiver":"devnet-test","amount":7}"#,
-    )
-    .unwrap();
-    assert_eq!(sent["message"], "transaction success", "{sent}");
-    let balance = |api: &str| {
-        http(api, "GET", "/v1/accounts/devnet-test", "").and_then(|a| a["balance"].as_u64())
+    // A new wallet key receives coins sent with `oxchain send`.
+    let home = tempfile::tempdir().unwrap();
+    let oxchain = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+            .args(args)
+            .env("OXCHAIN_PASSPHRASE", "test passphrase")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let wallet_dir = home.path().to_str().unwrap();
+    oxchain(&[
+        "wallet",
+        "new",
+        "savings",
+        "--network",
+        "dev",
+        "--data-dir",
+        wallet_dir,
+    ]);
+    let shown = oxchain(&[
+        "wallet",
+        "show",
+        "savings",
+        "--json",
+        "--network",
+        "dev",
+        "--data-dir",
+        wallet_dir,
+    ]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let address = shown["address"].as_str().unwrap().to_string();
+    let node0 = format!("http://{}", apis[0]);
+    let sent = oxchain(&[
+        "send",
+        "--from",
+        "alice",
+        "--to",
+        &address,
+        "--amount",
+        "7",
+        "--node",
+        &node0,
+        "--data-dir",
+        wallet_dir,
+    ]);
+    assert!(sent.contains("txid"), "{sent}");
+    let balance = |api: &str, who: &str| {
+        http(api, "GET", &format!("/v1/accounts/{who}"), "").and_then(|a| a["balance"].as_u64())
     };
     wait_for("every node to show the balance", 60, || {
-        apis.iter().all(|a| balance(a) == Some(700_000_000))
+        apis.iter()
+            .all(|a| balance(a, &address) == Some(700_000_000))
+    });
+    // The wallet key spends: signed here, sent to another node.
+    let node2 = format!("http://{}", apis[2]);
+    oxchain(&[
+        "send",
+        "--from",
+        "savings",
+        "--to",
+        "devnet-test",
+        "--amount",
+        "2.5",
+        "--node",
+        &node2,
+        "--data-dir",
+        wallet_dir,
+    ]);
+    let left = 700_000_000 - 250_000_000 - 1_000;
+    wait_for("the wallet's transfer everywhere", 60, || {
+        apis.iter().all(|a| {
+            balance(a, "devnet-test") == Some(250_000_000) && balance(a, &address) == Some(left)
+        })
     });
     interrupt(devnet, &apis);
 
     let devnet = start(dir.path(), base);
     wait_for("the restarted nodes", 60, || {
-        apis.iter().all(|a| balance(a) == Some(700_000_000))
+        apis.iter().all(|a| balance(a, &address) == Some(left))
     });
     interrupt(devnet, &apis);
 }

@@ -1,0 +1,277 @@
+//! `oxchain wallet new|list|show|import|export` and `oxchain send`. Keys live encrypted in
+//! DATA_DIR/wallet (see `oxchain-wallet`); the passphrase comes from a prompt or
+//! `OXCHAIN_PASSPHRASE`. `send` builds and signs the transfer here and posts only the
+//! signed transfer to the node: keys never leave the wallet.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use oxchain_consensus::genesis::dev_account_key;
+use oxchain_primitives::{Address, Amount, BlockHash, Network, Signature, Transfer};
+use oxchain_wallet::Wallet;
+use serde_json::json;
+
+/// Which wallet.
+#[derive(Debug, Args)]
+pub(crate) struct WalletOpts {
+    /// The network whose data directory holds the wallet.
+    #[arg(long, default_value = "dev")]
+    network: Network,
+    /// The data directory (default: the platform data dir/oxchain/NETWORK).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl WalletOpts {
+    fn wallet(&self) -> anyhow::Result<Wallet> {
+        wallet_for(self.network, self.data_dir.clone())
+    }
+}
+
+fn wallet_for(network: Network, data_dir: Option<PathBuf>) -> anyhow::Result<Wallet> {
+    let dir = match data_dir {
+        Some(dir) => dir,
+        None => crate::node::default_data_dir(network)?,
+    };
+    Ok(Wallet::new(dir.join("wallet")))
+}
+
+/// `oxchain wallet ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum WalletCommand {
+    /// Make a new key, encrypted with a passphrase.
+    New {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        opts: WalletOpts,
+    },
+    /// List the keys and their addresses.
+    List {
+        #[command(flatten)]
+        opts: WalletOpts,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A key's address and public key.
+    Show {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        opts: WalletOpts,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store a key from its secret (64 hex digits, read from standard input).
+    Import {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        opts: WalletOpts,
+    },
+    /// Print a key's secret (64 hex digits): anyone who sees it owns the coins.
+    Export {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        opts: WalletOpts,
+    },
+}
+
+/// The passphrase: OXCHAIN_PASSPHRASE, or a prompt (twice for a new key).
+fn passphrase(confirm: bool) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("OXCHAIN_PASSPHRASE") {
+        return Ok(p);
+    }
+    let p = rpassword::prompt_password("passphrase: ")
+        .context("reading the passphrase (or set OXCHAIN_PASSPHRASE)")?;
+    if confirm {
+        let again = rpassword::prompt_password("again: ")?;
+        if again != p {
+            bail!("the passphrases differ");
+        }
+    }
+    Ok(p)
+}
+
+pub(crate) fn run(command: WalletCommand) -> anyhow::Result<()> {
+    match command {
+        WalletCommand::New { name, opts } => {
+            let wallet = opts.wallet()?;
+            let key = wallet.create(&name, &passphrase(true)?)?;
+            println!("{} {}", key.name, key.address.to_bech32(opts.network));
+        }
+        WalletCommand::List { opts, json } => {
+            let keys = opts.wallet()?.list()?;
+            if json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|k| json!({"name": k.name, "address": k.address.to_bech32(opts.network)}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if keys.is_empty() {
+                println!("no keys yet: `oxchain wallet new NAME`");
+            } else {
+                for k in keys {
+                    println!("{:<20} {}", k.name, k.address.to_bech32(opts.network));
+                }
+            }
+        }
+        WalletCommand::Show { name, opts, json } => {
+            let k = opts.wallet()?.show(&name)?;
+            let address = k.address.to_bech32(opts.network);
+            let public_key = hex::encode(k.public_key.as_bytes());
+            if json {
+                println!(
+                    "{}",
+                    json!({"name": k.name, "address": address, "public_key": public_key})
+                );
+            } else {
+                println!(
+                    "name        {}\naddress     {address}\npublic key  {public_key}",
+                    k.name
+                );
+            }
+        }
+        WalletCommand::Import { name, opts } => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the secret from standard input")?;
+            let seed = oxchain_wallet::parse_seed(&text)?;
+            let key = opts.wallet()?.import(&name, &seed, &passphrase(true)?)?;
+            println!("{} {}", key.name, key.address.to_bech32(opts.network));
+        }
+        WalletCommand::Export { name, opts } => {
+            let seed = opts.wallet()?.export(&name, &passphrase(false)?)?;
+            println!("{}", hex::encode(seed));
+        }
+    }
+    Ok(())
+}
+
+/// A dev account name as the API takes one: a short word, not a mistyped address.
+fn is_dev_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 32
+        && !(text.starts_with("ox") && text.contains('1'))
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `oxchain send`.
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// A wallet key's name (or, on dev and regtest, a dev account name: alice).
+    #[arg(long)]
+    from: String,
+    /// The recipient's address (or, on dev and regtest, a dev account name).
+    #[arg(long)]
+    to: String,
+    /// Coins, at most 8 decimals.
+    #[arg(long)]
+    amount: Amount,
+    /// Fee in coins.
+    #[arg(long, default_value = "0.00001")]
+    fee: Amount,
+    /// Text to attach (at most 1024 bytes).
+    #[arg(long)]
+    data: Option<String>,
+    /// The node's API.
+    #[arg(long, default_value = "http://127.0.0.1:5000")]
+    node: String,
+    /// The data directory holding the wallet (default: the platform data dir/oxchain/NETWORK).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
+    let (status, node) = crate::query::call(&args.node, "GET", "/v1/status", "")?;
+    if status != 200 {
+        bail!("the node answered {status} to /v1/status");
+    }
+    let network: Network = node["network"]
+        .as_str()
+        .unwrap_or("")
+        .parse()
+        .context("the node's network")?;
+    let genesis: BlockHash = node["genesis"]
+        .as_str()
+        .unwrap_or("")
+        .parse()
+        .context("the node's genesis")?;
+    let wallet = wallet_for(network, args.data_dir.clone())?;
+    let key = match wallet.show(&args.from) {
+        Ok(_) => wallet.unlock(&args.from, &passphrase(false)?)?,
+        Err(oxchain_wallet::WalletError::NotFound(_)) if network.has_dev_accounts() => {
+            dev_account_key(&args.from)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let to = match Address::parse(&args.to, network) {
+        Ok(address) => address,
+        Err(_) if network.has_dev_accounts() && is_dev_name(&args.to) => {
+            oxchain_consensus::genesis::dev_account_address(&args.to)
+        }
+        Err(e) => bail!("--to {:?} is not a {network} address: {e}", args.to),
+    };
+    let from = Address::from_public_key(&key.public_key());
+    let (status, account) = crate::query::call(
+        &args.node,
+        "GET",
+        &format!("/v1/accounts/{}", from.to_bech32(network)),
+        "",
+    )?;
+    if status != 200 {
+        bail!(
+            "{}",
+            account["message"]
+                .as_str()
+                .unwrap_or("the node refused the account query")
+        );
+    }
+    let nonce = account["next_nonce"]
+        .as_u64()
+        .context("the node's answer has no next_nonce")?;
+    let mut transfer = Transfer {
+        from: key.public_key(),
+        to,
+        amount: args.amount,
+        fee: args.fee,
+        nonce,
+        data: args.data.unwrap_or_default().into_bytes(),
+        signature: Signature([0; 64]),
+    };
+    transfer.sign(&key, &genesis);
+    let body = json!({
+        "from": hex::encode(transfer.from.as_bytes()),
+        "to": to.to_bech32(network),
+        "amount": transfer.amount.units(),
+        "fee": transfer.fee.units(),
+        "nonce": nonce,
+        "data": hex::encode(&transfer.data),
+        "signature": hex::encode(transfer.signature.as_bytes()),
+    });
+    let (status, answer) =
+        crate::query::call(&args.node, "POST", "/v1/transactions", &body.to_string())?;
+    if status != 202 {
+        bail!(
+            "{}",
+            answer["message"]
+                .as_str()
+                .unwrap_or("the node refused the transfer")
+        );
+    }
+    println!(
+        "sent {} coins to {}: txid {}",
+        transfer.amount,
+        to.to_bech32(network),
+        answer["txid"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
