@@ -20,8 +20,6 @@ use oxchain_miner::MiningMode;
 use oxchain_primitives::{Address, Amount, Network, SecretKey, Signature, Transfer, sha256};
 use serde_json::json;
 
-/// Blocks in the chain `GET /chain` returns.
-const CHAIN_BLOCKS: u64 = 1_000;
 /// Accounts that send the pre-signed transfers.
 const SENDERS: usize = 1_000;
 
@@ -37,6 +35,9 @@ pub(crate) struct ApiArgs {
     /// Concurrent connections of the load generator.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
     connections: u64,
+    /// Blocks mined before measuring (the chain `GET /chain` returns).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    chain_blocks: u64,
     /// Pre-signed transfers per sender (1,000 senders).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=40))]
     per_sender: u64,
@@ -77,7 +78,10 @@ async fn run(args: &ApiArgs) -> anyhow::Result<()> {
     let addr = started_rx.await.context("the node did not start")?;
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
 
-    eprintln!("funding {SENDERS} accounts and mining a {CHAIN_BLOCKS}-block chain ...");
+    eprintln!(
+        "funding {SENDERS} accounts and mining a {}-block chain ...",
+        args.chain_blocks
+    );
     let params = ChainParams::regtest();
     let keys: Vec<SecretKey> = (0..SENDERS)
         .map(|i| SecretKey::from_seed(sha256(format!("bench api sender {i}").as_bytes())))
@@ -88,8 +92,8 @@ async fn run(args: &ApiArgs) -> anyhow::Result<()> {
         expect(&client, addr, Method::POST, "/transactions/new", body, 201).await?;
     }
     let mut mined = 0;
-    while mined < CHAIN_BLOCKS {
-        let count = (CHAIN_BLOCKS - mined).min(100);
+    while mined < args.chain_blocks {
+        let count = (args.chain_blocks - mined).min(100);
         let body = json!({ "count": count }).to_string();
         expect(&client, addr, Method::POST, "/v1/mine", body, 200).await?;
         mined += count;
@@ -116,7 +120,7 @@ async fn run(args: &ApiArgs) -> anyhow::Result<()> {
     let status = get_rate(&client, addr, "/v1/status", seconds, conns).await?;
     eprintln!(
         "GET /chain ({} blocks) for {} s ...",
-        CHAIN_BLOCKS + 1,
+        args.chain_blocks + 1,
         args.seconds
     );
     let chain = get_rate(&client, addr, "/chain", seconds, conns.min(8)).await?;
@@ -157,7 +161,7 @@ async fn run(args: &ApiArgs) -> anyhow::Result<()> {
                 "root_req_per_s": root.round(),
                 "status_req_per_s": status.round(),
                 "chain_req_per_s": chain.round(),
-                "chain_blocks": CHAIN_BLOCKS + 1,
+                "chain_blocks": args.chain_blocks + 1,
                 "transfers_accepted_per_s": post_rate.round(),
                 "transfers_accepted": accepted,
                 "transfers_refused": refused,
