@@ -204,7 +204,14 @@ struct Service {
     pending: HashSet<OutboundRequestId>,
     info: watch::Sender<NetInfo>,
     rejected: std::collections::BTreeMap<String, u64>,
+    peers_file: PathBuf,
+    remembered: Vec<Multiaddr>,
 }
+
+/// Peers remembered across restarts, at most.
+const MAX_REMEMBERED: usize = 64;
+/// Where they are remembered, in the data directory.
+const PEERS_FILE: &str = "peers.txt";
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -225,6 +232,17 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
         .map(|p| crate::parse_peer_addr(p))
         .collect::<Result<Vec<_>, _>>()?;
     let key = crate::keys::load_or_create(&config.data_dir)?;
+    // Peers remembered from earlier runs (a damaged line is skipped).
+    let peers_file = config.data_dir.join(PEERS_FILE);
+    let remembered: Vec<Multiaddr> = std::fs::read_to_string(&peers_file)
+        .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let mut peers = peers;
+    for addr in &remembered {
+        if !peers.iter().any(|p| same_endpoint(p, addr)) {
+            peers.push(addr.clone());
+        }
+    }
     let (genesis, network, store) = {
         let c = lock(&chain);
         (
@@ -330,6 +348,8 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
         pending: HashSet::new(),
         info,
         rejected: Default::default(),
+        peers_file,
+        remembered,
     };
     // Wait until the listener is up, so that the first info has the address.
     let task = tokio::spawn(service.run(commands_rx, done_rx, events));
@@ -449,7 +469,12 @@ impl Service {
         // Redial configured peers that are not connected, with backoff.
         let connected: HashSet<Multiaddr> = self.addresses.values().cloned().collect();
         for addr in self.configured.clone() {
-            if connected.iter().any(|c| same_endpoint(c, &addr)) {
+            let peer = addr.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                _ => None,
+            });
+            let linked = peer.is_some_and(|p| self.swarm.is_connected(&p));
+            if linked || connected.iter().any(|c| same_endpoint(c, &addr)) {
                 self.backoff.remove(&addr);
                 continue;
             }
@@ -526,11 +551,41 @@ impl Service {
                 info,
                 ..
             })) => {
-                for addr in info.listen_addrs {
-                    self.swarm.add_peer_address(peer_id, addr);
+                for addr in &info.listen_addrs {
+                    self.swarm.add_peer_address(peer_id, addr.clone());
                 }
+                self.remember(peer_id, &info.listen_addrs);
             }
             _ => {}
+        }
+    }
+
+    /// Keeps a peer's first listen address in `peers.txt`, so that a restarted node
+    /// dials its peers again.
+    fn remember(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
+        use libp2p::multiaddr::Protocol;
+        let Some(addr) = addrs.iter().find(|a| {
+            !a.iter()
+                .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified()))
+        }) else {
+            return;
+        };
+        let full = addr.clone().with(Protocol::P2p(peer));
+        if !self.configured.iter().any(|c| same_endpoint(c, &full)) {
+            self.configured.push(full.clone());
+        }
+        if self.remembered.iter().any(|r| same_endpoint(r, &full)) {
+            return;
+        }
+        self.remembered.push(full);
+        // The most recent peers, at most MAX_REMEMBERED; a write failure only loses the
+        // memory of peers.
+        let start = self.remembered.len().saturating_sub(MAX_REMEMBERED);
+        self.remembered.drain(..start);
+        let text: String = self.remembered.iter().map(|a| format!("{a}\n")).collect();
+        let tmp = self.peers_file.with_extension("tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &self.peers_file);
         }
     }
 

@@ -119,3 +119,41 @@ async fn a_new_node_catches_up_with_2000_blocks() {
     assert_eq!(digest(&a), digest(&b));
     assert_eq!(digest(&b), builder.state.compute_digest());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_dials_the_peers_it_knew() {
+    let a = node(&[]).await;
+    let b = node(&[&a]).await;
+    wait_for("b to connect", 20, || a.net.info().peers.len() == 1).await;
+    // identify runs right after the connection; give it a moment to be remembered.
+    wait_for("b to remember a", 20, || {
+        b._dir.path().join("peers.txt").exists()
+    })
+    .await;
+    let b_id = b.net.info().peer_id.clone();
+    let dir = {
+        let Node { chain, net, _dir } = b;
+        drop(net);
+        drop(chain);
+        _dir
+    };
+    wait_for("a to see b go", 20, || a.net.info().peers.is_empty()).await;
+    // Same data dir, no peers given.
+    let params = ChainParams::regtest();
+    let store = oxchain_storage::Store::open(dir.path(), &params).unwrap();
+    let chain = std::sync::Arc::new(std::sync::Mutex::new(
+        oxchain_chain::Chain::new(params, store, oxchain_chain::MempoolLimits::default(), 1)
+            .unwrap(),
+    ));
+    let net = oxchain_net::service::start(
+        oxchain_net::NetConfig::new(dir.path().to_path_buf(), "127.0.0.1:0"),
+        chain,
+    )
+    .await
+    .unwrap();
+    assert_eq!(net.info().peer_id, b_id, "the node key persists");
+    wait_for("b to dial a again", 20, || {
+        a.net.info().peers.len() == 1 && net.info().peers.len() == 1
+    })
+    .await;
+}
