@@ -109,7 +109,10 @@ impl AppState {
         }
         match Address::parse(text, self.network()) {
             Ok(address) => Ok(address),
-            Err(e) if self.network().has_dev_accounts() && is_name(text) => {
+            Err(e)
+                if self.network().has_dev_accounts()
+                    && oxchain_consensus::genesis::is_dev_account_name(text) =>
+            {
                 let _ = e;
                 Ok(dev_account_address(text))
             }
@@ -129,7 +132,9 @@ impl AppState {
         if sender.is_empty() {
             return Err(ApiError::bad_request("bad_sender", "sender is empty"));
         }
-        if self.network().has_dev_accounts() && is_name(sender) {
+        if self.network().has_dev_accounts()
+            && oxchain_consensus::genesis::is_dev_account_name(sender)
+        {
             return Ok(dev_account_key(sender));
         }
         Err(ApiError::bad_request(
@@ -141,18 +146,6 @@ impl AppState {
             ),
         ))
     }
-}
-
-/// A dev account name: a short word, not an address (nor a mistyped one: those start
-/// with a network prefix and its `1` separator).
-fn is_name(text: &str) -> bool {
-    let looks_like_address = text.starts_with("ox") && text.contains('1');
-    !text.is_empty()
-        && !looks_like_address
-        && text.len() <= 32
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Turns the chain's events into JSON text for WebSocket clients, and counts them.

@@ -154,16 +154,6 @@ pub(crate) fn run(command: WalletCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A dev account name as the API takes one: a short word, not a mistyped address.
-fn is_dev_name(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 32
-        && !(text.starts_with("ox") && text.contains('1'))
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 /// `oxchain send`.
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
@@ -215,7 +205,10 @@ pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
     };
     let to = match Address::parse(&args.to, network) {
         Ok(address) => address,
-        Err(_) if network.has_dev_accounts() && is_dev_name(&args.to) => {
+        Err(_)
+            if network.has_dev_accounts()
+                && oxchain_consensus::genesis::is_dev_account_name(&args.to) =>
+        {
             oxchain_consensus::genesis::dev_account_address(&args.to)
         }
         Err(e) => bail!("--to {:?} is not a {network} address: {e}", args.to),

@@ -92,3 +92,16 @@ mod tests {
         );
     }
 }
+
+/// Whether `text` can name a dev account where an address is also accepted (API routes,
+/// `oxchain send`): a short word of letters, digits, `-` and `_`, and not a mistyped
+/// address (those start with a network prefix and its `1` separator).
+pub fn is_dev_account_name(text: &str) -> bool {
+    let looks_like_address = text.starts_with("ox") && text.contains('1');
+    !text.is_empty()
+        && !looks_like_address
+        && text.len() <= 32
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
