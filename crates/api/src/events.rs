@@ -30,6 +30,14 @@ pub(crate) async fn forward(state: AppState, mut chain: broadcast::Receiver<Chai
                     Err(RecvError::Closed) => return,
                 };
                 state.inner.metrics.on_event(&event);
+                state
+                    .inner
+                    .forks
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .on_event(&event, |hash| {
+                        state.inner.store.header(hash).ok().flatten().map(|h| h.header.prev_hash)
+                    });
                 let text = crate::state::event_json(state.network(), &event).to_string();
                 // Nobody listening is fine.
                 let _ = state.inner.events.send(text);

@@ -12,6 +12,8 @@
 //! - `v1`: `/v1/...`.
 //! - `peers`: `/v1/peers`, `/nodes`, `/nodes/register`, `/nodes/resolve`.
 //! - `events`: `/v1/events` (WebSocket).
+//! - `forks`: `/v1/forks`, the side blocks and reorgs seen lately.
+//! - `explorer`: the block explorer's files (`ui/`), at `/explorer/` and, for browsers, `/`.
 //! - `metrics`: `/metrics` and request timing.
 //! - [`body`]: bodies read as JSON whatever the Content-Type, or as forms.
 //! - [`error`]: [`ApiError`] and the JSON error shape.
@@ -20,6 +22,8 @@
 pub mod body;
 pub mod error;
 mod events;
+mod explorer;
+mod forks;
 mod metrics;
 pub mod peers;
 pub mod state;
@@ -76,7 +80,12 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
         .routes(routes!(events::events))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
-        .routes(routes!(docs));
+        .routes(routes!(docs))
+        .routes(routes!(forks::forks))
+        .routes(routes!(explorer::index))
+        .routes(routes!(explorer::bare))
+        .routes(routes!(explorer::app_js))
+        .routes(routes!(explorer::style_css));
     // Routes that change the node: a bearer token off loopback.
     let guarded = OpenApiRouter::new()
         .routes(routes!(tutorial::mine))

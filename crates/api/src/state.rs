@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) api_addr: Option<std::net::SocketAddr>,
     /// Node API addresses given to `/nodes/register` and `/nodes`.
     pub(crate) registered: Mutex<std::collections::BTreeSet<String>>,
+    /// Side blocks and reorgs seen lately, for `/v1/forks`.
+    pub(crate) forks: Mutex<crate::forks::Forks>,
 }
 
 /// What the API needs from the node.
@@ -82,6 +84,7 @@ impl AppState {
                 net: parts.net,
                 api_addr: parts.api_addr,
                 registered: Mutex::new(Default::default()),
+                forks: Mutex::new(Default::default()),
             }),
         };
         let forwarder = crate::events::forward(state.clone(), chain_events);

@@ -32,13 +32,24 @@ pub(crate) struct Message {
     pub message: String,
 }
 
-/// `GET /`: the tutorial's health check.
+/// `GET /`: the tutorial's health check; a browser (one that accepts `text/html`) gets
+/// the block explorer instead.
 #[utoipa::path(get, path = "/", tag = "tutorial",
-    responses((status = 200, description = "The node is up", body = Message)))]
-pub(crate) async fn root() -> Json<Message> {
+    responses((status = 200, description = "The node is up; with Accept: text/html, the block explorer",
+        content((Message = "application/json"), (String = "text/html")))))]
+pub(crate) async fn root(headers: axum::http::HeaderMap) -> Response {
+    let wants_html = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"));
+    if wants_html {
+        return axum::response::Html(crate::explorer::INDEX_HTML).into_response();
+    }
     Json(Message {
         message: "Server is OK".into(),
     })
+    .into_response()
 }
 
 /// `?format=array` gives the Socket.io tutorial's bare array.

@@ -57,6 +57,9 @@ pub(crate) struct StatusView {
     pub mining: MiningStatus,
     /// Whether the node is catching up with its peers.
     pub syncing: bool,
+    /// The network's hash rate as the best chain shows it: the work of the last (up to)
+    /// 60 blocks over the time they span; 0 before two blocks.
+    pub network_hashes_per_s: f64,
     /// The oxchain version.
     pub version: String,
 }
@@ -94,8 +97,24 @@ pub(crate) async fn status(State(state): State<AppState>) -> Json<StatusView> {
             hashes_per_s: state.inner.miner.hash_rates().iter().sum(),
         },
         syncing: net.sync.is_some(),
+        network_hashes_per_s: network_hash_rate(&state.inner.store, &tip).unwrap_or(0.0),
         version: env!("CARGO_PKG_VERSION").to_string(),
     })
+}
+
+/// Blocks the network hash rate is averaged over.
+const HASH_RATE_WINDOW: u64 = 60;
+
+/// The work of the last blocks of the best chain over the time they span.
+fn network_hash_rate(store: &oxchain_storage::Store, tip: &oxchain_storage::Tip) -> Option<f64> {
+    let from = tip.height.0.saturating_sub(HASH_RATE_WINDOW);
+    let start = store.header(&store.hash_at(Height(from)).ok()??).ok()??;
+    let span_ms = tip.header.time_ms.checked_sub(start.header.time_ms)?;
+    if span_ms == 0 {
+        return None;
+    }
+    let work = tip.chain_work.0.checked_sub(start.chain_work.0)?;
+    Some(f64::from(work) * 1000.0 / span_ms as f64)
 }
 
 /// Who this node is.

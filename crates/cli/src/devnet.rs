@@ -185,6 +185,7 @@ fn watch(
             n.dir.display()
         );
     }
+    println!("explorer: http://{}/explorer/", nodes[0].api);
     println!(
         "API docs: http://{}/docs   events: ws://{}/v1/events",
         nodes[0].api, nodes[0].api

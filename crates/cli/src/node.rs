@@ -125,6 +125,7 @@ pub(crate) fn run(args: NodeArgs) -> anyhow::Result<()> {
         println!("oxchain node on {network}");
         println!("  data dir       {}", data_dir.display());
         println!("  API            http://{}", started.api);
+        println!("  explorer       http://{}/explorer/", started.api);
         for addr in &started.p2p {
             println!("  p2p            {addr}");
         }

@@ -249,6 +249,11 @@ async fn the_openapi_document_and_the_router_hold_the_same_routes() {
         "POST /nodes",
         "POST /nodes/register",
         "GET /nodes/resolve",
+        "GET /v1/forks",
+        "GET /explorer",
+        "GET /explorer/",
+        "GET /explorer/app.js",
+        "GET /explorer/style.css",
     ]
     .into_iter()
     .map(String::from)
@@ -280,6 +285,36 @@ async fn the_openapi_document_and_the_router_hold_the_same_routes() {
     let (status, page) = node.get("/docs").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.as_str().unwrap().contains("/openapi.json"));
+    node.stop().await;
+}
+
+/// Browsers get the explorer at `/` and `/explorer/`; curl still gets the tutorial's JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_is_served_to_browsers() {
+    let node = TestNode::start(MiningMode::OnDemand).await;
+    let (status, body) = node.get("/").await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"message": "Server is OK"}))
+    );
+    let (status, ct, root) = node.get_as_browser("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ct.starts_with("text/html"), "{ct}");
+    let (status, _, page) = node.get_as_browser("/explorer/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page, root);
+    for (path, kind) in [
+        ("/explorer/app.js", "text/javascript"),
+        ("/explorer/style.css", "text/css"),
+    ] {
+        assert!(page.contains(path), "the page does not load {path}");
+        let (status, ct, body) = node.get_as_browser(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(ct.starts_with(kind), "{path}: {ct}");
+        assert!(!body.is_empty(), "{path} is empty");
+    }
+    // Nothing loaded from elsewhere.
+    assert!(!page.contains("http://") && !page.contains("https://"));
     node.stop().await;
 }
 
