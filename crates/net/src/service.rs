@@ -260,6 +260,9 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
         .with_max_established_incoming(Some(config.max_inbound))
         .with_max_established_outgoing(Some(config.max_outbound))
         .with_max_established_per_peer(Some(2));
+    let blocks_topic = IdentTopic::new(format!("{prefix}/blocks"));
+    let txs_topic = IdentTopic::new(format!("{prefix}/transfers"));
+    let (blocks_hash, txs_hash) = (blocks_topic.hash(), txs_topic.hash());
     let mut swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -273,15 +276,24 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
                 .heartbeat_interval(Duration::from_millis(500))
                 .validation_mode(gossipsub::ValidationMode::Strict)
                 .validate_messages()
-                // Above the largest valid block, with room for the envelope.
-                .max_transmit_size(oxchain_primitives::limits::MAX_BLOCK_BYTES + 64 * 1024)
+                // Each topic's cap is its largest valid message with room for the
+                // envelope; a message over it but under the frame cap is counted against
+                // its sender (ADR 0009), and one over the frame cap is cut at its length
+                // prefix, unread.
+                .max_transmit_size(GOSSIP_FRAME_BYTES)
+                .max_transmit_size_for_topic(MAX_BLOCK_GOSSIP_BYTES, blocks_hash.clone())
+                .max_transmit_size_for_topic(MAX_TRANSFER_GOSSIP_BYTES, txs_hash.clone())
                 .message_id_fn(|m: &gossipsub::Message| {
                     MessageId::from(oxchain_primitives::sha256(&m.data).to_vec())
                 })
                 .build()?;
-            let gossipsub = gossipsub::Behaviour::new(
+            let mut gossipsub = gossipsub::Behaviour::new(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
                 gossip_config,
+            )?;
+            gossipsub.with_peer_score(
+                invalid_messages_only([blocks_hash, txs_hash]),
+                gossipsub::PeerScoreThresholds::default(),
             )?;
             let sync = request_response::Behaviour::new(
                 [(sync_protocol, ProtocolSupport::Full)],
@@ -302,8 +314,6 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
-    let blocks_topic = IdentTopic::new(format!("{prefix}/blocks"));
-    let txs_topic = IdentTopic::new(format!("{prefix}/transfers"));
     swarm
         .behaviour_mut()
         .gossipsub
@@ -364,6 +374,43 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
         info: info_rx,
         task,
     })
+}
+
+/// The largest gossip frame read: a larger one is cut at its length prefix, unread.
+const GOSSIP_FRAME_BYTES: usize = 2 * oxchain_primitives::limits::MAX_BLOCK_BYTES;
+/// Room for gossipsub's envelope (source, sequence number, signature, key, topic).
+const GOSSIP_ENVELOPE_BYTES: usize = 1024;
+/// The largest message on the blocks topic: the largest valid block and an envelope.
+const MAX_BLOCK_GOSSIP_BYTES: usize =
+    oxchain_primitives::limits::MAX_BLOCK_BYTES + GOSSIP_ENVELOPE_BYTES;
+/// The largest message on the transfers topic: a transfer with the most data (its fixed
+/// fields take under 200 bytes) and an envelope.
+const MAX_TRANSFER_GOSSIP_BYTES: usize =
+    oxchain_primitives::limits::MAX_TX_DATA_BYTES + 512 + GOSSIP_ENVELOPE_BYTES;
+
+/// Peer scores that count only invalid messages (oversize for their topic, a bad
+/// envelope signature, or rejected by our validation): every other term is off, so a
+/// negative score means a misbehaving peer and nothing else (no penalty for sharing an
+/// IP, as every devnet node does, nor for being slow).
+fn invalid_messages_only(topics: [gossipsub::TopicHash; 2]) -> gossipsub::PeerScoreParams {
+    let topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -1.0,
+        invalid_message_deliveries_decay: 0.5,
+        ..Default::default()
+    };
+    gossipsub::PeerScoreParams {
+        topics: topics.into_iter().map(|t| (t, topic.clone())).collect(),
+        app_specific_weight: 0.0,
+        ip_colocation_factor_weight: 0.0,
+        behaviour_penalty_weight: 0.0,
+        slow_peer_weight: 0.0,
+        ..Default::default()
+    }
 }
 
 impl Service {
@@ -496,8 +543,25 @@ impl Service {
                 self.request(peer, SyncRequest::Status);
             }
         }
+        self.ban_invalid_senders();
         self.maybe_start_sync();
         self.publish_info();
+    }
+
+    /// Bans the peers whose gossip score went negative: gossipsub dropped a message of
+    /// theirs before it reached us (oversize for its topic, or a bad envelope).
+    fn ban_invalid_senders(&mut self) {
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let bad: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .filter(|p| !self.bans.contains_key(p))
+            .filter(|p| gossipsub.peer_score(p).is_some_and(|s| s < 0.0))
+            .copied()
+            .collect();
+        for peer in bad {
+            self.ban(peer, "malformed_gossip");
+        }
     }
 
     fn on_chain(&mut self, event: ChainEvent) {

@@ -1,5 +1,7 @@
-//! Misbehaviour and partitions with real nodes on 127.0.0.1 (regtest): a peer gossiping
-//! an invalid block is banned while honest sync carries on; two halves that mined apart
+//! Misbehaviour and partitions with real nodes on 127.0.0.1 (regtest): peers gossiping
+//! invalid blocks (bad proof of work; valid proof of work over a bad signature) or
+//! oversize messages are banned while honest sync carries on; messages over the frame
+//! cap are dropped unread, without memory growth; two halves that mined apart
 //! converge on the most-work chain, and the losing branch's transfers get mined.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,8 +20,9 @@ use oxchain_primitives::{Address, encode};
 use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, signed_transfer};
 
 /// A bare libp2p peer that speaks gossipsub only: it publishes what it is told to,
-/// valid or not.
-async fn gossip_raw(target: &str, topic: IdentTopic, data: Vec<u8>) {
+/// valid or not, then keeps the connection until the node drops it (a ban) or `linger`
+/// passes.
+async fn gossip_raw(target: &str, topic: IdentTopic, data: Vec<u8>, linger: Duration) {
     let max_transmit = data.len() + 1024;
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
@@ -62,8 +65,7 @@ async fn gossip_raw(target: &str, topic: IdentTopic, data: Vec<u8>) {
         }
     }
     swarm.behaviour_mut().publish(topic, data).unwrap();
-    // Keep the connection until the node drops it (the ban) or 10 s pass.
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+    let _ = tokio::time::timeout(linger, async {
         loop {
             if let SwarmEvent::ConnectionClosed { .. } = swarm.select_next_some().await {
                 return;
@@ -73,8 +75,16 @@ async fn gossip_raw(target: &str, topic: IdentTopic, data: Vec<u8>) {
     .await;
 }
 
+fn topic(kind: &str) -> IdentTopic {
+    let genesis = ChainParams::regtest().genesis_hash().to_string();
+    IdentTopic::new(format!("/oxchain/regtest/{}/{kind}", &genesis[..16]))
+}
+
+/// Waits that a raw peer keeps its connection: long enough for a ban to show.
+const UNTIL_BANNED: Duration = Duration::from_secs(10);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_gossiping_an_invalid_block_is_banned_and_honest_sync_carries_on() {
+async fn peers_gossiping_invalid_blocks_are_banned_and_honest_sync_carries_on() {
     let params = ChainParams::regtest();
     let a = node(&[]).await;
     // An honest node ahead of A, connected to it.
@@ -85,23 +95,31 @@ async fn a_peer_gossiping_an_invalid_block_is_banned_and_honest_sync_carries_on(
     }
 
     // A block with a proof of work that misses its target.
-    let mut bad = builder.build_block(vec![]);
-    while validate_pow(&params, &bad.header).is_ok() {
-        bad.header.nonce += 1;
+    let mut bad_pow = builder.build_block(vec![]);
+    while validate_pow(&params, &bad_pow.header).is_ok() {
+        bad_pow.header.nonce += 1;
     }
-    let prefix = format!(
-        "/oxchain/regtest/{}",
-        &params.genesis_hash().to_string()[..16]
+    // A block with a valid proof of work over a transfer with a bad signature.
+    let mut forged = signed_transfer(
+        &params.genesis_hash(),
+        &dev_account_key("alice"),
+        dev_account_address("eve"),
+        1_000,
+        1_000,
+        0,
     );
+    forged.amount = oxchain_primitives::Amount::from_units(9_000_000);
+    // On A's tip (genesis), so that it is checked in full, not held as an orphan.
+    let mut bad_sig = ChainBuilder::regtest().build_block_unmined(vec![forged]);
+    while validate_pow(&params, &bad_sig.header).is_err() {
+        bad_sig.header.nonce += 1;
+    }
     let target = a.net.info().listen_addrs[0].clone();
-    gossip_raw(
-        &target,
-        IdentTopic::new(format!("{prefix}/blocks")),
-        encode(&bad),
-    )
-    .await;
-    wait_for("the ban", 20, || a.net.info().banned == 1).await;
-    assert_eq!(a.net.info().rejected.get("invalid_gossip"), Some(&1));
+    for (n, bad) in [bad_pow, bad_sig].into_iter().enumerate() {
+        gossip_raw(&target, topic("blocks"), encode(&bad), UNTIL_BANNED).await;
+        wait_for("the ban", 20, || a.net.info().banned == n + 1).await;
+        assert_eq!(a.net.info().rejected.get("invalid_gossip"), Some(&(n as u64 + 1)));
+    }
     assert_eq!(a.chain.lock().unwrap().tip().height.0, 0);
 
     // The honest peer's chain still arrives.
@@ -123,23 +141,61 @@ async fn a_peer_gossiping_an_invalid_block_is_banned_and_honest_sync_carries_on(
     );
 }
 
+/// This process's resident memory, in bytes.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_oversize_gossip_message_is_dropped_and_the_node_carries_on() {
+async fn oversize_gossip_is_dropped_unread_or_banned_and_the_node_carries_on() {
     let params = ChainParams::regtest();
     let a = node(&[]).await;
-    let prefix = format!(
-        "/oxchain/regtest/{}",
-        &params.genesis_hash().to_string()[..16]
-    );
     let target = a.net.info().listen_addrs[0].clone();
-    // 4 MiB, over the node's cap (1 MiB + 64 KiB): dropped before it is decoded.
+
+    // 64 KiB on the transfers topic: over the topic's cap, under the frame cap. Dropped
+    // before it is decoded, and its sender banned.
     gossip_raw(
         &target,
-        IdentTopic::new(format!("{prefix}/transfers")),
-        vec![0x55; 4 << 20],
+        topic("transfers"),
+        vec![0x55; 64 << 10],
+        UNTIL_BANNED,
     )
     .await;
+    wait_for("the ban", 20, || a.net.info().banned == 1).await;
+    assert_eq!(a.net.info().rejected.get("malformed_gossip"), Some(&1));
+
+    // 4 MiB, over the frame cap (2 MiB): cut at its length prefix, never read. Memory
+    // must not grow with such messages: measure after a first one, then after 8 more.
+    let oversize = || {
+        gossip_raw(
+            &target,
+            topic("transfers"),
+            vec![0x55; 4 << 20],
+            Duration::from_secs(1),
+        )
+    };
+    oversize().await;
+    let before = rss_bytes();
+    for _ in 0..8 {
+        oversize().await;
+    }
+    let growth = rss_bytes().saturating_sub(before);
+    println!(
+        "RSS growth over 8 more oversize messages (32 MiB sent): {:.1} MiB",
+        growth as f64 / (1 << 20) as f64
+    );
+    assert!(
+        growth < 16 << 20,
+        "memory grew {growth} bytes over 32 MiB of dropped gossip"
+    );
     assert!(a.chain.lock().unwrap().mempool().is_empty());
+
     // The node still relays for honest peers.
     let b = node(&[&a]).await;
     wait_for("b to connect", 20, || {
