@@ -34,6 +34,15 @@ pub(crate) struct MiningStatus {
     pub hashes_per_s: f64,
 }
 
+/// Headers-first sync progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SyncView {
+    /// Our height.
+    pub height: u64,
+    /// The height of the peer we sync from.
+    pub target: u64,
+}
+
 /// The node at a glance.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StatusView {
@@ -57,6 +66,8 @@ pub(crate) struct StatusView {
     pub mining: MiningStatus,
     /// Whether the node is catching up with its peers.
     pub syncing: bool,
+    /// While syncing: our height and the height we are syncing to.
+    pub sync: Option<SyncView>,
     /// The network's hash rate as the best chain shows it: the work of the last (up to)
     /// 60 blocks over the time they span; 0 before two blocks.
     pub network_hashes_per_s: f64,
@@ -97,6 +108,10 @@ pub(crate) async fn status(State(state): State<AppState>) -> Json<StatusView> {
             hashes_per_s: state.inner.miner.hash_rates().iter().sum(),
         },
         syncing: net.sync.is_some(),
+        sync: net.sync.map(|s| SyncView {
+            height: s.height,
+            target: s.target,
+        }),
         network_hashes_per_s: network_hash_rate(&state.inner.store, &tip).unwrap_or(0.0),
         version: env!("CARGO_PKG_VERSION").to_string(),
     })

@@ -213,11 +213,7 @@ fn watch(
                     s["peers"],
                     s["mining"]["hashes_per_s"].as_f64().unwrap_or(0.0) / 1e6,
                     s["mempool"],
-                    if s["syncing"] == true {
-                        "  syncing"
-                    } else {
-                        ""
-                    }
+                    crate::query::sync_note(&s)
                 ),
                 None => format!("node {:<3} starting ...", n.index),
             })

@@ -151,15 +151,7 @@ pub(crate) fn run(query: Query) -> anyhow::Result<()> {
             println!("network   {}", v["network"].as_str().unwrap_or("?"));
             println!("height    {}", v["height"]);
             println!("tip       {}", v["tip"].as_str().unwrap_or("?"));
-            println!(
-                "peers     {}{}",
-                v["peers"],
-                if v["syncing"] == true {
-                    " (syncing)"
-                } else {
-                    ""
-                }
-            );
+            println!("peers     {}{}", v["peers"], sync_note(&v));
             println!("mempool   {} transfers", v["mempool"]);
             println!(
                 "mining    {} at {:.2} MH/s",
@@ -241,4 +233,16 @@ pub(crate) fn run(query: Query) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// " (syncing: 1200 of 2000)" while a node syncs, else nothing.
+pub(crate) fn sync_note(status: &Value) -> String {
+    match (
+        status["sync"]["height"].as_u64(),
+        status["sync"]["target"].as_u64(),
+    ) {
+        (Some(height), Some(target)) => format!(" (syncing: {height} of {target})"),
+        _ if status["syncing"] == true => " (syncing)".to_string(),
+        _ => String::new(),
+    }
 }

@@ -118,7 +118,10 @@ async fn peers_gossiping_invalid_blocks_are_banned_and_honest_sync_carries_on() 
     for (n, bad) in [bad_pow, bad_sig].into_iter().enumerate() {
         gossip_raw(&target, topic("blocks"), encode(&bad), UNTIL_BANNED).await;
         wait_for("the ban", 20, || a.net.info().banned == n + 1).await;
-        assert_eq!(a.net.info().rejected.get("invalid_gossip"), Some(&(n as u64 + 1)));
+        assert_eq!(
+            a.net.info().rejected.get("invalid_gossip"),
+            Some(&(n as u64 + 1))
+        );
     }
     assert_eq!(a.chain.lock().unwrap().tip().height.0, 0);
 
