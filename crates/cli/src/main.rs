@@ -17,7 +17,7 @@ mod wallet;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// oxchain: a proof-of-work blockchain node.
 #[derive(Debug, Parser)]
@@ -53,17 +53,36 @@ enum Command {
         #[command(subcommand)]
         which: bench::BenchCommand,
     },
+    /// Print a shell completion script, e.g. `oxchain completions bash >
+    /// ~/.local/share/bash-completion/completions/oxchain`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Node(args) => node::run(args),
+        Command::Node(args) => match matches.subcommand() {
+            Some((_, node_matches)) => node::run(args, node_matches),
+            None => unreachable!("clap parsed the node subcommand"),
+        },
         Command::Devnet(args) => devnet::run(args),
         Command::Query(query) => query::run(query),
         Command::Wallet { command } => wallet::run(command),
         Command::Send(args) => wallet::send(args),
         Command::Bench { which } => bench::run(which),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "oxchain",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

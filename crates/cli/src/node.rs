@@ -4,43 +4,175 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, CommandFactory};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
 use oxchain_miner::MiningMode;
 use oxchain_primitives::{Address, Network};
 
-/// Options of `oxchain node`.
+/// Options of `oxchain node`. Each also comes from its `OXCHAIN_*` variable, and then
+/// from the config file (`--config FILE`, else `DATA_DIR/oxchain.toml` if it exists),
+/// whose keys are these flags' names with `_` (ADR 0010).
 #[derive(Debug, Args)]
 pub(crate) struct NodeArgs {
     /// The network: main, test, dev or regtest.
-    #[arg(long, default_value = "dev")]
+    #[arg(long, env = "OXCHAIN_NETWORK", default_value = "dev")]
     network: Network,
     /// Where the chain and keys live (default: the platform data dir/oxchain/NETWORK).
-    #[arg(long)]
+    #[arg(long, env = "OXCHAIN_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Where the HTTP API listens. Off loopback, routes that change the node need the
     /// bearer token in DATA_DIR/api.cookie.
-    #[arg(long, default_value = "127.0.0.1:5000")]
+    #[arg(long, env = "OXCHAIN_API", default_value = "127.0.0.1:5000")]
     api: SocketAddr,
     /// Where to listen for peers: HOST:PORT or a multiaddr.
-    #[arg(long, default_value = "127.0.0.1:6000")]
+    #[arg(long, env = "OXCHAIN_P2P", default_value = "127.0.0.1:6000")]
     p2p: String,
-    /// A peer to join (repeatable): a multiaddr with /p2p/ID, a p2p HOST:PORT, or
-    /// http://HOST:PORT of a node's API.
-    #[arg(long = "peer", value_name = "ADDR")]
+    /// A peer to join (repeatable; comma-separated in OXCHAIN_PEERS): a multiaddr with
+    /// /p2p/ID, a p2p HOST:PORT, or http://HOST:PORT of a node's API.
+    #[arg(
+        long = "peer",
+        value_name = "ADDR",
+        env = "OXCHAIN_PEERS",
+        value_delimiter = ','
+    )]
     peers: Vec<String>,
     /// When to mine: off, on-demand (GET /mine), continuous, or pool:N (when N
     /// transfers wait).
-    #[arg(long, default_value = "on-demand")]
+    #[arg(long, env = "OXCHAIN_MINE", default_value = "on-demand")]
     mine: MiningMode,
     /// Where coinbases pay (default: a key the node keeps in DATA_DIR/miner.key).
-    #[arg(long)]
+    #[arg(long, env = "OXCHAIN_MINER_ADDRESS")]
     miner_address: Option<String>,
     /// Mining and signature-checking threads (default: one per CPU).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    #[arg(long, env = "OXCHAIN_THREADS", value_parser = clap::value_parser!(u64).range(1..=MAX_THREADS))]
     threads: Option<u64>,
-    /// A web origin allowed to call the API from a browser (repeatable; `*` for any).
-    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = parse_origin)]
+    /// A web origin allowed to call the API from a browser (repeatable, comma-separated
+    /// in OXCHAIN_CORS_ORIGIN; `*` for any).
+    #[arg(long = "cors-origin", value_name = "ORIGIN", env = "OXCHAIN_CORS_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
     cors_origins: Vec<String>,
+    /// A TOML file with any of these settings (keys: network, data_dir, api, p2p, peers,
+    /// mine, miner_address, threads, cors_origins). Flags and OXCHAIN_* override it.
+    /// Default: DATA_DIR/oxchain.toml, if it exists.
+    #[arg(long, env = "OXCHAIN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// The most threads `--threads` takes.
+const MAX_THREADS: u64 = 1024;
+
+/// `oxchain.toml`: the same settings as the flags.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    network: Option<String>,
+    data_dir: Option<PathBuf>,
+    api: Option<String>,
+    p2p: Option<String>,
+    peers: Option<Vec<String>>,
+    mine: Option<String>,
+    miner_address: Option<String>,
+    threads: Option<u64>,
+    cors_origins: Option<Vec<String>>,
+}
+
+/// The name of the config file looked for in the data directory.
+const CONFIG_FILE: &str = "oxchain.toml";
+
+/// A usage error: the message, and exit code 2, as clap gives for a bad flag.
+fn usage_error(message: String) -> ! {
+    clap::Error::raw(
+        clap::error::ErrorKind::ValueValidation,
+        format!("{message}\n"),
+    )
+    .exit()
+}
+
+impl NodeArgs {
+    /// Fills in, from the config file, every setting that neither a flag nor an
+    /// `OXCHAIN_*` variable gave. `matches` tells which those were.
+    fn with_config_file(mut self, matches: &ArgMatches) -> anyhow::Result<NodeArgs> {
+        let given = |id: &str| {
+            matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        };
+        let (path, explicit) = match &self.config {
+            Some(path) => (path.clone(), true),
+            None => {
+                let dir = match &self.data_dir {
+                    Some(dir) => dir.clone(),
+                    None => default_data_dir(self.network)?,
+                };
+                (dir.join(CONFIG_FILE), false)
+            }
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Ok(self),
+            Err(e) => usage_error(format!(
+                "cannot read the config file {}: {e}",
+                path.display()
+            )),
+        };
+        let file: ConfigFile = toml::from_str(&text).unwrap_or_else(|e| {
+            usage_error(format!("invalid config file {}: {e}", path.display()))
+        });
+        let bad = |key: &str, value: &dyn std::fmt::Debug, why: String| -> ! {
+            usage_error(format!(
+                "invalid value {value:?} for `{key}` in {}: {why}",
+                path.display()
+            ))
+        };
+        if !explicit && (file.network.is_some() || file.data_dir.is_some()) {
+            usage_error(format!(
+                "{} sets `network` or `data_dir`, but it was found through them: \
+                 pass it with --config FILE instead",
+                path.display()
+            ));
+        }
+        if let Some(v) = file.network.filter(|_| !given("network")) {
+            self.network = v
+                .parse()
+                .unwrap_or_else(|e| bad("network", &v, format!("{e}")));
+        }
+        if let Some(v) = file.data_dir.filter(|_| !given("data_dir")) {
+            self.data_dir = Some(v);
+        }
+        if let Some(v) = file.api.filter(|_| !given("api")) {
+            self.api = v.parse().unwrap_or_else(|e| bad("api", &v, format!("{e}")));
+        }
+        if let Some(v) = file.p2p.filter(|_| !given("p2p")) {
+            self.p2p = v;
+        }
+        if let Some(v) = file.peers.filter(|_| !given("peers")) {
+            self.peers = v;
+        }
+        if let Some(v) = file.mine.filter(|_| !given("mine")) {
+            self.mine = v
+                .parse()
+                .unwrap_or_else(|e| bad("mine", &v, format!("{e}")));
+        }
+        if let Some(v) = file.miner_address.filter(|_| !given("miner_address")) {
+            self.miner_address = Some(v);
+        }
+        if let Some(v) = file.threads.filter(|_| !given("threads")) {
+            if !(1..=MAX_THREADS).contains(&v) {
+                bad("threads", &v, format!("not in 1..={MAX_THREADS}"));
+            }
+            self.threads = Some(v);
+        }
+        if let Some(v) = file.cors_origins.filter(|_| !given("cors_origins")) {
+            for origin in &v {
+                if let Err(why) = parse_origin(origin) {
+                    bad("cors_origins", origin, why);
+                }
+            }
+            self.cors_origins = v;
+        }
+        self.config = Some(path);
+        Ok(self)
+    }
 }
 
 fn parse_origin(text: &str) -> Result<String, String> {
@@ -69,21 +201,17 @@ pub(crate) fn default_data_dir(network: Network) -> anyhow::Result<PathBuf> {
     Ok(base.join("oxchain").join(network.name()))
 }
 
-pub(crate) fn run(args: NodeArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+    let args = args.with_config_file(matches)?;
     let network = args.network;
     let miner_address = match args.miner_address.as_deref() {
         None => None,
         Some(text) => match Address::parse(text, network) {
             Ok(address) => Some(address),
             // A usage error, like any other bad flag: exit code 2.
-            Err(e) => crate::Cli::command()
-                .error(
-                    clap::error::ErrorKind::ValueValidation,
-                    format!(
-                        "invalid value {text:?} for '--miner-address': not a {network} address: {e}"
-                    ),
-                )
-                .exit(),
+            Err(e) => usage_error(format!(
+                "invalid value {text:?} for '--miner-address': not a {network} address: {e}"
+            )),
         },
     };
     let data_dir = match args.data_dir {
@@ -94,6 +222,7 @@ pub(crate) fn run(args: NodeArgs) -> anyhow::Result<()> {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |t| t as usize,
     );
+    let config_file = args.config.clone();
     let config = oxchain_node::NodeConfig {
         network,
         data_dir: data_dir.clone(),
@@ -124,6 +253,9 @@ pub(crate) fn run(args: NodeArgs) -> anyhow::Result<()> {
     runtime.block_on(oxchain_node::run(config, stop_signal(), |started| {
         println!("oxchain node on {network}");
         println!("  data dir       {}", data_dir.display());
+        if let Some(config) = &config_file {
+            println!("  config         {}", config.display());
+        }
         println!("  API            http://{}", started.api);
         println!("  explorer       http://{}/explorer/", started.api);
         for addr in &started.p2p {

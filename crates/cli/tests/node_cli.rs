@@ -1,5 +1,6 @@
 //! `oxchain node` run as a user runs it: the built binary, its start-up lines, mining to
-//! `--miner-address`, a clean stop on SIGINT, and usage errors.
+//! `--miner-address`, a clean stop on SIGINT, usage errors, settings from flags, env and
+//! `oxchain.toml`, help and shell completions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -222,4 +223,206 @@ fn queries_against_a_running_node() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach a node"));
+}
+
+/// Starts `oxchain node` with `args` and `env`, reads its start-up lines, stops it with
+/// SIGINT, and returns those lines.
+fn banner_of(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .arg("node")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the node did not stop within 10 s of SIGINT:\n{banner}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    banner
+}
+
+fn mining_line(banner: &str) -> &str {
+    banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("mining"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no mining line in:\n{banner}"))
+}
+
+#[test]
+fn settings_come_from_flags_then_env_then_oxchain_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("oxchain.toml"),
+        "# a node's settings\napi = \"127.0.0.1:0\"\np2p = \"127.0.0.1:0\"\nmine = \"off\"\nthreads = 1\n",
+    )
+    .unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let base = ["--network", "regtest", "--data-dir", data_dir];
+    // The file, found in the data dir.
+    let banner = banner_of(&base, &[]);
+    assert_eq!(mining_line(&banner), "off", "{banner}");
+    assert!(banner.contains("oxchain.toml"), "{banner}");
+    // OXCHAIN_* over the file.
+    let banner = banner_of(&base, &[("OXCHAIN_MINE", "pool:2")]);
+    assert_eq!(mining_line(&banner), "pool:2", "{banner}");
+    // A flag over both.
+    let mut args = base.to_vec();
+    args.extend(["--mine", "continuous"]);
+    let banner = banner_of(&args, &[("OXCHAIN_MINE", "pool:2")]);
+    assert_eq!(mining_line(&banner), "continuous", "{banner}");
+    // --config names a file anywhere; it may set the network and the data dir.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = elsewhere.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "network = \"regtest\"\ndata_dir = \"{data_dir}\"\napi = \"127.0.0.1:0\"\np2p = \"127.0.0.1:0\"\nmine = \"pool:3\"\n"
+        ),
+    )
+    .unwrap();
+    let banner = banner_of(&["--config", config.to_str().unwrap()], &[]);
+    assert!(banner.contains("on regtest"), "{banner}");
+    assert_eq!(mining_line(&banner), "pool:3", "{banner}");
+}
+
+#[test]
+fn bad_config_files_and_env_values_are_usage_errors_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_string();
+    let file = dir.path().join("oxchain.toml");
+    for (contents, names) in [
+        ("mine = \"sometimes\"\n", "`mine`"),
+        ("threads = 0\n", "`threads`"),
+        ("api = \"nowhere\"\n", "`api`"),
+        ("mien = \"off\"\n", "unknown field `mien`"),
+        ("mine = [\n", "invalid config file"),
+        ("network = \"main\"\n", "--config"),
+    ] {
+        std::fs::write(&file, contents).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+            .args(["node", "--network", "regtest", "--data-dir", &data_dir])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{contents}: {stderr}");
+        assert!(stderr.contains(names), "{contents}: {stderr}");
+        assert!(stderr.contains("oxchain.toml"), "{contents}: {stderr}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["node", "--config", "/nonexistent/oxchain.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/oxchain.toml"));
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["node", "--data-dir", &data_dir])
+        .env("OXCHAIN_THREADS", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+}
+
+/// Every command and subcommand answers `--help` with its usage, and the completion
+/// scripts know every command.
+#[test]
+fn every_command_has_help_and_completions() {
+    let oxchain = env!("CARGO_BIN_EXE_oxchain");
+    let help = |path: &[&str]| {
+        let out = Command::new(oxchain)
+            .args(path)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{path:?} --help");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The commands listed under "Commands:" in a help text.
+    let commands = |text: &str| -> Vec<String> {
+        text.split("Commands:")
+            .nth(1)
+            .map(|rest| {
+                rest.lines()
+                    .skip(1)
+                    .take_while(|l| l.starts_with("  "))
+                    .filter_map(|l| l.split_whitespace().next())
+                    .filter(|c| *c != "help")
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let top = help(&[]);
+    let names = commands(&top);
+    for expected in [
+        "node",
+        "devnet",
+        "wallet",
+        "send",
+        "status",
+        "block",
+        "tx",
+        "account",
+        "mine",
+        "bench",
+        "completions",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected}:\n{top}");
+    }
+    let mut seen = 0;
+    for name in &names {
+        let text = help(&[name]);
+        assert!(text.contains("Usage: oxchain"), "{name}:\n{text}");
+        seen += 1;
+        for sub in commands(&text) {
+            let text = help(&[name, &sub]);
+            assert!(text.contains("Usage: oxchain"), "{name} {sub}:\n{text}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 20, "only {seen} commands");
+    let node = help(&["node"]);
+    for flag in [
+        "--network",
+        "--data-dir",
+        "--api",
+        "--p2p",
+        "--peer",
+        "--mine",
+        "--miner-address",
+        "--threads",
+        "--config",
+        "OXCHAIN_NETWORK",
+    ] {
+        assert!(node.contains(flag), "node --help lacks {flag}");
+    }
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = Command::new(oxchain)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for name in &names {
+            assert!(script.contains(name.as_str()), "{shell} lacks {name}");
+        }
+    }
 }
