@@ -250,7 +250,7 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(oxchain_node::run(config, stop_signal(), |started| {
+    let stopped = runtime.block_on(oxchain_node::run(config, stop_signal(), |started| {
         println!("oxchain node on {network}");
         println!("  data dir       {}", data_dir.display());
         if let Some(config) = &config_file {
@@ -263,6 +263,16 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         }
         println!("  height         {}", started.height);
         println!("  mining         {mine}");
+        let restored = started.mempool;
+        if restored.accepted + restored.refused > 0 {
+            println!(
+                "  mempool        {} pending transfers restored ({} no longer valid)",
+                restored.accepted, restored.refused
+            );
+        }
+        if let Some(e) = &started.mempool_error {
+            eprintln!("warning: {e}");
+        }
         println!(
             "  miner address  {}",
             started.miner_address.to_bech32(network)
@@ -274,7 +284,13 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
             );
         }
         println!("Ctrl-C stops the node.");
-    }))
+    }))?;
+    println!(
+        "stopped; {} pending transfers kept in {}",
+        stopped.mempool_saved,
+        data_dir.join(oxchain_node::mempool_file::FILE).display()
+    );
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -3,14 +3,17 @@
 //!
 //! Shutdown: when the `shutdown` future given to [`run`] completes (SIGINT or SIGTERM in
 //! `oxchain node`), the API stops taking requests and closes its WebSockets, the miner
-//! finishes the block it is writing and stops, and the store is closed. Every write is a
-//! committed transaction, so nothing written is lost.
+//! finishes the block it is writing and stops, the pending transfers are written to
+//! `mempool.dat` (read back at the next start), and the store is closed. Every write is
+//! a committed transaction, so nothing written is lost.
 //!
 //! # Layout
 //! - `lib.rs`: [`NodeConfig`] and [`run`].
 //! - [`keys`]: the miner's key and the API token in the data directory.
+//! - [`mempool_file`]: pending transfers kept across a restart (`mempool.dat`).
 
 pub mod keys;
+pub mod mempool_file;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -64,6 +67,17 @@ pub struct Started {
     pub peer_id: String,
     /// Where peers reach this node.
     pub p2p: Vec<String>,
+    /// Pending transfers read back from `mempool.dat`.
+    pub mempool: mempool_file::Restored,
+    /// Why `mempool.dat` could not be read back, if it could not.
+    pub mempool_error: Option<String>,
+}
+
+/// What a stopped node tells its caller.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    /// Pending transfers written to `mempool.dat`.
+    pub mempool_saved: usize,
 }
 
 /// Runs a node until `shutdown` completes. `on_started` is called once everything is up.
@@ -71,7 +85,7 @@ pub async fn run(
     config: NodeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_started: impl FnOnce(&Started),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stopped> {
     let params = ChainParams::for_network(config.network);
     let store = {
         let (dir, params) = (config.data_dir.clone(), params.clone());
@@ -79,8 +93,12 @@ pub async fn run(
             .await
             .context("opening the store")??
     };
-    let chain = Chain::new(params, store, MempoolLimits::default(), config.threads)?;
+    let mut chain = Chain::new(params, store, MempoolLimits::default(), config.threads)?;
     let height = chain.tip().height.0;
+    let (mempool, mempool_error) = match mempool_file::load(&config.data_dir, &mut chain) {
+        Ok(restored) => (restored, None),
+        Err(e) => (mempool_file::Restored::default(), Some(e)),
+    };
     let chain = Arc::new(Mutex::new(chain));
 
     let miner_address = match config.miner_address {
@@ -150,6 +168,8 @@ pub async fn run(
         cookie,
         peer_id: info.peer_id.clone(),
         p2p: info.listen_addrs.clone(),
+        mempool,
+        mempool_error,
     });
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
@@ -166,6 +186,15 @@ pub async fn run(
     }
     events.abort();
     drop(net);
+    let mempool_saved = {
+        let (dir, chain) = (config.data_dir.clone(), chain.clone());
+        tokio::task::spawn_blocking(move || {
+            let chain = chain.lock().unwrap_or_else(|e| e.into_inner());
+            mempool_file::save(&dir, &chain)
+        })
+        .await?
+        .context("writing mempool.dat")?
+    };
     served.context("the API server failed")?;
-    Ok(())
+    Ok(Stopped { mempool_saved })
 }

@@ -19,13 +19,17 @@ pub(crate) struct TestNode {
     pub(crate) started: Started,
     client: Client<HttpConnector, Body>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<oxchain_node::Stopped>>>,
     pub(crate) dir: tempfile::TempDir,
 }
 
 impl TestNode {
     pub(crate) async fn start(mine: MiningMode) -> TestNode {
-        let dir = tempfile::tempdir().unwrap();
+        TestNode::start_in(tempfile::tempdir().unwrap(), mine).await
+    }
+
+    /// A node on an existing data directory (a restart).
+    pub(crate) async fn start_in(dir: tempfile::TempDir, mine: MiningMode) -> TestNode {
         let config = NodeConfig {
             network: Network::Regtest,
             data_dir: dir.path().to_path_buf(),
@@ -59,13 +63,22 @@ impl TestNode {
         }
     }
 
-    pub(crate) async fn stop(mut self) {
+    pub(crate) async fn stop(self) {
+        self.stop_keeping_dir().await;
+    }
+
+    /// Stops the node; returns its data directory (for a restart) and what it said.
+    pub(crate) async fn stop_keeping_dir(
+        mut self,
+    ) -> (tempfile::TempDir, Option<oxchain_node::Stopped>) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
-        }
+        let stopped = match self.task.take() {
+            Some(task) => Some(task.await.unwrap().unwrap()),
+            None => None,
+        };
+        (self.dir, stopped)
     }
 
     /// Sends a request; returns the status and the body as JSON (or as a JSON string
