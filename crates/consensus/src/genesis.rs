@@ -71,6 +71,19 @@ pub(crate) fn build_genesis(params: &ChainParams) -> Block {
     block
 }
 
+/// Whether `text` can name a dev account where an address is also accepted (API routes,
+/// `oxchain send`): a short word of letters, digits, `-` and `_`, and not a mistyped
+/// address (those start with a network prefix and its `1` separator).
+pub fn is_dev_account_name(text: &str) -> bool {
+    let looks_like_address = text.starts_with("ox") && text.contains('1');
+    !text.is_empty()
+        && !looks_like_address
+        && text.len() <= 32
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,17 +104,14 @@ mod tests {
             dev_account_key("alice").public_key()
         );
     }
-}
 
-/// Whether `text` can name a dev account where an address is also accepted (API routes,
-/// `oxchain send`): a short word of letters, digits, `-` and `_`, and not a mistyped
-/// address (those start with a network prefix and its `1` separator).
-pub fn is_dev_account_name(text: &str) -> bool {
-    let looks_like_address = text.starts_with("ox") && text.contains('1');
-    !text.is_empty()
-        && !looks_like_address
-        && text.len() <= 32
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    #[test]
+    fn dev_account_names_are_short_words_not_addresses() {
+        for name in ["alice", "bob", "node-2", "test_user", "A1"] {
+            assert!(is_dev_account_name(name), "{name}");
+        }
+        for text in ["", "oxd1qqqq", "ox1abc", "al ice", "alice!", &"a".repeat(33)] {
+            assert!(!is_dev_account_name(text), "{text:?}");
+        }
+    }
 }
