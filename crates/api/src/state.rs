@@ -151,6 +151,20 @@ impl AppState {
     }
 }
 
+/// The best chain's block at `height`. A height at or below the tip that
+/// has no block means a damaged store: a 500.
+pub(crate) fn best_block(
+    store: &Store,
+    height: oxchain_primitives::Height,
+) -> Result<oxchain_primitives::Block, ApiError> {
+    let hash = store
+        .hash_at(height)?
+        .ok_or_else(|| ApiError::internal(format!("no block at height {height}")))?;
+    store
+        .block(&hash)?
+        .ok_or_else(|| ApiError::internal(format!("no body for {hash}")))
+}
+
 /// Turns the chain's events into JSON text for WebSocket clients, and counts them.
 pub(crate) fn event_json(
     network: oxchain_primitives::Network,

@@ -107,12 +107,7 @@ pub(crate) async fn whole_chain(state: &AppState) -> Result<Vec<TutorialBlock>, 
         let tip = store.tip()?;
         (0..=tip.height.0)
             .map(|h| {
-                let hash = store
-                    .hash_at(Height(h))?
-                    .ok_or_else(|| ApiError::internal(format!("no block at height {h}")))?;
-                let block = store
-                    .block(&hash)?
-                    .ok_or_else(|| ApiError::internal(format!("no body for {hash}")))?;
+                let block = crate::state::best_block(&store, Height(h))?;
                 Ok(TutorialBlock::new(network, h, &block))
             })
             .collect()

@@ -214,12 +214,7 @@ pub(crate) async fn blocks(
     let store = &state.inner.store;
     let mut blocks = Vec::new();
     for height in (start.saturating_sub(limit as u64)..start).rev() {
-        let hash = store
-            .hash_at(Height(height))?
-            .ok_or_else(|| ApiError::internal(format!("no block at height {height}")))?;
-        let block = store
-            .block(&hash)?
-            .ok_or_else(|| ApiError::internal(format!("no body for {hash}")))?;
+        let block = crate::state::best_block(store, Height(height))?;
         blocks.push(BlockSummary::new(
             state.network(),
             &state.inner.params.pow_limit,
@@ -603,12 +598,7 @@ pub(crate) async fn history(
     let network = state.network();
     let mut transactions = Vec::with_capacity(entries.len());
     for entry in &entries {
-        let hash = store
-            .hash_at(entry.height)?
-            .ok_or_else(|| ApiError::internal(format!("no block at {}", entry.height)))?;
-        let block = store
-            .block(&hash)?
-            .ok_or_else(|| ApiError::internal(format!("no body for {hash}")))?;
+        let block = crate::state::best_block(store, entry.height)?;
         let tx = block
             .transactions
             .get(entry.position as usize)

@@ -110,7 +110,14 @@ mod tests {
         for name in ["alice", "bob", "node-2", "test_user", "A1"] {
             assert!(is_dev_account_name(name), "{name}");
         }
-        for text in ["", "oxd1qqqq", "ox1abc", "al ice", "alice!", &"a".repeat(33)] {
+        for text in [
+            "",
+            "oxd1qqqq",
+            "ox1abc",
+            "al ice",
+            "alice!",
+            &"a".repeat(33),
+        ] {
             assert!(!is_dev_account_name(text), "{text:?}");
         }
     }
