@@ -69,7 +69,7 @@ pub(crate) struct StatusView {
     /// While syncing: our height and the height we are syncing to.
     pub sync: Option<SyncView>,
     /// The network's hash rate as the best chain shows it: the work of the last (up to)
-    /// 60 blocks over the time they span; 0 before two blocks.
+    /// 60 blocks over the time they span (genesis excluded); 0 below height 2.
     pub network_hashes_per_s: f64,
     /// The oxchain version.
     pub version: String,
@@ -122,7 +122,11 @@ const HASH_RATE_WINDOW: u64 = 60;
 
 /// The work of the last blocks of the best chain over the time they span.
 fn network_hash_rate(store: &oxchain_storage::Store, tip: &oxchain_storage::Tip) -> Option<f64> {
-    let from = tip.height.0.saturating_sub(HASH_RATE_WINDOW);
+    // Not from genesis: its time is fixed when the network is defined, not when mined.
+    let from = tip.height.0.saturating_sub(HASH_RATE_WINDOW).max(1);
+    if from >= tip.height.0 {
+        return None;
+    }
     let start = store.header(&store.hash_at(Height(from)).ok()??).ok()??;
     let span_ms = tip.header.time_ms.checked_sub(start.header.time_ms)?;
     if span_ms == 0 {
