@@ -38,7 +38,7 @@ pub(crate) async fn forward(state: AppState, mut chain: broadcast::Receiver<Chai
                     .on_event(&event, |hash| {
                         state.inner.store.header(hash).ok().flatten().map(|h| h.header.prev_hash)
                     });
-                let text = crate::state::event_json(state.network(), &event).to_string();
+                let text = crate::state::event_json(&state.inner.params, &event).to_string();
                 // Nobody listening is fine.
                 let _ = state.inner.events.send(text);
             }

@@ -166,24 +166,25 @@ pub(crate) fn best_block(
 }
 
 /// Turns the chain's events into JSON text for WebSocket clients, and counts them.
-pub(crate) fn event_json(
-    network: oxchain_primitives::Network,
-    event: &ChainEvent,
-) -> serde_json::Value {
+pub(crate) fn event_json(params: &ChainParams, event: &ChainEvent) -> serde_json::Value {
     use serde_json::json;
+    let network = params.network;
     match event {
-        ChainEvent::BlockConnected {
-            hash,
-            height,
-            block,
-        } => json!({
-            "type": "block",
-            "hash": hash.to_string(),
-            "height": height.0,
-            "time_ms": block.header.time_ms,
-            "tx_count": block.transactions.len(),
-            "transactions": block.transactions.iter().map(|tx| crate::views::TxView::new(network, tx, tx.compute_txid())).collect::<Vec<_>>(),
-        }),
+        ChainEvent::BlockConnected { height, block, .. } => {
+            // The summary `/v1/blocks` gives, and the transactions.
+            let summary =
+                crate::views::BlockSummary::new(network, &params.pow_limit, height.0, block);
+            let mut value = json!(summary);
+            value["type"] = json!("block");
+            value["transactions"] = json!(
+                block
+                    .transactions
+                    .iter()
+                    .map(|tx| crate::views::TxView::new(network, tx, tx.compute_txid()))
+                    .collect::<Vec<_>>()
+            );
+            value
+        }
         ChainEvent::BlockDisconnected { hash, height } => json!({
             "type": "block_disconnected", "hash": hash.to_string(), "height": height.0,
         }),

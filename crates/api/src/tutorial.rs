@@ -32,6 +32,15 @@ pub(crate) struct Message {
     pub message: String,
 }
 
+/// The tutorial's message, and the txid of the transfer the node signed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Queued {
+    /// The tutorial's message.
+    pub message: String,
+    /// The transfer's txid (`/v1/transactions/{txid}`).
+    pub txid: String,
+}
+
 /// `GET /`: the tutorial's health check; a browser (one that accepts `text/html`) gets
 /// the block explorer instead.
 #[utoipa::path(get, path = "/", tag = "tutorial",
@@ -161,21 +170,22 @@ pub(crate) struct NewTransaction {
 
 /// `POST /transactions/new`: the node signs a transfer from `sender` and queues it.
 #[utoipa::path(post, path = "/transactions/new", tag = "tutorial", request_body = NewTransaction,
-    responses((status = 201, description = "Queued for the next block", body = Message),
+    responses((status = 201, description = "Queued for the next block", body = Queued),
               (status = 400, description = "Missing values, or a rule broken", body = ErrorBody)))]
 pub(crate) async fn transactions_new(
     State(state): State<AppState>,
     JsonOrForm(body): JsonOrForm<NewTransaction>,
-) -> Result<(StatusCode, Json<Message>), ApiError> {
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
     let (Some(sender), Some(recipient), Some(amount)) = (body.sender, body.recipient, body.amount)
     else {
         return Err(ApiError::bad_request("missing_values", "Missing values"));
     };
-    let (_, next_height) = sign_and_submit(&state, &sender, &recipient, &amount)?;
+    let (txid, next_height) = sign_and_submit(&state, &sender, &recipient, &amount)?;
     Ok((
         StatusCode::CREATED,
-        Json(Message {
+        Json(Queued {
             message: format!("Transaction will be added to Block {next_height}"),
+            txid: txid.to_string(),
         }),
     ))
 }
@@ -196,19 +206,20 @@ pub(crate) struct SocketTransaction {
 
 /// `POST /transaction`: the Socket.io tutorial's transfer.
 #[utoipa::path(post, path = "/transaction", tag = "tutorial", request_body = SocketTransaction,
-    responses((status = 200, description = "Accepted into the mempool", body = Message),
+    responses((status = 200, description = "Accepted into the mempool", body = Queued),
               (status = 400, description = "Missing values, or a rule broken", body = ErrorBody)))]
 pub(crate) async fn transaction(
     State(state): State<AppState>,
     JsonOrForm(body): JsonOrForm<SocketTransaction>,
-) -> Result<Json<Message>, ApiError> {
+) -> Result<Json<Queued>, ApiError> {
     let (Some(sender), Some(receiver), Some(amount)) = (body.sender, body.receiver, body.amount)
     else {
         return Err(ApiError::bad_request("missing_values", "Missing values"));
     };
-    sign_and_submit(&state, &sender, &receiver, &amount)?;
-    Ok(Json(Message {
+    let (txid, _) = sign_and_submit(&state, &sender, &receiver, &amount)?;
+    Ok(Json(Queued {
         message: "transaction success".into(),
+        txid: txid.to_string(),
     }))
 }
 
@@ -221,7 +232,10 @@ fn text<'a>(what: &str, value: &'a Value) -> Result<&'a str, ApiError> {
 /// Coins from a JSON number or a string: exact, positive, at most 8 decimals.
 pub(crate) fn parse_coins(value: &Value) -> Result<Amount, ApiError> {
     let text = match value {
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => {
+            let text = n.to_string();
+            plain_decimal(&text).unwrap_or(text)
+        }
         Value::String(s) => s.trim().to_string(),
         _ => {
             return Err(ApiError::bad_request(
@@ -243,6 +257,28 @@ pub(crate) fn parse_coins(value: &Value) -> Result<Amount, ApiError> {
         ));
     }
     Ok(amount)
+}
+
+/// A JSON number's text written without an exponent: serde_json writes small and large
+/// numbers as `1e-6` or `1.5e20`, which coin amounts do not take. The digits are moved,
+/// not computed, so nothing is rounded. `None` if `text` has no exponent.
+fn plain_decimal(text: &str) -> Option<String> {
+    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
+    let exponent: i32 = exponent.parse().ok().filter(|e: &i32| e.abs() <= 64)?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    let point = int.len() as i32 + exponent;
+    Some(if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (whole, rest) = digits.split_at(point as usize);
+        format!("{whole}.{rest}")
+    })
 }
 
 /// Signs a transfer from a sender the node holds a key for, and submits it. Returns its
@@ -304,4 +340,32 @@ pub(crate) fn mempool_error(state: &AppState, e: MempoolError) -> ApiError {
     };
     state.inner.metrics.transfer_rejected(code);
     ApiError::new(status, code, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_numbers_with_an_exponent_become_plain_decimals() {
+        for (json, plain) in [
+            ("1e-6", "0.000001"),
+            ("2.5e-7", "0.00000025"),
+            ("1.5e3", "1500"),
+            ("1.25E1", "12.5"),
+            ("1e20", "100000000000000000000"),
+            ("1e0", "1"),
+        ] {
+            assert_eq!(plain_decimal(json).as_deref(), Some(plain), "{json}");
+        }
+        for other in ["1.5", "-1e-6", "e5", "1e", "1e999"] {
+            assert_eq!(plain_decimal(other), None, "{other}");
+        }
+        let tiny: Value = serde_json::from_str("0.000001").unwrap();
+        assert_eq!(parse_coins(&tiny).unwrap(), Amount::from_units(100));
+        let tiny: Value = serde_json::from_str("1e-8").unwrap();
+        assert_eq!(parse_coins(&tiny).unwrap(), Amount::from_units(1));
+        let too_fine: Value = serde_json::from_str("1e-9").unwrap();
+        assert!(parse_coins(&too_fine).is_err());
+    }
 }

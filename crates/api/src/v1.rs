@@ -598,7 +598,10 @@ pub(crate) async fn history(
         }
     };
     let store = &state.inner.store;
-    let entries = store.history(&address, before, limit)?;
+    // One more than asked: whether an older page exists.
+    let mut entries = store.history(&address, before, limit + 1)?;
+    let more = entries.len() > limit;
+    entries.truncate(limit);
     let network = state.network();
     let mut transactions = Vec::with_capacity(entries.len());
     for entry in &entries {
@@ -613,7 +616,7 @@ pub(crate) async fn history(
             transaction: TxView::new(network, tx, entry.txid),
         });
     }
-    let next_before = (entries.len() == limit)
+    let next_before = more
         .then(|| {
             entries
                 .last()

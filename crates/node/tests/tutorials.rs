@@ -27,6 +27,13 @@ async fn the_flask_tutorial_walkthrough() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["message"], "Transaction will be added to Block 1");
+    // Beside the tutorial's message, the txid of the transfer the node signed.
+    let txid = body["txid"].as_str().unwrap();
+    let (status, pending) = node.get(&format!("/v1/transactions/{txid}")).await;
+    assert_eq!(
+        (status, &pending["status"]),
+        (StatusCode::OK, &serde_json::json!("pending"))
+    );
     // The same with curl -d's form content type, JSON inside.
     let (status, body) = node
         .curl_d(

@@ -190,6 +190,10 @@ async fn the_v1_surface() {
         "the genesis allocation"
     );
     assert!(older["next_before"].is_null());
+    // A page that holds the last entry has no cursor, even when it is full.
+    let (_, both) = node.get("/v1/accounts/charlie/transactions?limit=2").await;
+    assert_eq!(both["transactions"].as_array().unwrap().len(), 2);
+    assert!(both["next_before"].is_null(), "{both}");
 
     // Metrics.
     let (status, text) = node.get("/metrics").await;
@@ -356,6 +360,20 @@ async fn events_stream_blocks_and_transfers_as_json() {
         if event["type"] == "block" {
             assert_eq!(event["height"], 1);
             assert_eq!(event["tx_count"], 2);
+            // The same summary as /v1/blocks.
+            let (_, blocks) = node.get("/v1/blocks?limit=1").await;
+            let summary = &blocks["blocks"][0];
+            for key in [
+                "hash",
+                "prev_hash",
+                "difficulty",
+                "size",
+                "miner",
+                "bits",
+                "nonce",
+            ] {
+                assert_eq!(event[key], summary[key], "{key}");
+            }
         }
     }
     assert_eq!(kinds, ["tx", "block"]);
