@@ -1,5 +1,6 @@
 //! `oxchain node`: runs a node until SIGINT or SIGTERM.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -285,7 +286,10 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         }
         println!("Ctrl-C stops the node.");
     }))?;
-    println!(
+    // Beside "stopping: ..." on stderr; whoever read stdout may be gone by now (a closed
+    // pipe must not turn a clean stop into a failure).
+    let _ = writeln!(
+        std::io::stderr(),
         "stopped; {} pending transfers kept in {}",
         stopped.mempool_saved,
         data_dir.join(oxchain_node::mempool_file::FILE).display()
@@ -306,5 +310,8 @@ async fn stop_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("stopping: finishing the current write ...");
+    let _ = writeln!(
+        std::io::stderr(),
+        "stopping: finishing the current write ..."
+    );
 }
