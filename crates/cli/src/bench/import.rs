@@ -149,27 +149,12 @@ pub(super) fn import(chain: &mut Chain, blocks: &[Block]) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub(super) fn tempdir() -> anyhow::Result<TempDir> {
-    let path = std::env::temp_dir().join(format!(
-        "oxchain-bench-{}-{}",
-        std::process::id(),
-        sha256(&now_ms().to_le_bytes())[0]
-    ));
-    std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-    Ok(TempDir(path))
-}
-
-/// A directory removed on drop.
-pub(super) struct TempDir(std::path::PathBuf);
-impl TempDir {
-    pub(super) fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory for a benchmark's store, removed when dropped.
+pub(super) fn tempdir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("oxchain-bench-")
+        .tempdir()
+        .context("creating a directory for the benchmark's store")
 }
 
 /// Funding blocks (two dev accounts pay every benchmark account) and `count` measured
