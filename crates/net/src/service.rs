@@ -206,7 +206,13 @@ struct Service {
     rejected: std::collections::BTreeMap<String, u64>,
     peers_file: PathBuf,
     remembered: Vec<Multiaddr>,
+    /// Transfers that found no subscribed peer, sent again when a peer subscribes.
+    unsent: VecDeque<(IdentTopic, Vec<u8>)>,
 }
+
+/// Transfers held for want of a subscribed peer, at most (each under 3 KiB); the oldest
+/// go first.
+const MAX_UNSENT: usize = 1024;
 
 /// Peers remembered across restarts, at most.
 const MAX_REMEMBERED: usize = 64;
@@ -360,6 +366,7 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
         rejected: Default::default(),
         peers_file,
         remembered,
+        unsent: VecDeque::new(),
     };
     // Wait until the listener is up, so that the first info has the address.
     let task = tokio::spawn(service.run(commands_rx, done_rx, events));
@@ -575,8 +582,36 @@ impl Service {
             ),
             _ => return,
         };
-        // Duplicate (already relayed) and no peers are both fine.
-        let _ = self.swarm.behaviour_mut().gossipsub.publish(topic, data);
+        self.publish(topic, data);
+    }
+
+    /// Gossips a message. A transfer that finds no subscribed peer yet (a node just
+    /// started, or a peer connected but has not yet told us its topics) is held until
+    /// one subscribes: nothing else would carry it. A block is not held: sync brings it
+    /// to a peer that connects. A duplicate (already relayed) is fine.
+    fn publish(&mut self, topic: IdentTopic, data: Vec<u8>) {
+        let hold = topic.hash() == self.txs_topic.hash();
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        if let Err(gossipsub::PublishError::NoPeersSubscribedToTopic) =
+            gossipsub.publish(topic.clone(), data.clone())
+            && hold
+        {
+            if self.unsent.len() == MAX_UNSENT {
+                self.unsent.pop_front();
+            }
+            self.unsent.push_back((topic, data));
+        }
+    }
+
+    /// A peer subscribed to `topic`: send what waited for one.
+    fn on_subscribed(&mut self, topic: &gossipsub::TopicHash) {
+        let (ready, waiting): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.unsent)
+            .into_iter()
+            .partition(|(t, _)| t.hash() == *topic);
+        self.unsent = waiting;
+        for (topic, data) in ready {
+            self.publish(topic, data);
+        }
     }
 
     fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -609,6 +644,10 @@ impl Service {
                 message_id,
                 message,
             })) => self.on_gossip(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
+                topic,
+                ..
+            })) => self.on_subscribed(&topic),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,

@@ -1,5 +1,6 @@
 //! Real nodes on 127.0.0.1 talking libp2p (regtest): relay along a line of three nodes,
-//! and a new node catching up with a long chain.
+//! a new node catching up with a long chain, a restarted node finding its peers, and a
+//! transfer taken before any peer reaching the first one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -154,6 +155,27 @@ async fn a_restarted_node_dials_the_peers_it_knew() {
     assert_eq!(net.info().peer_id, b_id, "the node key persists");
     wait_for("b to dial a again", 20, || {
         a.net.info().peers.len() == 1 && net.info().peers.len() == 1
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_taken_before_any_peer_reaches_the_first_peer() {
+    let params = ChainParams::regtest();
+    let a = node(&[]).await;
+    // Nobody to gossip to yet: the transfer is held until a peer subscribes.
+    let t = signed_transfer(
+        &params.genesis_hash(),
+        &dev_account_key("charlie"),
+        dev_account_address("dave"),
+        1_000,
+        1_000,
+        0,
+    );
+    let txid = a.chain.lock().unwrap().submit_transfer(t).unwrap();
+    let b = node(&[&a]).await;
+    wait_for("the held transfer at B", 20, || {
+        b.chain.lock().unwrap().mempool().contains(&txid)
     })
     .await;
 }
