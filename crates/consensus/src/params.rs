@@ -54,7 +54,7 @@ impl ChainParams {
         let (block_time_s, half_life_s, initial_work_log2, halving) = match network {
             Network::Main => (60, 2 * 24 * 3600, 32, 210_000),
             Network::Test => (60, 6 * 3600, 28, 210_000),
-            Network::Dev => (10, 10 * 60, 22, 210_000),
+            Network::Dev => (10, 60, 22, 210_000),
             Network::Regtest => (1, 60, 1, 150),
         };
         let (pow_limit, initial_bits, retarget) = match network {
