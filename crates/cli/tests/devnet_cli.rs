@@ -46,7 +46,22 @@ fn start(dir: &std::path::Path, base: u16) -> Child {
         .unwrap()
 }
 
-fn interrupt(mut devnet: Child, apis: &[String]) {
+/// The pids of the processes whose command line names `dir` (the devnet's nodes).
+fn processes_using(dir: &std::path::Path) -> Vec<u32> {
+    let needle = dir.to_str().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
+}
+
+fn interrupt(mut devnet: Child, apis: &[String], dir: &std::path::Path) {
+    // The devnet and its three nodes.
+    assert_eq!(processes_using(dir).len(), 4, "{:?}", processes_using(dir));
     let pid = devnet.id().to_string();
     assert!(
         Command::new("kill")
@@ -70,6 +85,7 @@ fn interrupt(mut devnet: Child, apis: &[String]) {
             "a node still answers on {api}"
         );
     }
+    assert_eq!(processes_using(dir), Vec::<u32>::new(), "processes left behind");
 }
 
 #[test]
@@ -164,11 +180,11 @@ fn a_three_node_devnet_mines_relays_stops_and_restarts() {
             balance(a, "devnet-test") == Some(250_000_000) && balance(a, &address) == Some(left)
         })
     });
-    interrupt(devnet, &apis);
+    interrupt(devnet, &apis, dir.path());
 
     let devnet = start(dir.path(), base);
     wait_for("the restarted nodes", 60, || {
         apis.iter().all(|a| balance(a, &address) == Some(left))
     });
-    interrupt(devnet, &apis);
+    interrupt(devnet, &apis, dir.path());
 }
