@@ -439,17 +439,11 @@ function onEvent(event) {
 // ---------------------------------------------------------------------------------------
 // Search
 
-/** Where a search leads: a height, a txid or block hash, or an address (or dev name). */
+/** Where a search leads: the node says what the query names (GET /v1/search). */
 async function resolveSearch(query) {
-  if (/^\d+$/.test(query) && query.length !== 64) return `#/block/${query}`;
-  if (/^[0-9a-fA-F]{64}$/.test(query)) {
-    const hex = query.toLowerCase();
-    if (await apiOrNull(`/v1/transactions/${hex}`)) return `#/tx/${hex}`;
-    if (await apiOrNull(`/v1/blocks/${hex}`)) return `#/block/${hex}`;
-    throw new ApiError(`No block or transfer has the hash ${shortHash(hex)}.`, 404);
-  }
-  const account = await api(`/v1/accounts/${encodeURIComponent(query)}`);
-  return `#/account/${account.address}`;
+  const found = await api(`/v1/search?q=${encodeURIComponent(query)}`);
+  const page = { block: 'block', transaction: 'tx', account: 'account' }[found.kind];
+  return `#/${page}/${found.id}`;
 }
 
 async function onSearch(event) {

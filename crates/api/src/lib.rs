@@ -12,6 +12,7 @@
 //! - `v1`: `/v1/...`.
 //! - `peers`: `/v1/peers`, `/nodes`, `/nodes/register`, `/nodes/resolve`.
 //! - `events`: `/v1/events` (WebSocket).
+//! - `search`: `/v1/search?q=`, what a search box's query names.
 //! - `forks`: `/v1/forks`, the side blocks and reorgs seen lately.
 //! - `explorer`: the block explorer's files (`ui/`), at `/explorer/` and, for browsers, `/`.
 //! - `metrics`: `/metrics` and request timing.
@@ -26,6 +27,7 @@ mod explorer;
 mod forks;
 mod metrics;
 pub mod peers;
+mod search;
 pub mod state;
 mod tutorial;
 mod v1;
@@ -82,6 +84,7 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
         .routes(routes!(openapi_json))
         .routes(routes!(docs))
         .routes(routes!(forks::forks))
+        .routes(routes!(search::search))
         .routes(routes!(explorer::index))
         .routes(routes!(explorer::bare))
         .routes(routes!(explorer::app_js))

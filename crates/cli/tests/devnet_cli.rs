@@ -85,7 +85,11 @@ fn interrupt(mut devnet: Child, apis: &[String], dir: &std::path::Path) {
             "a node still answers on {api}"
         );
     }
-    assert_eq!(processes_using(dir), Vec::<u32>::new(), "processes left behind");
+    assert_eq!(
+        processes_using(dir),
+        Vec::<u32>::new(),
+        "processes left behind"
+    );
 }
 
 #[test]

@@ -195,6 +195,36 @@ async fn the_v1_surface() {
     assert_eq!(both["transactions"].as_array().unwrap().len(), 2);
     assert!(both["next_before"].is_null(), "{both}");
 
+    // One search box: heights, block hashes, txids, addresses and dev names.
+    let (_, tip_block) = node.get("/v1/blocks/1").await;
+    let block_hash = tip_block["hash"].as_str().unwrap().to_string();
+    let dave_address = dave.to_bech32(oxchain_primitives::Network::Regtest);
+    for (q, kind, id) in [
+        ("1", "block", "1".to_string()),
+        (block_hash.as_str(), "block", block_hash.clone()),
+        (&block_hash.to_uppercase(), "block", block_hash.clone()),
+        (txid.as_str(), "transaction", txid.clone()),
+        (dave_address.as_str(), "account", dave_address.clone()),
+        ("dave", "account", dave_address.clone()),
+    ] {
+        let (status, found) = node.get(&format!("/v1/search?q={q}")).await;
+        assert_eq!(status, StatusCode::OK, "{q}: {found}");
+        assert_eq!(
+            (&found["kind"], &found["id"]),
+            (&json!(kind), &json!(id)),
+            "{q}"
+        );
+    }
+    for (q, expected) in [
+        ("999", StatusCode::NOT_FOUND),
+        (&"ab".repeat(32)[..], StatusCode::NOT_FOUND),
+        ("oxr1nope", StatusCode::NOT_FOUND),
+        ("", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = node.get(&format!("/v1/search?q={q}")).await;
+        assert_eq!(status, expected, "{q:?}: {body}");
+    }
+
     // Metrics.
     let (status, text) = node.get("/metrics").await;
     assert_eq!(status, StatusCode::OK);
@@ -257,6 +287,7 @@ async fn the_openapi_document_and_the_router_hold_the_same_routes() {
         "POST /nodes/register",
         "GET /nodes/resolve",
         "GET /v1/forks",
+        "GET /v1/search",
         "GET /explorer",
         "GET /explorer/",
         "GET /explorer/app.js",
