@@ -157,6 +157,8 @@ enum Done {
         verdict: Verdict,
         /// A block with an unknown parent: fetch its ancestors from `source`.
         orphan: bool,
+        /// The height of the block `source` sent, once stored: `source` has at least it.
+        height: Option<u64>,
     },
     Respond {
         channel: ResponseChannel<SyncResponse>,
@@ -702,23 +704,24 @@ impl Service {
             };
             tokio::task::spawn_blocking(move || {
                 let outcome = lock(&chain).process_block(block, now_ms());
-                let (verdict, orphan) = match outcome {
+                let (verdict, orphan, height) = match outcome {
                     Ok(
-                        BlockOutcome::Extended { .. }
-                        | BlockOutcome::SideChain { .. }
-                        | BlockOutcome::Reorg { .. },
-                    ) => (Verdict::Accept, false),
-                    Ok(BlockOutcome::Orphan { .. }) => (Verdict::Ignore, true),
+                        BlockOutcome::Extended { height, .. }
+                        | BlockOutcome::SideChain { height, .. }
+                        | BlockOutcome::Reorg { height, .. },
+                    ) => (Verdict::Accept, false, Some(height.0)),
+                    Ok(BlockOutcome::Orphan { .. }) => (Verdict::Ignore, true, None),
                     Ok(BlockOutcome::Invalid { error, .. }) if error.fault() == Fault::Sender => {
-                        (Verdict::Reject, false)
+                        (Verdict::Reject, false, None)
                     }
-                    _ => (Verdict::Ignore, false),
+                    _ => (Verdict::Ignore, false, None),
                 };
                 let _ = done.send(Done::Gossip {
                     id,
                     source,
                     verdict,
                     orphan,
+                    height,
                 });
             });
         } else if message.topic == self.txs_topic.hash() {
@@ -740,6 +743,7 @@ impl Service {
                     source,
                     verdict,
                     orphan: false,
+                    height: None,
                 });
             });
         } else {
@@ -769,8 +773,13 @@ impl Service {
                 source,
                 verdict,
                 orphan,
+                height,
             } => {
                 self.report(&id, &source, verdict);
+                // Peers' heights shown between status rounds follow their blocks.
+                if let (Some(height), Some(status)) = (height, self.statuses.get_mut(&source)) {
+                    status.0 = status.0.max(height);
+                }
                 if orphan && self.sync.is_none() {
                     self.start_sync(source, 0);
                 }

@@ -71,6 +71,12 @@ async fn a_transfer_and_a_block_cross_a_line_of_three_nodes() {
         a.chain.lock().unwrap().mempool().is_empty(),
         "A dropped the mined transfer"
     );
+    // A shows B at the new height from the gossiped block, before the next status
+    // round (every 10 s).
+    wait_for("B's height at A", 3, || {
+        a.net.info().peers.iter().any(|p| p.height == Some(1))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
