@@ -16,7 +16,7 @@ use libp2p::{
 };
 use oxchain_chain::{BlockOutcome, Chain, ChainEvent, MempoolError};
 use oxchain_consensus::Fault;
-use oxchain_primitives::{Block, BlockHash, Height, Transaction, Work, decode, encode};
+use oxchain_primitives::{Block, BlockHash, Height, Transaction, Txid, Work, decode, encode};
 use oxchain_storage::Store;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -209,7 +209,7 @@ struct Service {
     peers_file: PathBuf,
     remembered: Vec<Multiaddr>,
     /// Transfers that found no subscribed peer, sent again when a peer subscribes.
-    unsent: VecDeque<(IdentTopic, Vec<u8>)>,
+    unsent: VecDeque<(Txid, Vec<u8>)>,
 }
 
 /// Transfers held for want of a subscribed peer, at most (each under 3 KiB); the oldest
@@ -574,45 +574,57 @@ impl Service {
     }
 
     fn on_chain(&mut self, event: ChainEvent) {
-        let (topic, data) = match event {
+        match event {
             ChainEvent::BlockConnected { block, .. } => {
-                (self.blocks_topic.clone(), encode(&*block))
+                // A block is not held when no peer is subscribed: sync brings it to a
+                // peer that connects. A duplicate (already relayed) is fine.
+                let topic = self.blocks_topic.clone();
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(topic, encode(&*block));
             }
-            ChainEvent::TransferAccepted { transfer, .. } => (
-                self.txs_topic.clone(),
-                encode(&Transaction::Transfer((*transfer).clone())),
-            ),
-            _ => return,
-        };
-        self.publish(topic, data);
+            ChainEvent::TransferAccepted { txid, transfer } => {
+                self.publish_transfer(txid, encode(&Transaction::Transfer((*transfer).clone())));
+            }
+            _ => {}
+        }
     }
 
-    /// Gossips a message. A transfer that finds no subscribed peer yet (a node just
-    /// started, or a peer connected but has not yet told us its topics) is held until
-    /// one subscribes: nothing else would carry it. A block is not held: sync brings it
-    /// to a peer that connects. A duplicate (already relayed) is fine.
-    fn publish(&mut self, topic: IdentTopic, data: Vec<u8>) {
-        let hold = topic.hash() == self.txs_topic.hash();
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-        if let Err(gossipsub::PublishError::NoPeersSubscribedToTopic) =
-            gossipsub.publish(topic.clone(), data.clone())
-            && hold
+    /// Gossips a transfer. One that finds no subscribed peer yet (a node just started,
+    /// or a peer connected but has not yet told us its topics) is held until one
+    /// subscribes: nothing else would carry it.
+    fn publish_transfer(&mut self, txid: Txid, data: Vec<u8>) {
+        let topic = self.txs_topic.clone();
+        if let Err(gossipsub::PublishError::NoPeersSubscribedToTopic) = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, data.clone())
         {
             if self.unsent.len() == MAX_UNSENT {
                 self.unsent.pop_front();
             }
-            self.unsent.push_back((topic, data));
+            self.unsent.push_back((txid, data));
         }
     }
 
-    /// A peer subscribed to `topic`: send what waited for one.
+    /// A peer subscribed to `topic`: send the held transfers that are still pending
+    /// (some may have been mined or replaced while they waited).
     fn on_subscribed(&mut self, topic: &gossipsub::TopicHash) {
-        let (ready, waiting): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.unsent)
-            .into_iter()
-            .partition(|(t, _)| t.hash() == *topic);
-        self.unsent = waiting;
-        for (topic, data) in ready {
-            self.publish(topic, data);
+        if *topic != self.txs_topic.hash() {
+            return;
+        }
+        let held = std::mem::take(&mut self.unsent);
+        let pending: Vec<_> = {
+            let chain = lock(&self.chain);
+            held.into_iter()
+                .filter(|(txid, _)| chain.mempool().contains(txid))
+                .collect()
+        };
+        for (txid, data) in pending {
+            self.publish_transfer(txid, data);
         }
     }
 

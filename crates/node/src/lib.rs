@@ -93,12 +93,8 @@ pub async fn run(
             .await
             .context("opening the store")??
     };
-    let mut chain = Chain::new(params, store, MempoolLimits::default(), config.threads)?;
+    let chain = Chain::new(params, store, MempoolLimits::default(), config.threads)?;
     let height = chain.tip().height.0;
-    let (mempool, mempool_error) = match mempool_file::load(&config.data_dir, &mut chain) {
-        Ok(restored) => (restored, None),
-        Err(e) => (mempool_file::Restored::default(), Some(e)),
-    };
     let chain = Arc::new(Mutex::new(chain));
 
     let miner_address = match config.miner_address {
@@ -120,6 +116,16 @@ pub async fn run(
     let mut net_config = oxchain_net::NetConfig::new(config.data_dir.clone(), config.p2p.clone());
     net_config.peers = p2p_peers;
     let net = Arc::new(oxchain_net::service::start(net_config, chain.clone()).await?);
+    // After the network is listening to the chain: restored transfers are gossiped as
+    // if they had just arrived (held until a peer subscribes).
+    let (mempool, mempool_error) = {
+        let (dir, chain) = (config.data_dir.clone(), chain.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut chain = chain.lock().unwrap_or_else(|e| e.into_inner());
+            mempool_file::load(&dir, &mut chain)
+        })
+        .await?
+    };
     let genesis = ChainParams::for_network(config.network).genesis_hash();
     for url in api_peers {
         // The other node may still be starting (devnet): retry for a minute.
@@ -169,7 +175,7 @@ pub async fn run(
         peer_id: info.peer_id.clone(),
         p2p: info.listen_addrs.clone(),
         mempool,
-        mempool_error,
+        mempool_error: mempool_error.map(|e| e.to_string()),
     });
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {

@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oxchain_chain::Chain;
 use oxchain_primitives::{Transaction, decode, encode};
@@ -40,10 +40,12 @@ pub fn save(dir: &Path, chain: &Chain) -> io::Result<usize> {
     transfers.sort_by_key(|t| t.nonce);
     let mut out = Vec::with_capacity(16 + chain.mempool().bytes());
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(transfers.len() as u32).to_le_bytes());
+    let count = u32::try_from(transfers.len()).expect("a mempool holds under 2^32 transfers");
+    out.extend_from_slice(&count.to_le_bytes());
     for transfer in transfers.iter() {
         let bytes = encode(&Transaction::Transfer(transfer.clone()));
-        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        let len = u32::try_from(bytes.len()).expect("a transfer is a few KiB");
+        out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&bytes);
     }
     let tmp = dir.join(format!("{FILE}.tmp"));
@@ -55,26 +57,61 @@ pub fn save(dir: &Path, chain: &Chain) -> io::Result<usize> {
     Ok(transfers.len())
 }
 
+/// Why `mempool.dat` was not read back.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The file is not what [`save`] writes; it was renamed `mempool.dat.bad`.
+    #[error("{path} is damaged ({why}); set aside as {path}.bad")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+/// The largest file read back: a full mempool and its framing. A larger file is damaged.
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// Reads `dir/mempool.dat` back into the chain's mempool and removes it. No file:
-/// nothing restored. A damaged file is renamed `mempool.dat.bad` and its error returned
-/// (the node starts all the same).
-pub fn load(dir: &Path, chain: &mut Chain) -> Result<Restored, String> {
+/// nothing restored. A damaged file is renamed `mempool.dat.bad` (the node starts all
+/// the same). Each transfer is submitted as if it had just arrived: the chain announces
+/// the accepted ones, and the network gossips them.
+pub fn load(dir: &Path, chain: &mut Chain) -> (Restored, Option<LoadError>) {
     let path = dir.join(FILE);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Restored::default()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    let damaged = |why: String| {
+        let _ = fs::rename(&path, dir.join(format!("{FILE}.bad")));
+        LoadError::Damaged {
+            path: path.clone(),
+            why,
+        }
     };
-    let transfers = match parse(&bytes) {
-        Ok(transfers) => transfers,
-        Err(why) => {
-            let bad = dir.join(format!("{FILE}.bad"));
-            let _ = fs::rename(&path, &bad);
-            return Err(format!(
-                "{} is damaged ({why}); set aside as {}",
-                path.display(),
-                bad.display()
-            ));
+    let size = match fs::metadata(&path) {
+        Ok(meta) => meta.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return (Restored::default(), None),
+        Err(source) => {
+            let path = path.clone();
+            return (Restored::default(), Some(LoadError::Read { path, source }));
+        }
+    };
+    if size > MAX_FILE_BYTES {
+        let error = damaged(format!("{size} bytes, more than a full mempool"));
+        return (Restored::default(), Some(error));
+    }
+    let transfers = match fs::read(&path).map(|bytes| parse(&bytes)) {
+        Ok(Ok(transfers)) => transfers,
+        Ok(Err(why)) => return (Restored::default(), Some(damaged(why))),
+        Err(source) => {
+            let path = path.clone();
+            return (Restored::default(), Some(LoadError::Read { path, source }));
         }
     };
     let mut restored = Restored::default();
@@ -84,8 +121,10 @@ pub fn load(dir: &Path, chain: &mut Chain) -> Result<Restored, String> {
             Err(_) => restored.refused += 1,
         }
     }
-    fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
-    Ok(restored)
+    // Read back once. Should the removal fail, the next start reads the file again and
+    // refuses what is already pending or mined: nothing is lost either way.
+    let _ = fs::remove_file(&path);
+    (restored, None)
 }
 
 fn parse(bytes: &[u8]) -> Result<Vec<oxchain_primitives::Transfer>, String> {

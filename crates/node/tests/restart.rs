@@ -38,6 +38,24 @@ async fn pending_transfers_survive_a_restart() {
         let (status, tx) = node.get(&format!("/v1/transactions/{txid}")).await;
         assert_eq!(status, StatusCode::OK, "{txid}: {tx}");
     }
+    // They are gossiped as if just arrived: a peer that joins later receives them.
+    let peer = TestNode::start(MiningMode::OnDemand).await;
+    let (status, body) = peer
+        .post_json(
+            "/v1/peers",
+            &serde_json::json!({"address": format!("http://{}", node.addr)}),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while peer.state().await.1 < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restored transfers did not reach the peer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    peer.stop().await;
     // They are minable: one block takes all three.
     let (status, mined) = node
         .post_json("/v1/mine", &serde_json::json!({"count": 1}))
