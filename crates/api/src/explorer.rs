@@ -7,15 +7,34 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 
 /// The explorer's page; its assets are named with absolute `/explorer/` paths, so the
 /// same page works at `/` and at `/explorer/`.
-pub(crate) const INDEX_HTML: &str = include_str!("../../../ui/index.html");
+const INDEX_HTML: &str = include_str!("../../../ui/index.html");
 const APP_JS: &str = include_str!("../../../ui/app.js");
 const STYLE_CSS: &str = include_str!("../../../ui/style.css");
+
+/// What the page may load: only this node's own files and API (and data: images, for
+/// the icon). The page shares its origin with routes that change the node, so nothing
+/// else may run in it.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// The explorer's page, with its content security policy.
+pub(crate) fn page() -> Response {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Html(INDEX_HTML),
+    )
+        .into_response()
+}
 
 /// `GET /explorer/`: the explorer.
 #[utoipa::path(get, path = "/explorer/", tag = "explorer",
     responses((status = 200, description = "The block explorer", content_type = "text/html")))]
-pub(crate) async fn index() -> Html<&'static str> {
-    Html(INDEX_HTML)
+pub(crate) async fn index() -> Response {
+    page()
 }
 
 /// `GET /explorer`: to `/explorer/`.
@@ -43,6 +62,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
             // Embedded in this binary: a new node version brings new files.
             (header::CACHE_CONTROL, "no-cache"),
         ],

@@ -151,18 +151,22 @@ impl AppState {
     }
 }
 
-/// The best chain's block at `height`. A height at or below the tip that
-/// has no block means a damaged store: a 500.
+/// The best chain's block at `height`. Each store read is its own snapshot: a reorg
+/// between reading the tip (or an index) and reading the block can take the block off
+/// the best chain. That is a 503 to retry, not a 500 (nothing is broken).
 pub(crate) fn best_block(
     store: &Store,
     height: oxchain_primitives::Height,
 ) -> Result<oxchain_primitives::Block, ApiError> {
-    let hash = store
-        .hash_at(height)?
-        .ok_or_else(|| ApiError::internal(format!("no block at height {height}")))?;
-    store
-        .block(&hash)?
-        .ok_or_else(|| ApiError::internal(format!("no body for {hash}")))
+    let moved = || {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "chain_moved",
+            format!("the best chain changed at height {height} during the read: try again"),
+        )
+    };
+    let hash = store.hash_at(height)?.ok_or_else(moved)?;
+    store.block(&hash)?.ok_or_else(moved)
 }
 
 /// Turns the chain's events into JSON text for WebSocket clients, and counts them.

@@ -52,13 +52,18 @@ pub(crate) async fn root(headers: axum::http::HeaderMap) -> Response {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("text/html"));
+    // Caches must keep the two answers apart.
+    let vary = [(axum::http::header::VARY, "accept")];
     if wants_html {
-        return axum::response::Html(crate::explorer::INDEX_HTML).into_response();
+        return (vary, crate::explorer::page()).into_response();
     }
-    Json(Message {
-        message: "Server is OK".into(),
-    })
-    .into_response()
+    (
+        vary,
+        Json(Message {
+            message: "Server is OK".into(),
+        }),
+    )
+        .into_response()
 }
 
 /// `?format=array` gives the Socket.io tutorial's bare array.

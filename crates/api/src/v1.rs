@@ -606,10 +606,19 @@ pub(crate) async fn history(
     let mut transactions = Vec::with_capacity(entries.len());
     for entry in &entries {
         let block = crate::state::best_block(store, entry.height)?;
+        // The index and the block are read apart: a reorg between them shows as a
+        // different transaction there (a 503 to retry, as in `best_block`).
         let tx = block
             .transactions
             .get(entry.position as usize)
-            .ok_or_else(|| ApiError::internal("history entry past its block"))?;
+            .filter(|tx| tx.compute_txid() == entry.txid)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "chain_moved",
+                    "the best chain changed during the read: try again",
+                )
+            })?;
         transactions.push(HistoryItem {
             height: entry.height.0,
             position: entry.position,

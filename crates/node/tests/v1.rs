@@ -335,20 +335,34 @@ async fn the_explorer_is_served_to_browsers() {
         (status, body),
         (StatusCode::OK, json!({"message": "Server is OK"}))
     );
-    let (status, ct, root) = node.get_as_browser("/").await;
+    let header = |headers: &axum::http::HeaderMap, name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let (status, headers, root) = node.get_as_browser("/").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(ct.starts_with("text/html"), "{ct}");
-    let (status, _, page) = node.get_as_browser("/explorer/").await;
+    assert!(header(&headers, "content-type").starts_with("text/html"));
+    // One URL, two answers: caches must tell them apart.
+    assert_eq!(header(&headers, "vary"), "accept");
+    let (status, headers, page) = node.get_as_browser("/explorer/").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page, root);
+    // Only the node's own files and API may load in the page.
+    let csp = header(&headers, "content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
     for (path, kind) in [
         ("/explorer/app.js", "text/javascript"),
         ("/explorer/style.css", "text/css"),
     ] {
         assert!(page.contains(path), "the page does not load {path}");
-        let (status, ct, body) = node.get_as_browser(path).await;
+        let (status, headers, body) = node.get_as_browser(path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
-        assert!(ct.starts_with(kind), "{path}: {ct}");
+        assert!(header(&headers, "content-type").starts_with(kind), "{path}");
         assert!(!body.is_empty(), "{path} is empty");
     }
     // Nothing loaded from elsewhere.

@@ -114,27 +114,25 @@ impl TestNode {
         self.send(Method::GET, path, None, Body::empty()).await
     }
 
-    /// GETs as a browser does (`Accept: text/html`); returns the status, the
-    /// Content-Type and the body.
-    pub(crate) async fn get_as_browser(&self, path: &str) -> (StatusCode, String, String) {
+    /// GETs as a browser does (`Accept: text/html`); returns the status, the headers
+    /// and the body.
+    pub(crate) async fn get_as_browser(
+        &self,
+        path: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
         let req = Request::builder()
             .uri(format!("http://{}{}", self.addr, path))
             .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
             .body(Body::empty())
             .unwrap();
         let res = self.client.request(req).await.unwrap();
-        let status = res.status();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let bytes = axum::body::to_bytes(Body::new(res.into_body()), 16 << 20)
+        let (parts, body) = res.into_parts();
+        let bytes = axum::body::to_bytes(Body::new(body), 16 << 20)
             .await
             .unwrap();
         (
-            status,
-            content_type,
+            parts.status,
+            parts.headers,
             String::from_utf8_lossy(&bytes).into_owned(),
         )
     }
