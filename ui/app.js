@@ -864,8 +864,11 @@ function renderTransfer(txid) {
   const page = startPage('Transfer');
   livePage(page, async () => {
     const lookup = await api(`/v1/transactions/${encodeURIComponent(txid)}`);
-    const proof = lookup.status === 'confirmed' ? await apiOrNull(`/v1/transactions/${txid}/proof`) : null;
-    const verified = proof ? await verifyProof(proof) : null;
+    const id = lookup.transaction.txid;
+    const proof = lookup.status === 'confirmed' ? await apiOrNull(`/v1/transactions/${id}/proof`) : null;
+    // Checked against the root in the block's header, read apart from the proof.
+    const block = proof ? await apiOrNull(`/v1/blocks/${proof.block}`) : null;
+    const verified = proof && block ? await verifyProof(proof, block.merkle_root) : null;
     return { lookup, proof, verified };
   }, ({ lookup, proof, verified }) => {
     const tx = lookup.transaction;
@@ -943,9 +946,10 @@ async function sha256(prefix, ...parts) {
 
 /**
  * Checks a merkle proof as the node does (RFC 6962 prefixes; a node without a sibling is
- * promoted unchanged). Null where the browser offers no SHA-256 (plain http off loopback).
+ * promoted unchanged) against `headerRoot`, the merkle root in the block's header. Null
+ * where the browser offers no SHA-256 (plain http off loopback).
  */
-async function verifyProof(proof) {
+async function verifyProof(proof, headerRoot) {
   if (!window.crypto || !crypto.subtle) return null;
   let hash = await sha256(0, hexBytes(proof.txid));
   let index = proof.index;
@@ -963,7 +967,7 @@ async function verifyProof(proof) {
     count = Math.ceil(count / 2);
   }
   const hex = Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
-  return siblings.length === 0 && hex === proof.merkle_root;
+  return siblings.length === 0 && hex === headerRoot;
 }
 
 // ---------------------------------------------------------------------------------------
