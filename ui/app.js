@@ -588,7 +588,7 @@ function statCards(status) {
     stat('Difficulty', round(status.difficulty), `work ${round(Number(status.total_work))}`),
     stat('Network hash rate', hashRate(status.network_hashes_per_s),
       `this node: ${hashRate(status.mining.hashes_per_s)}`),
-    stat('Peers', el('a', { href: '#/network' }, String(status.peers)), status.syncing ? 'syncing…' : 'in sync'),
+    stat('Peers', el('a', { href: '#/network' }, String(status.peers)), status.sync ? `syncing: ${status.sync.height} of ${status.sync.target}` : 'in sync'),
     stat('Mempool', String(status.mempool), plural(status.mempool, 'pending transfer')),
     stat('Network', status.network, `mining: ${status.mining.mode}`),
   ];

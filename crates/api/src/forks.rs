@@ -106,18 +106,19 @@ impl Forks {
                 fork_height,
                 depth,
             } => {
-                if self.reorgs.len() == MAX_REORGS {
-                    self.reorgs.pop_front();
-                }
-                self.reorgs.push_back(ReorgView {
-                    old_tip: old_tip.to_string(),
-                    new_tip: new_tip.to_string(),
-                    fork_height: fork_height.0,
-                    depth: *depth,
-                    time_ms: SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as u64),
-                });
+                push_capped(
+                    &mut self.reorgs,
+                    MAX_REORGS,
+                    ReorgView {
+                        old_tip: old_tip.to_string(),
+                        new_tip: new_tip.to_string(),
+                        fork_height: fork_height.0,
+                        depth: *depth,
+                        time_ms: SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    },
+                );
             }
             ChainEvent::TransferAccepted { .. } => {}
         }
@@ -127,11 +128,16 @@ impl Forks {
         if self.side.iter().any(|s| s.hash == view.hash) {
             return;
         }
-        if self.side.len() == MAX_SIDE_BLOCKS {
-            self.side.pop_front();
-        }
-        self.side.push_back(view);
+        push_capped(&mut self.side, MAX_SIDE_BLOCKS, view);
     }
+}
+
+/// Appends `item`, dropping the oldest when `list` holds `cap`.
+fn push_capped<T>(list: &mut VecDeque<T>, cap: usize, item: T) {
+    if list.len() == cap {
+        list.pop_front();
+    }
+    list.push_back(item);
 }
 
 /// `GET /v1/forks`: side blocks and reorgs this node has seen since it started, to draw

@@ -153,7 +153,7 @@ pub(crate) struct PeersView {
     /// Peers refused for misbehaving.
     banned: usize,
     /// Our height and the height we are syncing to, while syncing.
-    sync: Option<[u64; 2]>,
+    sync: Option<crate::v1::SyncView>,
 }
 
 /// `GET /v1/peers`.
@@ -178,7 +178,10 @@ pub(crate) async fn peers(State(state): State<AppState>) -> Json<PeersView> {
             })
             .collect(),
         banned: info.banned,
-        sync: info.sync.map(|s| [s.height, s.target]),
+        sync: info.sync.map(|s| crate::v1::SyncView {
+            height: s.height,
+            target: s.target,
+        }),
     })
 }
 

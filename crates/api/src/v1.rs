@@ -69,7 +69,8 @@ pub(crate) struct StatusView {
     /// While syncing: our height and the height we are syncing to.
     pub sync: Option<SyncView>,
     /// The network's hash rate as the best chain shows it: the work of the last (up to)
-    /// 60 blocks over the time they span (genesis excluded); 0 below height 2.
+    /// 60 blocks over the time they span (genesis excluded); 0 below height 2, or when
+    /// those blocks' times do not move forward.
     pub network_hashes_per_s: f64,
     /// The oxchain version.
     pub version: String,
@@ -194,7 +195,7 @@ impl Page {
 pub(crate) struct BlockPage {
     /// Newest first.
     pub blocks: Vec<BlockSummary>,
-    /// Pass as `before` for the next page (absent on the last).
+    /// Pass as `before` for the next page (null on the last).
     pub next_before: Option<u64>,
 }
 
@@ -566,7 +567,7 @@ pub(crate) struct HistoryPage {
     pub address: String,
     /// Newest first.
     pub transactions: Vec<HistoryItem>,
-    /// Pass as `before` for the next page (absent on the last).
+    /// Pass as `before` for the next page (null on the last).
     pub next_before: Option<String>,
 }
 

@@ -174,7 +174,9 @@ async fn oversize_gossip_is_dropped_unread_or_banned_and_the_node_carries_on() {
     assert_eq!(a.net.info().rejected.get("malformed_gossip"), Some(&1));
 
     // 4 MiB, over the frame cap (2 MiB): cut at its length prefix, never read. Memory
-    // must not grow with such messages: measure after a first one, then after 8 more.
+    // must not grow with such messages: measure after a first one, then after 8 more. A
+    // node that kept them would grow by 32 MiB; the bound is half that. (RSS is the
+    // process's: nextest runs each test in a process of its own.)
     let oversize = || {
         gossip_raw(
             &target,
