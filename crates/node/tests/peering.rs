@@ -23,7 +23,10 @@ async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
 async fn register_then_resolve_takes_the_longer_chain() {
     let a = TestNode::start(MiningMode::OnDemand).await;
     let b = TestNode::start(MiningMode::OnDemand).await;
-    // B mines three blocks before they meet.
+    // A mines one block and B three before they meet: A's block loses.
+    let (status, mined) = a.post_json("/v1/mine", &json!({"count": 1})).await;
+    assert_eq!(status, StatusCode::OK);
+    let a_block = mined["blocks"][0]["hash"].as_str().unwrap().to_string();
     let (status, _) = b.post_json("/v1/mine", &json!({"count": 3})).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -58,6 +61,27 @@ async fn register_then_resolve_takes_the_longer_chain() {
         resolved["message"] == "Our chain was replaced"
             || resolved["message"] == "Our chain is authoritative"
     );
+    // The fork tree shows A's own block reorged out, and the reorg.
+    let (_, forks) = a.get("/v1/forks").await;
+    assert_eq!(forks["tip_height"], 3);
+    let side = &forks["side_blocks"];
+    assert_eq!(side.as_array().unwrap().len(), 1, "{forks}");
+    assert_eq!(side[0]["hash"], a_block.as_str());
+    assert_eq!(
+        (&side[0]["height"], &side[0]["reorged_out"]),
+        (&json!(1), &json!(true))
+    );
+    let reorg = &forks["reorgs"][0];
+    assert_eq!(
+        (&reorg["fork_height"], &reorg["depth"]),
+        (&json!(0), &json!(1)),
+        "{forks}"
+    );
+    assert_eq!(reorg["old_tip"], a_block.as_str());
+    // The switch came with the first of B's blocks to outweigh A's (height 2 or 3).
+    let new_tip = reorg["new_tip"].as_str().unwrap();
+    let (_, switched_to) = a.get(&format!("/v1/blocks/{new_tip}")).await;
+    assert_eq!(switched_to["best_chain"], true, "{switched_to}");
     let (_, again) = a.get("/nodes/resolve").await;
     assert_eq!(again["message"], "Our chain is authoritative");
     assert_eq!(again["chain"].as_array().unwrap().len(), 4);
