@@ -751,3 +751,42 @@ pub(crate) async fn mine_blocks(state: &AppState, count: usize) -> Result<Vec<Mi
             MineError::Chain(_) => ApiError::internal(e),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use oxchain_chain::{Chain, MempoolLimits};
+    use oxchain_storage::Store;
+    use oxchain_testkit::ChainBuilder;
+
+    use super::*;
+
+    #[test]
+    fn the_network_hash_rate_is_the_work_of_recent_blocks_over_their_time() {
+        let mut builder = ChainBuilder::regtest();
+        builder.spacing_ms = 2_000;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &builder.params).unwrap();
+        let mut chain = Chain::new(
+            builder.params.clone(),
+            store.clone(),
+            MempoolLimits::default(),
+            1,
+        )
+        .unwrap();
+        // Genesis alone, then one block: nothing to measure.
+        assert_eq!(network_hash_rate(&store, &store.tip().unwrap()), None);
+        for _ in 0..11 {
+            builder.extend(vec![]).unwrap();
+        }
+        let far_future = u64::MAX / 2;
+        chain
+            .process_blocks(builder.blocks[1..].to_vec(), far_future)
+            .unwrap();
+        let tip = store.tip().unwrap();
+        assert_eq!(tip.height, Height(11));
+        // Blocks 2..=11 over blocks 1..11's 20 s: regtest's work per block (2 hashes,
+        // as its target is about half the hash space) every 2 s.
+        let rate = network_hash_rate(&store, &tip).unwrap();
+        assert!((rate - 1.0).abs() < 1e-6, "{rate}");
+    }
+}
