@@ -426,3 +426,67 @@ fn every_command_has_help_and_completions() {
         }
     }
 }
+
+/// List settings from the file and the environment reach the node: CORS origins from
+/// `oxchain.toml`, and a comma-separated `OXCHAIN_CORS_ORIGIN` over them.
+#[test]
+fn list_settings_come_from_the_file_and_comma_separated_env() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("oxchain.toml"),
+        "api = \"127.0.0.1:0\"\np2p = \"127.0.0.1:0\"\nthreads = 1\n\
+         cors_origins = [\"http://localhost:3000\"]\n",
+    )
+    .unwrap();
+    // The Access-Control-Allow-Origin a node gives a page from `origin`.
+    let allowed = |env: &[(&str, &str)], origin: &str| -> Option<String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+            .args(["node", "--network", "regtest", "--data-dir"])
+            .arg(dir.path())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut addr = None;
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.trim().strip_prefix("API") {
+                addr = Some(rest.trim().trim_start_matches("http://").to_string());
+            }
+            if line.starts_with("Ctrl-C") {
+                break;
+            }
+        }
+        let addr = addr.expect("an API line");
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "GET /v1/status HTTP/1.0\r\nHost: {addr}\r\nOrigin: {origin}\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        assert!(child.wait().unwrap().success());
+        text.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("access-control-allow-origin:")
+                .map(|v| v.trim().to_string())
+        })
+    };
+    assert_eq!(
+        allowed(&[], "http://localhost:3000").as_deref(),
+        Some("http://localhost:3000")
+    );
+    assert_eq!(allowed(&[], "http://evil.example"), None);
+    let env = [("OXCHAIN_CORS_ORIGIN", "http://a.example,http://b.example")];
+    assert_eq!(
+        allowed(&env, "http://b.example").as_deref(),
+        Some("http://b.example")
+    );
+    assert_eq!(allowed(&env, "http://localhost:3000"), None);
+}
