@@ -352,8 +352,44 @@ pub(crate) struct Resolved {
     chain: Option<Vec<TutorialBlock>>,
 }
 
+/// Blocks looked at by `/nodes/resolve` before it just says "replaced".
+const RESOLVE_WALK: u64 = 10_000;
+
+/// Whether the best chain went from `before` to `after` by taking peers' blocks, as the
+/// tutorials' `resolve_conflicts` replaced a chain with a neighbour's longer one: a
+/// reorg (`before` left the best chain), or a new block that another node mined. Blocks
+/// this node mined itself meanwhile do not count.
+fn taken_from_peers(
+    state: &AppState,
+    before: oxchain_primitives::BlockHash,
+    after: oxchain_primitives::BlockHash,
+) -> Result<bool, ApiError> {
+    let store = &state.inner.store;
+    let ours = state.inner.miner.reward_to();
+    let mut hash = after;
+    for _ in 0..RESOLVE_WALK {
+        if hash == before {
+            return Ok(false);
+        }
+        let Some(block) = store.block(&hash)? else {
+            return Ok(true);
+        };
+        let mined_here = matches!(
+            block.transactions.first(),
+            Some(oxchain_primitives::Transaction::Coinbase(c)) if c.to == ours
+        );
+        let parent = block.header.prev_hash;
+        let at_genesis = parent == oxchain_primitives::BlockHash::default();
+        if !mined_here || at_genesis {
+            return Ok(true);
+        }
+        hash = parent;
+    }
+    Ok(true)
+}
+
 /// `GET /nodes/resolve`: syncs with every peer (most work wins) and says whether our
-/// chain changed. An unreachable peer is skipped.
+/// chain was replaced by peers' blocks. An unreachable peer is skipped.
 #[utoipa::path(get, path = "/nodes/resolve", tag = "tutorial",
     responses((status = 200, description = "Our chain after syncing with every peer", body = Resolved)))]
 pub(crate) async fn resolve(State(state): State<AppState>) -> Result<Json<Resolved>, ApiError> {
@@ -372,8 +408,14 @@ pub(crate) async fn resolve(State(state): State<AppState>) -> Result<Json<Resolv
         }
     }
     let after = state.chain().tip().hash;
+    let replaced = {
+        let (state, after) = (state.clone(), after);
+        tokio::task::spawn_blocking(move || taken_from_peers(&state, before, after))
+            .await
+            .map_err(ApiError::internal)??
+    };
     let blocks = crate::tutorial::whole_chain(&state).await?;
-    Ok(Json(if after != before {
+    Ok(Json(if replaced {
         Resolved {
             message: "Our chain was replaced".into(),
             new_chain: Some(blocks),

@@ -61,6 +61,7 @@ enum Request {
 #[derive(Debug)]
 pub struct MiningHandle {
     mode: MiningMode,
+    reward_to: Address,
     requests: Option<mpsc::Sender<Request>>,
     canceller: Canceller,
     miner: Arc<Miner>,
@@ -91,11 +92,17 @@ impl MiningHandle {
             .spawn(move || looping.run())?;
         Ok(MiningHandle {
             mode,
+            reward_to,
             requests: Some(requests),
             canceller,
             miner,
             thread: Some(thread),
         })
+    }
+
+    /// Where this node's coinbases pay.
+    pub fn reward_to(&self) -> Address {
+        self.reward_to
     }
 
     /// The mode the loop runs in.

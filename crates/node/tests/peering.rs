@@ -178,3 +178,23 @@ async fn v1_peers_adds_a_peer_and_events_say_so() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Blocks a node mines itself while `/nodes/resolve` waits do not "replace" its chain:
+/// in the tutorials, only a neighbour's longer chain does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolve_is_authoritative_over_blocks_the_node_mined_itself() {
+    let node = TestNode::start(MiningMode::Continuous).await;
+    wait_for("a first block", async || {
+        node.get("/v1/status").await.1["height"].as_u64().unwrap() >= 1
+    })
+    .await;
+    let (_, before) = node.get("/v1/status").await;
+    let (_, resolved) = node.get("/nodes/resolve").await;
+    let (_, after) = node.get("/v1/status").await;
+    assert!(
+        after["height"].as_u64() > before["height"].as_u64(),
+        "the node mined during the wait"
+    );
+    assert_eq!(resolved["message"], "Our chain is authoritative");
+    node.stop().await;
+}
