@@ -41,7 +41,8 @@ pub(crate) struct NodeArgs {
     /// transfers wait).
     #[arg(long, env = "OXCHAIN_MINE", default_value = "on-demand")]
     mine: MiningMode,
-    /// Where coinbases pay (default: a key the node keeps in DATA_DIR/miner.key).
+    /// Where coinbases pay: an address, or the name of a key in DATA_DIR/wallet (default:
+    /// a key the node keeps in DATA_DIR/miner.key).
     #[arg(long, env = "OXCHAIN_MINER_ADDRESS")]
     miner_address: Option<String>,
     /// Mining and signature-checking threads (default: one per CPU).
@@ -205,19 +206,13 @@ pub(crate) fn default_data_dir(network: Network) -> anyhow::Result<PathBuf> {
 pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
     let args = args.with_config_file(matches)?;
     let network = args.network;
-    let miner_address = match args.miner_address.as_deref() {
-        None => None,
-        Some(text) => match Address::parse(text, network) {
-            Ok(address) => Some(address),
-            // A usage error, like any other bad flag: exit code 2.
-            Err(e) => usage_error(format!(
-                "invalid value {text:?} for '--miner-address': not a {network} address: {e}"
-            )),
-        },
-    };
     let data_dir = match args.data_dir {
         Some(dir) => dir,
         None => default_data_dir(network)?,
+    };
+    let miner_address = match args.miner_address.as_deref() {
+        None => None,
+        Some(text) => Some(miner_address(text, network, &data_dir)),
     };
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -295,6 +290,28 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         data_dir.join(oxchain_node::mempool_file::FILE).display()
     );
     Ok(())
+}
+
+/// `--miner-address`: an address of `network`, or the name of a key in the data
+/// directory's wallet (`oxchain wallet new NAME`). Anything else is a usage error (exit
+/// code 2), like any other bad flag.
+fn miner_address(text: &str, network: Network, data_dir: &std::path::Path) -> Address {
+    let parsed = Address::parse(text, network);
+    if let Ok(address) = parsed {
+        return address;
+    }
+    let wallet = oxchain_wallet::Wallet::new(data_dir.join("wallet"));
+    match (parsed, wallet.show(text)) {
+        (_, Ok(key)) => key.address,
+        (Err(e), Err(oxchain_wallet::WalletError::NotFound(_))) => usage_error(format!(
+            "invalid value {text:?} for '--miner-address': not a {network} address ({e}) \
+             nor a key in {}",
+            data_dir.join("wallet").display()
+        )),
+        (_, Err(e)) => usage_error(format!(
+            "invalid value {text:?} for '--miner-address': the wallet key cannot be read: {e}"
+        )),
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

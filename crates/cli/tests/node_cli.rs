@@ -490,3 +490,60 @@ fn list_settings_come_from_the_file_and_comma_separated_env() {
     );
     assert_eq!(allowed(&env, "http://localhost:3000"), None);
 }
+
+/// `--miner-address` also takes the name of a key in the node's wallet.
+#[test]
+fn the_miner_address_can_be_a_wallet_key_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let wallet = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+            .arg("wallet")
+            .args(args)
+            .args(["--network", "regtest", "--data-dir", data_dir])
+            .env("OXCHAIN_PASSPHRASE", "test passphrase")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    wallet(&["new", "payout"]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&wallet(&["show", "payout", "--json"])).unwrap();
+    let address = shown["address"].as_str().unwrap();
+    let banner = banner_of(
+        &[
+            "--network",
+            "regtest",
+            "--data-dir",
+            data_dir,
+            "--api",
+            "127.0.0.1:0",
+            "--p2p",
+            "127.0.0.1:0",
+            "--miner-address",
+            "payout",
+        ],
+        &[],
+    );
+    assert!(
+        banner.contains(&format!("miner address  {address}")),
+        "{banner}"
+    );
+    // A name that is neither an address nor a key: a usage error naming both.
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["node", "--network", "regtest", "--data-dir", data_dir])
+        .args(["--miner-address", "nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--miner-address") && stderr.contains("wallet"),
+        "{stderr}"
+    );
+}
