@@ -210,10 +210,10 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => default_data_dir(network)?,
     };
-    let miner_address = match args.miner_address.as_deref() {
-        None => None,
-        Some(text) => Some(miner_address(text, network, &data_dir)),
-    };
+    let miner_address = args
+        .miner_address
+        .as_deref()
+        .map(|text| miner_address(text, network, &data_dir));
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |t| t as usize,
