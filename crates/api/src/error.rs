@@ -46,6 +46,7 @@ impl ApiError {
 
     /// 500 for our own failures (the store), never for input.
     pub fn internal(message: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%message, "the API failed a request");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

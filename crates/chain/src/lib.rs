@@ -336,8 +336,35 @@ impl Chain {
         self.mempool
             .revalidate(&self.store, effects.returned, touched)?;
         for event in effects.events {
+            log_event(&event);
             let _ = self.events.send(event);
         }
         Ok(())
+    }
+}
+
+/// The chain's changes in the node's log: every new tip at debug, reorgs at info.
+fn log_event(event: &ChainEvent) {
+    match event {
+        ChainEvent::BlockConnected {
+            hash,
+            height,
+            block,
+        } => {
+            tracing::debug!(height = height.0, %hash, txs = block.transactions.len(), "new tip");
+        }
+        ChainEvent::Reorg {
+            old_tip,
+            new_tip,
+            fork_height,
+            depth,
+        } => tracing::info!(
+            fork_height = fork_height.0,
+            depth,
+            %old_tip,
+            %new_tip,
+            "reorg: the best chain switched branches"
+        ),
+        _ => {}
     }
 }

@@ -81,7 +81,10 @@ impl Chain {
         now_ms: u64,
         effects: &mut Effects,
     ) -> Result<BlockOutcome, StoreError> {
-        let invalid = |error| Ok(BlockOutcome::Invalid { hash, error });
+        let invalid = |error: ConsensusError| {
+            tracing::warn!(%hash, %error, "invalid block");
+            Ok(BlockOutcome::Invalid { hash, error })
+        };
         // 1. Size: nothing larger than a block is looked at further.
         let size = block.encoded_len();
         if size > MAX_BLOCK_BYTES {

@@ -61,7 +61,22 @@ enum Command {
     },
 }
 
+/// What is logged when `RUST_LOG` is not set: oxchain's own events from `info` up, and
+/// its dependencies' warnings.
+const DEFAULT_LOG: &str = "warn,oxchain_chain=info,oxchain_net=info,oxchain_node=info,\
+    oxchain_api=info,oxchain_miner=info";
+
 fn main() -> ExitCode {
+    // Logs go to stderr, filtered by RUST_LOG (for example RUST_LOG=oxchain_net=debug);
+    // stdout keeps what commands print for people and scripts.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {

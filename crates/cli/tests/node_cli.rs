@@ -547,3 +547,47 @@ fn the_miner_address_can_be_a_wallet_key_name() {
         "{stderr}"
     );
 }
+
+/// The node logs to stderr, filtered by RUST_LOG; stdout keeps the banner.
+#[test]
+fn the_node_logs_to_stderr_as_rust_log_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["node", "--network", "regtest", "--api", "127.0.0.1:0"])
+        .args(["--p2p", "127.0.0.1:0", "--threads", "1", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "oxchain_chain=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut addr = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("API") {
+            addr = Some(rest.trim().trim_start_matches("http://").to_string());
+        }
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+    }
+    let url = format!("http://{}", addr.expect("an API line"));
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["mine", "--node", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(child.wait().unwrap().success());
+    let tip = stderr
+        .lines()
+        .find(|l| l.contains("new tip"))
+        .unwrap_or_else(|| panic!("no new-tip line in:\n{stderr}"));
+    assert!(tip.contains("DEBUG") && tip.contains("height=1"), "{tip}");
+    // Not a terminal: no colour codes.
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+}

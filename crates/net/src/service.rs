@@ -495,6 +495,7 @@ impl Service {
     }
 
     fn ban(&mut self, peer: PeerId, why: &str) {
+        tracing::warn!(%peer, reason = why, for_s = self.ban_for.as_secs(), "banned a peer");
         *self.rejected.entry(why.to_string()).or_default() += 1;
         self.swarm.behaviour_mut().blocked.block_peer(peer);
         self.bans.insert(peer, Instant::now() + self.ban_for);
@@ -632,8 +633,14 @@ impl Service {
         match event {
             SwarmEvent::NewListenAddr { .. } => self.publish_info(),
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+                peer_id,
+                endpoint,
+                num_established,
+                ..
             } => {
+                if num_established.get() == 1 {
+                    tracing::info!(peer = %peer_id, address = %endpoint.get_remote_address(), "peer connected");
+                }
                 self.addresses
                     .insert(peer_id, endpoint.get_remote_address().clone());
                 self.request(peer_id, SyncRequest::Status);
@@ -645,6 +652,7 @@ impl Service {
                 ..
             } => {
                 if num_established == 0 {
+                    tracing::info!(peer = %peer_id, "peer disconnected");
                     self.addresses.remove(&peer_id);
                     self.statuses.remove(&peer_id);
                     if self.sync.as_ref().is_some_and(|s| s.peer == peer_id) {
@@ -857,6 +865,7 @@ impl Service {
     }
 
     fn start_sync(&mut self, peer: PeerId, target: u64) {
+        tracing::info!(%peer, target, "syncing: headers first from the peer with most work");
         self.sync = Some(Sync {
             peer,
             target,
@@ -952,6 +961,7 @@ impl Service {
                 };
                 sync.busy = false;
                 if headers.is_empty() {
+                    tracing::info!(height = lock(&self.chain).tip().height.0, "sync done");
                     self.sync = None;
                     self.maybe_start_sync();
                     return;
