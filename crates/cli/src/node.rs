@@ -246,7 +246,10 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let stopped = runtime.block_on(oxchain_node::run(config, stop_signal(), |started| {
+    let stop = runtime
+        .block_on(async { stop_signal() })
+        .context("listening for SIGINT and SIGTERM")?;
+    let stopped = runtime.block_on(oxchain_node::run(config, stop, |started| {
         println!("oxchain node on {network}");
         println!("  data dir       {}", data_dir.display());
         if let Some(config) = &config_file {
@@ -314,21 +317,21 @@ fn miner_address(text: &str, network: Network, data_dir: &std::path::Path) -> Ad
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn stop_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Listens for SIGINT and SIGTERM from now on (call it inside the runtime, before the
+/// node starts: a signal that came before the first poll would otherwise end the process
+/// with the default action, uncleanly); the future completes on either.
+fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "stopping: finishing the current write ..."
-    );
+        let _ = writeln!(
+            std::io::stderr(),
+            "stopping: finishing the current write ..."
+        );
+    })
 }
