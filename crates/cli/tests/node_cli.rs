@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const MINER: &str = "oxr1z266ywdyn7gz7nyezrlnaetfrqaa9533q54yl6";
@@ -21,12 +21,89 @@ fn get(addr: &str, path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A running `oxchain node`: the process, its start-up lines and its API address.
+struct Node {
+    child: Child,
+    banner: String,
+    addr: String,
+    /// Its stderr, read as it comes so that logs never fill the pipe.
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Node {
+    /// Starts `oxchain node ARGS` with `env` and reads its start-up lines.
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+            .arg("node")
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut err, &mut text);
+            text
+        });
+        let mut banner = String::new();
+        let mut addr = None;
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+            if let Some(rest) = line.trim().strip_prefix("API") {
+                addr = Some(rest.trim().trim_start_matches("http://").to_string());
+            }
+            if line.starts_with("Ctrl-C") {
+                break;
+            }
+        }
+        let addr = addr.unwrap_or_else(|| panic!("no API line in:\n{banner}"));
+        Node {
+            child,
+            banner,
+            addr,
+            stderr,
+        }
+    }
+
+    /// SIGINT, as Ctrl-C sends; waits up to 10 s for the node to stop. Returns whether
+    /// it exited cleanly, and its stderr.
+    fn interrupt(mut self) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "the node did not stop within 10 s of SIGINT:\n{}",
+                    self.banner
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (status.success(), self.stderr.join().unwrap())
+    }
+}
+
 #[test]
 fn a_node_mines_to_the_miner_address_and_stops_cleanly_on_sigint() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxchain"))
-        .args([
-            "node",
+    let data_dir = dir.path().to_str().unwrap();
+    let node = Node::start(
+        &[
             "--network",
             "regtest",
             "--api",
@@ -35,28 +112,14 @@ fn a_node_mines_to_the_miner_address_and_stops_cleanly_on_sigint() {
             "continuous",
             "--threads",
             "1",
-        ])
-        .args(["--miner-address", MINER, "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut addr = None;
-    let mut banner = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        banner.push_str(&line);
-        banner.push('\n');
-        if let Some(rest) = line.trim().strip_prefix("API") {
-            addr = Some(rest.trim().trim_start_matches("http://").to_string());
-        }
-        if line.starts_with("Ctrl-C") {
-            break;
-        }
-    }
-    let addr = addr.unwrap_or_else(|| panic!("no API line in:\n{banner}"));
+            "--miner-address",
+            MINER,
+            "--data-dir",
+            data_dir,
+        ],
+        &[],
+    );
+    let (banner, addr) = (&node.banner, &node.addr);
     for expected in [
         "regtest",
         "data dir",
@@ -71,7 +134,7 @@ fn a_node_mines_to_the_miner_address_and_stops_cleanly_on_sigint() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let account: serde_json::Value =
-            serde_json::from_str(&get(&addr, &format!("/v1/accounts/{MINER}"))).unwrap();
+            serde_json::from_str(&get(addr, &format!("/v1/accounts/{MINER}"))).unwrap();
         if account["balance"].as_u64().unwrap() >= 3 * 50 * 100_000_000 {
             break;
         }
@@ -81,27 +144,8 @@ fn a_node_mines_to_the_miner_address_and_stops_cleanly_on_sigint() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SIGINT, as Ctrl-C sends.
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the node did not stop within 10 s of SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "exit status {status}");
+    let (clean, stderr) = node.interrupt();
+    assert!(clean, "the node did not stop cleanly: {stderr}");
     // The chain is intact: a new node opens it at the height the old one reached.
     let store =
         oxchain_storage::Store::open(dir.path(), &oxchain_consensus::ChainParams::regtest())
@@ -136,11 +180,11 @@ fn bad_node_flags_are_usage_errors_naming_the_flag() {
     }
 }
 
-/// Starts `oxchain node` on regtest with on-demand mining; returns it and its API address.
-fn start_node(dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxchain"))
-        .args([
-            "node",
+/// `oxchain node` on regtest with on-demand mining, in `dir`.
+fn start_node(dir: &std::path::Path) -> Node {
+    let dir = dir.to_str().unwrap();
+    Node::start(
+        &[
             "--network",
             "regtest",
             "--api",
@@ -150,30 +194,17 @@ fn start_node(dir: &std::path::Path) -> (std::process::Child, String) {
             "--threads",
             "1",
             "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut addr = None;
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.trim().strip_prefix("API") {
-            addr = Some(rest.trim().trim_start_matches("http://").to_string());
-        }
-        if line.starts_with("Ctrl-C") {
-            break;
-        }
-    }
-    (child, addr.expect("an API line"))
+            dir,
+        ],
+        &[],
+    )
 }
 
 #[test]
 fn queries_against_a_running_node() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut node, addr) = start_node(dir.path());
-    let url = format!("http://{addr}");
+    let node = start_node(dir.path());
+    let url = format!("http://{}", node.addr);
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
             .args(args)
@@ -214,9 +245,7 @@ fn queries_against_a_running_node() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no block at height 99"));
-    let pid = node.id().to_string();
-    Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(node.wait().unwrap().success());
+    assert!(node.interrupt().0);
     // No node: a clear error.
     let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
         .args(["status", "--node", &url])
@@ -225,36 +254,13 @@ fn queries_against_a_running_node() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach a node"));
 }
 
-/// Starts `oxchain node` with `args` and `env`, reads its start-up lines, stops it with
-/// SIGINT, and returns those lines.
+/// Starts `oxchain node` with `args` and `env`, stops it with SIGINT, and returns its
+/// start-up lines.
 fn banner_of(args: &[&str], env: &[(&str, &str)]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxchain"))
-        .arg("node")
-        .args(args)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.starts_with("Ctrl-C") {
-            break;
-        }
-    }
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-INT", &pid]).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the node did not stop within 10 s of SIGINT:\n{banner}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let node = Node::start(args, env);
+    let banner = node.banner.clone();
+    let (clean, stderr) = node.interrupt();
+    assert!(clean, "{banner}{stderr}");
     banner
 }
 
@@ -439,28 +445,12 @@ fn list_settings_come_from_the_file_and_comma_separated_env() {
          cors_origins = [\"http://localhost:3000\"]\n",
     )
     .unwrap();
+    let data_dir = dir.path().to_str().unwrap();
     // The Access-Control-Allow-Origin a node gives a page from `origin`.
     let allowed = |env: &[(&str, &str)], origin: &str| -> Option<String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_oxchain"))
-            .args(["node", "--network", "regtest", "--data-dir"])
-            .arg(dir.path())
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut addr = None;
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            let line = line.unwrap();
-            if let Some(rest) = line.trim().strip_prefix("API") {
-                addr = Some(rest.trim().trim_start_matches("http://").to_string());
-            }
-            if line.starts_with("Ctrl-C") {
-                break;
-            }
-        }
-        let addr = addr.expect("an API line");
-        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        let node = Node::start(&["--network", "regtest", "--data-dir", data_dir], env);
+        let addr = &node.addr;
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
         write!(
             stream,
             "GET /v1/status HTTP/1.0\r\nHost: {addr}\r\nOrigin: {origin}\r\n\r\n"
@@ -468,10 +458,7 @@ fn list_settings_come_from_the_file_and_comma_separated_env() {
         .unwrap();
         let mut text = String::new();
         stream.read_to_string(&mut text).unwrap();
-        let _ = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        assert!(child.wait().unwrap().success());
+        assert!(node.interrupt().0);
         text.lines().find_map(|l| {
             l.to_ascii_lowercase()
                 .strip_prefix("access-control-allow-origin:")
@@ -552,37 +539,30 @@ fn the_miner_address_can_be_a_wallet_key_name() {
 #[test]
 fn the_node_logs_to_stderr_as_rust_log_says() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxchain"))
-        .args(["node", "--network", "regtest", "--api", "127.0.0.1:0"])
-        .args(["--p2p", "127.0.0.1:0", "--threads", "1", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "oxchain_chain=debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut addr = None;
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.trim().strip_prefix("API") {
-            addr = Some(rest.trim().trim_start_matches("http://").to_string());
-        }
-        if line.starts_with("Ctrl-C") {
-            break;
-        }
-    }
-    let url = format!("http://{}", addr.expect("an API line"));
+    let data_dir = dir.path().to_str().unwrap();
+    let node = Node::start(
+        &[
+            "--network",
+            "regtest",
+            "--api",
+            "127.0.0.1:0",
+            "--p2p",
+            "127.0.0.1:0",
+            "--threads",
+            "1",
+            "--data-dir",
+            data_dir,
+        ],
+        &[("RUST_LOG", "oxchain_chain=debug")],
+    );
+    let url = format!("http://{}", node.addr);
     let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
         .args(["mine", "--node", &url])
         .output()
         .unwrap();
     assert!(out.status.success());
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(child.wait().unwrap().success());
+    let (clean, stderr) = node.interrupt();
+    assert!(clean, "{stderr}");
     let tip = stderr
         .lines()
         .find(|l| l.contains("new tip"))
