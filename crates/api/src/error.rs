@@ -44,6 +44,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 503: a read spanned a reorg (each store read is its own snapshot): ask again.
+    pub fn chain_moved(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "chain_moved", message)
+    }
+
     /// 500 for our own failures (the store), never for input.
     pub fn internal(message: impl std::fmt::Display) -> ApiError {
         tracing::error!(%message, "the API failed a request");

@@ -3,7 +3,7 @@
 //! read the `/v1` API and `/v1/events`; they load nothing from elsewhere.
 
 use axum::http::header;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 
 /// The explorer's page; its assets are named with absolute `/explorer/` paths, so the
 /// same page works at `/` and at `/explorer/`.
@@ -20,14 +20,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
 
 /// The explorer's page, with its content security policy.
 pub(crate) fn page() -> Response {
-    (
-        [
-            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Html(INDEX_HTML),
-    )
-        .into_response()
+    asset("text/html; charset=utf-8", INDEX_HTML)
 }
 
 /// `GET /explorer/`: the explorer.
@@ -58,6 +51,7 @@ pub(crate) async fn style_css() -> Response {
     asset("text/css; charset=utf-8", STYLE_CSS)
 }
 
+/// One of the embedded files, with the page's content security policy.
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [

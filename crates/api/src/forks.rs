@@ -13,7 +13,6 @@ use oxchain_primitives::BlockHash;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Side blocks remembered; the oldest go first.
@@ -50,7 +49,7 @@ pub(crate) struct ReorgView {
 }
 
 /// What `/v1/forks` answers.
-#[derive(Debug, Default, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct ForksView {
     /// The best chain's height now.
     pub tip_height: u64,
@@ -144,14 +143,14 @@ fn push_capped<T>(list: &mut VecDeque<T>, cap: usize, item: T) {
 /// the fork tree beside the best chain (`/v1/blocks`).
 #[utoipa::path(get, path = "/v1/forks", tag = "v1",
     responses((status = 200, description = "Recent side blocks and reorgs", body = ForksView)))]
-pub(crate) async fn forks(State(state): State<AppState>) -> Result<Json<ForksView>, ApiError> {
+pub(crate) async fn forks(State(state): State<AppState>) -> Json<ForksView> {
     let tip_height = state.chain().tip().height.0;
     let forks = state.inner.forks.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(Json(ForksView {
+    Json(ForksView {
         tip_height,
         side_blocks: forks.side.iter().cloned().collect(),
         reorgs: forks.reorgs.iter().cloned().collect(),
-    }))
+    })
 }
 
 #[cfg(test)]

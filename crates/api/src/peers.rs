@@ -378,12 +378,11 @@ fn taken_from_peers(
             block.transactions.first(),
             Some(oxchain_primitives::Transaction::Coinbase(c)) if c.to == ours
         );
-        let parent = block.header.prev_hash;
-        let at_genesis = parent == oxchain_primitives::BlockHash::default();
-        if !mined_here || at_genesis {
+        // Past genesis (whose parent is all zeros) there is no block: "replaced".
+        if !mined_here {
             return Ok(true);
         }
-        hash = parent;
+        hash = block.header.prev_hash;
     }
     Ok(true)
 }

@@ -159,11 +159,9 @@ pub(crate) fn best_block(
     height: oxchain_primitives::Height,
 ) -> Result<oxchain_primitives::Block, ApiError> {
     let moved = || {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "chain_moved",
-            format!("the best chain changed at height {height} during the read: try again"),
-        )
+        ApiError::chain_moved(format!(
+            "the best chain changed at height {height} during the read: try again"
+        ))
     };
     let hash = store.hash_at(height)?.ok_or_else(moved)?;
     store.block(&hash)?.ok_or_else(moved)

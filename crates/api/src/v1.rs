@@ -614,11 +614,7 @@ pub(crate) async fn history(
             .get(entry.position as usize)
             .filter(|tx| tx.compute_txid() == entry.txid)
             .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "chain_moved",
-                    "the best chain changed during the read: try again",
-                )
+                ApiError::chain_moved("the best chain changed during the read: try again")
             })?;
         transactions.push(HistoryItem {
             height: entry.height.0,
