@@ -371,6 +371,7 @@ fn taken_from_peers(
         if hash == before {
             return Ok(false);
         }
+        // Past genesis (whose parent is all zeros) there is no block: "replaced".
         let Some(block) = store.block(&hash)? else {
             return Ok(true);
         };
@@ -378,7 +379,6 @@ fn taken_from_peers(
             block.transactions.first(),
             Some(oxchain_primitives::Transaction::Coinbase(c)) if c.to == ours
         );
-        // Past genesis (whose parent is all zeros) there is no block: "replaced".
         if !mined_here {
             return Ok(true);
         }
