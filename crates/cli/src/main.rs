@@ -61,10 +61,9 @@ enum Command {
     },
 }
 
-/// What is logged when `RUST_LOG` is not set: oxchain's own events from `info` up, and
-/// its dependencies' warnings.
-const DEFAULT_LOG: &str = "warn,oxchain_chain=info,oxchain_net=info,oxchain_node=info,\
-    oxchain_api=info,oxchain_miner=info";
+/// What is logged when `RUST_LOG` is not set: the events of the crates that log (chain,
+/// net, api) from `info` up, and every other crate's warnings.
+const DEFAULT_LOG: &str = "warn,oxchain_chain=info,oxchain_net=info,oxchain_api=info";
 
 fn main() -> ExitCode {
     // Logs go to stderr, filtered by RUST_LOG (for example RUST_LOG=oxchain_net=debug);
