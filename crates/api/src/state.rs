@@ -1,13 +1,19 @@
-//! What every handler shares: the chain, the store, the miner, metrics, and the events.
+//! What every handler shares: the chain's read side, the store, the miner, metrics, and
+//! the events.
+//!
+//! Handlers never take the chain's lock: they read the [`ChainView`] (the published tip,
+//! redb read transactions, the mempool under its own short lock). A transfer is submitted
+//! with [`AppState::submit`], on a blocking thread.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use oxchain_chain::{Chain, ChainEvent};
+use oxchain_chain::{ChainEvent, ChainView, MempoolError};
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::genesis::{dev_account_address, dev_account_key};
 use oxchain_miner::MiningHandle;
-use oxchain_primitives::{Address, SecretKey};
+use oxchain_primitives::{Address, SecretKey, Transfer, Txid};
 use oxchain_storage::Store;
 use tokio::sync::{broadcast, watch};
 
@@ -23,8 +29,13 @@ pub struct AppState {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// Locks that keep the node's own signing in nonce order per sender: a sender's next
+/// nonce is read and its transfer signed and submitted under one of them (striped by
+/// address, so that different senders sign in parallel).
+const SIGNING_STRIPES: usize = 64;
+
 pub(crate) struct Inner {
-    pub(crate) chain: Arc<Mutex<Chain>>,
+    pub(crate) chain: ChainView,
     pub(crate) store: Store,
     pub(crate) params: ChainParams,
     pub(crate) miner: Arc<MiningHandle>,
@@ -39,12 +50,16 @@ pub(crate) struct Inner {
     pub(crate) registered: Mutex<std::collections::BTreeSet<String>>,
     /// Side blocks and reorgs seen lately, for `/v1/forks`.
     pub(crate) forks: Mutex<crate::forks::Forks>,
+    /// The funded dev accounts' keys, decoded once (dev and regtest only).
+    dev_keys: HashMap<&'static str, SecretKey>,
+    /// See [`SIGNING_STRIPES`]; taken only on blocking threads.
+    signing: Vec<Mutex<()>>,
 }
 
 /// What the API needs from the node.
 pub struct ApiParts {
-    /// The chain, shared with the miner and the network.
-    pub chain: Arc<Mutex<Chain>>,
+    /// The chain's read side (the miner and the network write).
+    pub chain: ChainView,
     /// The mining loop.
     pub miner: Arc<MiningHandle>,
     /// The bearer token routes that change the node require (`None` on a loopback bind).
@@ -61,13 +76,18 @@ impl AppState {
     /// The shared state, and the task that turns chain events into JSON for
     /// `/v1/events` and the metrics (run it on the node's runtime).
     pub fn new(parts: ApiParts) -> (AppState, impl Future<Output = ()> + Send) {
-        let (store, params, chain_events) = {
-            let chain = parts.chain.lock().unwrap_or_else(|e| e.into_inner());
-            (
-                chain.store().clone(),
-                chain.params().clone(),
-                chain.subscribe(),
-            )
+        let (store, params, chain_events) = (
+            parts.chain.store().clone(),
+            parts.chain.params().clone(),
+            parts.chain.subscribe(),
+        );
+        let dev_keys = if params.network.has_dev_accounts() {
+            oxchain_consensus::genesis::DEV_ACCOUNTS
+                .iter()
+                .map(|name| (*name, dev_account_key(name)))
+                .collect()
+        } else {
+            HashMap::new()
         };
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let state = AppState {
@@ -85,15 +105,72 @@ impl AppState {
                 api_addr: parts.api_addr,
                 registered: Mutex::new(Default::default()),
                 forks: Mutex::new(Default::default()),
+                dev_keys,
+                signing: (0..SIGNING_STRIPES).map(|_| Mutex::new(())).collect(),
             }),
         };
         let forwarder = crate::events::forward(state.clone(), chain_events);
         (state, forwarder)
     }
 
-    pub(crate) fn chain(&self) -> MutexGuard<'_, Chain> {
-        // The store commits atomically; a panic elsewhere leaves nothing half-written.
-        self.inner.chain.lock().unwrap_or_else(|e| e.into_inner())
+    /// The chain's read side: never its lock.
+    pub(crate) fn chain(&self) -> &ChainView {
+        &self.inner.chain
+    }
+
+    /// Submits a signed transfer on a blocking thread (its signature check and the
+    /// mempool's write lock stay off the async runtime).
+    pub(crate) async fn submit(&self, transfer: Transfer) -> Result<Txid, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            state
+                .chain()
+                .submit_transfer(transfer)
+                .map_err(|e| crate::tutorial::mempool_error(&state, e))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the submission failed: {e}")))?
+    }
+
+    /// Signs a transfer from `key` to `to` with the sender's next nonce and submits it,
+    /// on a blocking thread. Requests for one sender take turns, so each gets the next
+    /// nonce; the signature is made and checked outside the mempool's lock.
+    pub(crate) async fn sign_and_submit(
+        &self,
+        key: SecretKey,
+        to: Address,
+        amount: oxchain_primitives::Amount,
+        fee: oxchain_primitives::Amount,
+    ) -> Result<Txid, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || -> Result<Txid, MempoolError> {
+            let from = key.public_key();
+            let sender = Address::from_public_key(&from);
+            let stripe = usize::from(sender.0[0]) % SIGNING_STRIPES;
+            let _turn = state.inner.signing[stripe]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let chain = state.chain();
+            let pending = chain.mempool().next_nonce(&sender);
+            let nonce = match pending {
+                Some(nonce) => nonce,
+                None => chain.store().account(&sender)?.unwrap_or_default().nonce,
+            };
+            let mut transfer = Transfer {
+                from,
+                to,
+                amount,
+                fee,
+                nonce,
+                data: Vec::new(),
+                signature: oxchain_primitives::Signature([0; 64]),
+            };
+            transfer.sign(&key, &state.inner.params.genesis_hash());
+            chain.submit_transfer(transfer)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the submission failed: {e}")))?
+        .map_err(|e| crate::tutorial::mempool_error(self, e))
     }
 
     pub(crate) fn network(&self) -> oxchain_primitives::Network {
@@ -134,6 +211,9 @@ impl AppState {
         let sender = sender.trim();
         if sender.is_empty() {
             return Err(ApiError::bad_request("bad_sender", "sender is empty"));
+        }
+        if let Some(key) = self.inner.dev_keys.get(sender) {
+            return Ok(key.clone());
         }
         if self.network().has_dev_accounts()
             && oxchain_consensus::genesis::is_dev_account_name(sender)

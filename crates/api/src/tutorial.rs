@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use oxchain_chain::MempoolError;
-use oxchain_primitives::{Amount, Height, Signature, Transfer, Txid};
+use oxchain_primitives::{Amount, Height, Txid};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -185,7 +185,7 @@ pub(crate) async fn transactions_new(
     else {
         return Err(ApiError::bad_request("missing_values", "Missing values"));
     };
-    let (txid, next_height) = sign_and_submit(&state, &sender, &recipient, &amount)?;
+    let (txid, next_height) = sign_and_submit(&state, &sender, &recipient, &amount).await?;
     Ok((
         StatusCode::CREATED,
         Json(Queued {
@@ -221,7 +221,7 @@ pub(crate) async fn transaction(
     else {
         return Err(ApiError::bad_request("missing_values", "Missing values"));
     };
-    let (txid, _) = sign_and_submit(&state, &sender, &receiver, &amount)?;
+    let (txid, _) = sign_and_submit(&state, &sender, &receiver, &amount).await?;
     Ok(Json(Queued {
         message: "transaction success".into(),
         txid: txid.to_string(),
@@ -288,7 +288,7 @@ fn plain_decimal(text: &str) -> Option<String> {
 
 /// Signs a transfer from a sender the node holds a key for, and submits it. Returns its
 /// txid and the height of the next block.
-fn sign_and_submit(
+async fn sign_and_submit(
     state: &AppState,
     sender: &Value,
     recipient: &Value,
@@ -297,35 +297,8 @@ fn sign_and_submit(
     let key = state.signing_key(text("sender", sender)?)?;
     let to = state.parse_address("recipient", text("recipient", recipient)?)?;
     let amount = parse_coins(amount)?;
-    let from = key.public_key();
-    let sender_address = oxchain_primitives::Address::from_public_key(&from);
-    let genesis = state.inner.params.genesis_hash();
-    let mut chain = state.chain();
-    let nonce = match chain.mempool().next_nonce(&sender_address) {
-        Some(nonce) => nonce,
-        None => {
-            chain
-                .store()
-                .account(&sender_address)?
-                .unwrap_or_default()
-                .nonce
-        }
-    };
-    let mut transfer = Transfer {
-        from,
-        to,
-        amount,
-        fee: TUTORIAL_FEE,
-        nonce,
-        data: Vec::new(),
-        signature: Signature([0; 64]),
-    };
-    transfer.sign(&key, &genesis);
-    let next_height = chain.tip().height.0 + 1;
-    let txid = chain
-        .submit_transfer(transfer)
-        .map_err(|e| mempool_error(state, e))?;
-    Ok((txid, next_height))
+    let txid = state.sign_and_submit(key, to, amount, TUTORIAL_FEE).await?;
+    Ok((txid, state.chain().tip().height.0 + 1))
 }
 
 /// A refused transfer as an API error (counted in the metrics by its code word).

@@ -276,7 +276,7 @@ pub(crate) async fn block(
         ),
         best_chain,
         confirmations: if best_chain {
-            tip.height.0 - record.height.0 + 1
+            confirmations(tip.height.0, record.height.0)
         } else {
             0
         },
@@ -332,7 +332,7 @@ pub(crate) async fn transaction(
             block: Some(location.block.to_string()),
             height: Some(location.height.0),
             position: Some(location.position),
-            confirmations: tip - location.height.0 + 1,
+            confirmations: confirmations(tip, location.height.0),
             transaction: TxView::new(network, &tx, txid),
         }));
     }
@@ -351,6 +351,12 @@ pub(crate) async fn transaction(
 }
 
 type Located = (oxchain_storage::TxLocation, Transaction, u64);
+
+/// Blocks on top of a best-chain block at `height`, its own included. The tip snapshot is
+/// published after the store commits, so a block just stored may be above it: count 1.
+fn confirmations(tip: u64, height: u64) -> u64 {
+    tip.max(height) - height + 1
+}
 
 fn locate(state: &AppState, txid: &Txid) -> Result<Option<Located>, ApiError> {
     let store = &state.inner.store;
@@ -421,7 +427,7 @@ pub(crate) async fn proof(
         index: proof.index,
         leaf_count: proof.leaf_count,
         path: proof.path.iter().map(hex::encode).collect(),
-        confirmations: tip - location.height.0 + 1,
+        confirmations: confirmations(tip, location.height.0),
     }))
 }
 
@@ -497,10 +503,7 @@ pub(crate) async fn submit(
         data,
         signature: Signature(signature),
     };
-    let txid = state
-        .chain()
-        .submit_transfer(transfer)
-        .map_err(|e| crate::tutorial::mempool_error(&state, e))?;
+    let txid = state.submit(transfer).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -668,16 +671,22 @@ pub(crate) async fn mempool(
     }
     .limit()?;
     let network = state.network();
-    let chain = state.chain();
-    let pool = chain.mempool();
-    Ok(Json(MempoolView {
-        count: pool.len(),
-        bytes: pool.bytes(),
-        transactions: pool
-            .transfers()
+    // Copied out under the mempool's lock, turned into views after it.
+    let (count, bytes, best) = {
+        let pool = state.chain().mempool();
+        let best: Vec<(Txid, oxchain_primitives::Transfer)> = pool
+            .best(limit)
             .into_iter()
-            .take(limit)
-            .map(|(txid, t)| TxView::new(network, &Transaction::Transfer(t.clone()), txid))
+            .map(|(txid, t)| (txid, t.clone()))
+            .collect();
+        (pool.len(), pool.bytes(), best)
+    };
+    Ok(Json(MempoolView {
+        count,
+        bytes,
+        transactions: best
+            .into_iter()
+            .map(|(txid, t)| TxView::new(network, &Transaction::Transfer(t), txid))
             .collect(),
     }))
 }

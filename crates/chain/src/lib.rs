@@ -12,14 +12,18 @@
 //! - [`mempool`]: pending transfers, their order, replacement and eviction.
 //! - [`orphans`]: blocks waiting for their parent.
 //! - [`events`]: [`BlockOutcome`] and [`ChainEvent`].
+//! - [`view`]: who may lock what: [`SharedChain`] (the writer behind its mutex) and
+//!   [`ChainView`] (the tip snapshot, store reads, the mempool; never the mutex).
 
 pub mod events;
 pub mod mempool;
 pub mod orphans;
 pub mod pipeline;
+pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::RwLockReadGuard;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
@@ -36,6 +40,7 @@ use tokio::sync::broadcast;
 pub use events::{BlockOutcome, ChainEvent};
 pub use mempool::{Mempool, MempoolError, MempoolLimits};
 pub use orphans::OrphanPool;
+pub use view::{ChainView, SharedChain};
 
 /// How many events a slow listener may fall behind before it misses some.
 const EVENT_CAPACITY: usize = 4096;
@@ -46,27 +51,26 @@ pub const BATCH_BLOCKS: usize = 64;
 const TEMPLATE_RESERVE_BYTES: usize = 1024;
 
 /// The node's chain: the store, the tip, the orphan pool and the mempool. One owner
-/// drives it (`&mut self`); readers go to the [`Store`] directly.
+/// drives it (`&mut self`, shared as [`SharedChain`]); readers hold its [`ChainView`].
 #[derive(Debug)]
 pub struct Chain {
     params: ChainParams,
     store: Store,
     tip: Tip,
     orphans: OrphanPool,
-    mempool: Mempool,
     /// Decoded keys for single blocks and the mempool.
     keys: KeyCache,
     /// One decoded-key cache per signature thread, for batches.
     worker_keys: Vec<KeyCache>,
-    events: broadcast::Sender<ChainEvent>,
-    watch: ChainWatch,
+    /// The readers' side: the published tip, the mempool, the events.
+    view: ChainView,
 }
 
 /// Counters that move when the tip or the mempool changes, readable without any lock:
 /// a miner checks them every few thousand hashes to drop a stale template.
 #[derive(Debug, Clone, Default)]
 pub struct ChainWatch {
-    counters: Arc<(AtomicU64, AtomicU64)>,
+    pub(crate) counters: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl ChainWatch {
@@ -92,8 +96,14 @@ impl Chain {
     ) -> Result<Chain, StoreError> {
         let tip = store.tip()?;
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let view = ChainView::new(
+            params.clone(),
+            store.clone(),
+            tip,
+            Mempool::new(params.genesis_hash(), limits),
+            events,
+        );
         Ok(Chain {
-            mempool: Mempool::new(params.genesis_hash(), limits),
             params,
             store,
             tip,
@@ -102,8 +112,7 @@ impl Chain {
             worker_keys: (0..signature_threads.max(1))
                 .map(|_| KeyCache::new(KeyCache::DEFAULT_CAPACITY))
                 .collect(),
-            events,
-            watch: ChainWatch::default(),
+            view,
         })
     }
 
@@ -122,9 +131,14 @@ impl Chain {
         self.tip
     }
 
-    /// The pending transfers.
-    pub fn mempool(&self) -> &Mempool {
-        &self.mempool
+    /// The pending transfers (read-locked: see [`ChainView::mempool`]).
+    pub fn mempool(&self) -> RwLockReadGuard<'_, Mempool> {
+        self.view.mempool()
+    }
+
+    /// The readers' side of the chain.
+    pub fn view(&self) -> &ChainView {
+        &self.view
     }
 
     /// The orphan pool.
@@ -134,26 +148,17 @@ impl Chain {
 
     /// Lock-free counters of tip and mempool changes.
     pub fn watch(&self) -> ChainWatch {
-        self.watch.clone()
+        self.view.watch()
     }
 
     /// A new listener for chain events.
     pub fn subscribe(&self) -> broadcast::Receiver<ChainEvent> {
-        self.events.subscribe()
+        self.view.subscribe()
     }
 
-    /// Checks a transfer and adds it to the mempool.
+    /// Checks a transfer and adds it to the mempool ([`ChainView::submit_transfer`]).
     pub fn submit_transfer(&mut self, transfer: Transfer) -> Result<Txid, MempoolError> {
-        let txid = self
-            .mempool
-            .add(&self.store, &mut self.keys, transfer.clone())?;
-        self.watch.counters.1.fetch_add(1, Ordering::AcqRel);
-        // Nobody listening is fine.
-        let _ = self.events.send(ChainEvent::TransferAccepted {
-            txid,
-            transfer: Arc::new(transfer),
-        });
-        Ok(txid)
+        self.view.submit_transfer(transfer)
     }
 
     /// An unmined block on the tip paying `to`: the best pending transfers that fit, a
@@ -175,7 +180,8 @@ impl Chain {
         let median = oxchain_consensus::difficulty::compute_median_time_past(&ctx.recent_times_ms);
         let height = Height(tip.height.0 + 1);
         let transfers = self
-            .mempool
+            .view
+            .mempool()
             .select(MAX_BLOCK_BYTES - TEMPLATE_RESERVE_BYTES);
         let fees = transfers
             .iter()
@@ -326,18 +332,19 @@ impl Chain {
     fn set_tip(&mut self, tip: Tip) {
         if tip.hash != self.tip.hash {
             self.tip = tip;
-            self.watch.counters.0.fetch_add(1, Ordering::AcqRel);
+            self.view.publish_tip(tip);
         }
     }
 
     /// Brings the mempool in step with the new tip and tells the listeners.
     fn after_commit(&mut self, effects: pipeline::Effects) -> Result<(), StoreError> {
         let touched: BTreeSet<Address> = effects.touched;
-        self.mempool
+        self.view
+            .mempool_mut()
             .revalidate(&self.store, effects.returned, touched)?;
         for event in effects.events {
             log_event(&event);
-            let _ = self.events.send(event);
+            let _ = self.view.events.send(event);
         }
         Ok(())
     }

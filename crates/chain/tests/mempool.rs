@@ -111,7 +111,7 @@ fn replacement_needs_ten_percent_more_fee_and_drops_what_it_leaves_unpaid() {
 }
 
 #[test]
-fn when_full_the_lowest_fee_rate_tail_is_evicted() {
+fn when_full_the_tail_of_the_lowest_fee_rate_queue_is_evicted() {
     let (_dir, mut chain) = chain_with(MempoolLimits {
         max_count: 3,
         ..MempoolLimits::default()
@@ -131,13 +131,42 @@ fn when_full_the_lowest_fee_rate_tail_is_evicted() {
     let c0 = pay(&chain, "charlie", 1, 3_000, 0);
     chain.submit_transfer(c0.clone()).unwrap();
     assert!(!chain.mempool().contains(&txid(&b0)));
-    // alice's nonce 0 pays less than charlie but is not a tail: alice's tail (nonce 1)
-    // is what could go, and it pays more. So the next low one evicts charlie.
+    // alice's nonce 0 pays less than charlie, but alice's queue as a whole pays more
+    // (what a miner gets for taking both). So the next low one evicts charlie.
     let e0 = pay(&chain, "eve", 1, 4_000, 0);
     chain.submit_transfer(e0.clone()).unwrap();
     assert!(!chain.mempool().contains(&txid(&c0)));
     assert!(chain.mempool().contains(&txid(&a0)) && chain.mempool().contains(&txid(&a1)));
     assert_eq!(chain.mempool().len(), 3);
+}
+
+#[test]
+fn a_high_fee_tail_does_not_pin_a_queue_of_low_fee_transfers() {
+    let (_dir, mut chain) = chain_with(MempoolLimits {
+        max_count: 10,
+        ..MempoolLimits::default()
+    });
+    // alice: eight transfers near the minimum fee, then one paying 100 times more (the
+    // best rate of all, but the queue as a whole still pays little).
+    for nonce in 0..8 {
+        chain
+            .submit_transfer(pay(&chain, "alice", 1, 200, nonce))
+            .unwrap();
+    }
+    chain
+        .submit_transfer(pay(&chain, "alice", 1, 20_000, 8))
+        .unwrap();
+    // bob pays a good rate on every transfer: each one is taken, alice's queue shrinks
+    // from its tail.
+    for nonce in 0..5 {
+        chain
+            .submit_transfer(pay(&chain, "bob", 1, 5_000, nonce))
+            .unwrap_or_else(|e| panic!("bob's transfer {nonce} refused: {e}"));
+    }
+    let mempool = chain.mempool();
+    assert_eq!(mempool.len(), 10);
+    assert_eq!(mempool.next_nonce(&dev_account_address("bob")), Some(5));
+    assert_eq!(mempool.next_nonce(&dev_account_address("alice")), Some(5));
 }
 
 #[test]

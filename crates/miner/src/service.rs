@@ -8,12 +8,12 @@
 //! in), when a first transfer arrives for an empty template, or on [`MiningHandle::stop`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use oxchain_chain::{BlockOutcome, Chain};
+use oxchain_chain::{BlockOutcome, SharedChain};
 use oxchain_primitives::{Address, BlockHash, Height};
 
 use crate::mode::MiningMode;
@@ -71,7 +71,7 @@ pub struct MiningHandle {
 impl MiningHandle {
     /// Starts the loop on `chain` in `mode`, paying coinbases to `reward_to`.
     pub fn start(
-        chain: Arc<Mutex<Chain>>,
+        chain: SharedChain,
         miner: Arc<Miner>,
         mode: MiningMode,
         reward_to: Address,
@@ -155,7 +155,7 @@ impl Drop for MiningHandle {
 }
 
 struct Loop {
-    chain: Arc<Mutex<Chain>>,
+    chain: SharedChain,
     miner: Arc<Miner>,
     mode: MiningMode,
     reward_to: Address,
@@ -172,15 +172,9 @@ fn now_ms() -> u64 {
 }
 
 impl Loop {
-    fn chain(&self) -> MutexGuard<'_, Chain> {
-        // A panic while holding the chain leaves it as consistent as the store, which
-        // commits atomically: carry on.
-        self.chain.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn run(mut self) {
         let stopped = self.stop.token();
-        let watch = self.chain().watch();
+        let watch = self.chain.view().watch();
         while !stopped.is_cancelled() {
             // Take new requests; wait for one if there is nothing to do.
             loop {
@@ -192,7 +186,7 @@ impl Loop {
                     }
                 }
             }
-            let waiting = self.chain().mempool().len();
+            let waiting = self.chain.view().mempool().len();
             if self.pending.is_empty() && !self.mode.should_mine(waiting) {
                 match self.inbox.recv_timeout(IDLE_POLL) {
                     Ok(request) => self.accept(request),
@@ -204,12 +198,16 @@ impl Loop {
                 continue;
             }
 
-            let (mut block, tip_at, mempool_at) = {
-                let chain = self.chain();
-                match chain.block_template(self.reward_to, now_ms()) {
-                    Ok(block) => (block, watch.tip(), watch.mempool()),
+            // The counters are read before the template: a change while it is built makes
+            // the search stale at once rather than missed.
+            let (tip_at, mempool_at) = (watch.tip(), watch.mempool());
+            let template = self
+                .chain
+                .write(|chain| chain.block_template(self.reward_to, now_ms()));
+            let mut block = {
+                match template {
+                    Ok(block) => block,
                     Err(e) => {
-                        drop(chain);
                         self.fail_all(MineError::Chain(e.to_string()));
                         std::thread::sleep(IDLE_POLL);
                         continue;
@@ -228,7 +226,9 @@ impl Loop {
                 continue;
             };
             block.header = found.header;
-            let outcome = self.chain().process_block(block, now_ms());
+            let outcome = self
+                .chain
+                .write(|chain| chain.process_block(block, now_ms()));
             match outcome {
                 Ok(BlockOutcome::Extended { hash, height }) => self.deliver(Mined { height, hash }),
                 // A block from elsewhere won the race: mine on the new tip.

@@ -2,10 +2,10 @@
 //! pool:N, off, rewards to the given address, and stopping.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use oxchain_chain::{Chain, MempoolLimits};
+use oxchain_chain::{Chain, MempoolLimits, SharedChain};
 use oxchain_consensus::ChainParams;
 use oxchain_miner::{MineError, Miner, MiningHandle, MiningMode};
 use oxchain_primitives::{Address, Amount, Height};
@@ -14,20 +14,20 @@ use oxchain_testkit::{dev_account_address, dev_account_key, signed_transfer};
 
 const REWARD_TO: Address = Address([0x42; 20]);
 
-fn chain() -> (tempfile::TempDir, Arc<Mutex<Chain>>) {
+fn chain() -> (tempfile::TempDir, SharedChain) {
     let params = ChainParams::regtest();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &params).unwrap();
     let chain = Chain::new(params, store, MempoolLimits::default(), 1).unwrap();
-    (dir, Arc::new(Mutex::new(chain)))
+    (dir, SharedChain::new(chain))
 }
 
-fn start(chain: &Arc<Mutex<Chain>>, mode: MiningMode) -> MiningHandle {
+fn start(chain: &SharedChain, mode: MiningMode) -> MiningHandle {
     MiningHandle::start(chain.clone(), Arc::new(Miner::new(1)), mode, REWARD_TO).unwrap()
 }
 
-fn height(chain: &Arc<Mutex<Chain>>) -> u64 {
-    chain.lock().unwrap().tip().height.0
+fn height(chain: &SharedChain) -> u64 {
+    chain.view().tip().height.0
 }
 
 /// Waits up to 20 s for `done`.
@@ -39,8 +39,8 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn submit(chain: &Arc<Mutex<Chain>>, nonce: u64) {
-    let mut chain = chain.lock().unwrap();
+fn submit(chain: &SharedChain, nonce: u64) {
+    let chain = chain.view();
     let t = signed_transfer(
         &chain.params().genesis_hash(),
         &dev_account_key("alice"),
@@ -64,7 +64,7 @@ fn on_demand_mines_exactly_the_blocks_asked_for_and_pays_the_miner_address() {
         mined.iter().map(|m| m.height).collect::<Vec<_>>(),
         [Height(1), Height(2), Height(3)]
     );
-    let chain = chain.lock().unwrap();
+    let chain = chain.view();
     assert_eq!(chain.tip().hash, mined[2].hash);
     assert!(chain.mempool().is_empty(), "the pending transfer was mined");
     let paid = chain.store().account(&REWARD_TO).unwrap().unwrap().balance;
@@ -98,7 +98,7 @@ fn pool_mode_waits_for_n_transfers() {
     assert_eq!(height(&chain), 0, "two transfers are not enough for pool:3");
     submit(&chain, 2);
     wait_for("a block with the three transfers", || height(&chain) >= 1);
-    let chain = chain.lock().unwrap();
+    let chain = chain.view();
     let hash = chain.store().hash_at(Height(1)).unwrap().unwrap();
     let block = chain.store().block(&hash).unwrap().unwrap();
     assert_eq!(
@@ -125,9 +125,7 @@ fn a_hard_search_ends_on_stop() {
     let params = ChainParams::main();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &params).unwrap();
-    let chain = Arc::new(Mutex::new(
-        Chain::new(params, store, MempoolLimits::default(), 1).unwrap(),
-    ));
+    let chain = SharedChain::new(Chain::new(params, store, MempoolLimits::default(), 1).unwrap());
     let miner = Arc::new(Miner::new(1));
     let handle = MiningHandle::start(
         chain.clone(),
@@ -147,7 +145,7 @@ fn a_hard_search_ends_on_stop() {
 #[test]
 fn a_search_ends_when_the_tip_moves() {
     let (_dir, chain) = chain();
-    let watch = chain.lock().unwrap().watch();
+    let watch = chain.view().watch();
     // A header at main-network difficulty: never found here.
     let hard = ChainParams::main();
     let header = hard.genesis().header;
@@ -158,13 +156,13 @@ fn a_search_ends_when_the_tip_moves() {
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
             let params = ChainParams::regtest();
-            let mut block = chain.lock().unwrap().block_template(REWARD_TO, 0).unwrap();
+            let mut block = chain.write(|c| c.block_template(REWARD_TO, 0)).unwrap();
             oxchain_testkit::mine(&params, &mut block.header);
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_millis() as u64;
-            chain.lock().unwrap().process_block(block, now).unwrap();
+            chain.write(|c| c.process_block(block, now)).unwrap();
             Instant::now()
         })
     };

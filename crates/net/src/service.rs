@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libp2p::futures::StreamExt;
@@ -14,7 +13,7 @@ use libp2p::{
     Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, allow_block_list, connection_limits,
     identify, noise, ping, tcp, yamux,
 };
-use oxchain_chain::{BlockOutcome, Chain, ChainEvent, MempoolError};
+use oxchain_chain::{BlockOutcome, ChainEvent, MempoolError, SharedChain};
 use oxchain_consensus::Fault;
 use oxchain_primitives::{Block, BlockHash, Height, Transaction, Txid, Work, decode, encode};
 use oxchain_storage::Store;
@@ -190,7 +189,7 @@ struct Sync {
 
 struct Service {
     swarm: Swarm<Behaviour>,
-    chain: Arc<Mutex<Chain>>,
+    chain: SharedChain,
     store: Store,
     genesis: BlockHash,
     blocks_topic: IdentTopic,
@@ -227,12 +226,8 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn lock(chain: &Mutex<Chain>) -> std::sync::MutexGuard<'_, Chain> {
-    chain.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Starts the network on the current tokio runtime.
-pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHandle, NetError> {
+pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, NetError> {
     let listen = crate::parse_peer_addr(&config.listen)?;
     let peers = config
         .peers
@@ -252,7 +247,7 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
         }
     }
     let (genesis, network, store) = {
-        let c = lock(&chain);
+        let c = chain.view();
         (
             c.params().genesis_hash(),
             c.params().network,
@@ -347,7 +342,7 @@ pub async fn start(config: NetConfig, chain: Arc<Mutex<Chain>>) -> Result<NetHan
     });
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
-    let events = lock(&chain).subscribe();
+    let events = chain.view().subscribe();
     let service = Service {
         swarm,
         chain,
@@ -464,7 +459,7 @@ impl Service {
     fn publish_info(&self) {
         let swarm = &self.swarm;
         let me = *swarm.local_peer_id();
-        let tip = lock(&self.chain).tip().height.0;
+        let tip = self.chain.view().tip().height.0;
         let info = NetInfo {
             peer_id: me.to_string(),
             listen_addrs: swarm.listeners().map(|a| format!("{a}/p2p/{me}")).collect(),
@@ -619,9 +614,9 @@ impl Service {
         }
         let held = std::mem::take(&mut self.unsent);
         let pending: Vec<_> = {
-            let chain = lock(&self.chain);
+            let mempool = self.chain.view().mempool();
             held.into_iter()
-                .filter(|(txid, _)| chain.mempool().contains(txid))
+                .filter(|(txid, _)| mempool.contains(txid))
                 .collect()
         };
         for (txid, data) in pending {
@@ -723,7 +718,7 @@ impl Service {
                 return;
             };
             tokio::task::spawn_blocking(move || {
-                let outcome = lock(&chain).process_block(block, now_ms());
+                let outcome = chain.write(|c| c.process_block(block, now_ms()));
                 let (verdict, orphan, height) = match outcome {
                     Ok(
                         BlockOutcome::Extended { height, .. }
@@ -753,7 +748,7 @@ impl Service {
                 }
             };
             tokio::task::spawn_blocking(move || {
-                let verdict = match lock(&chain).submit_transfer(transfer) {
+                let verdict = match chain.view().submit_transfer(transfer) {
                     Ok(_) => Verdict::Accept,
                     Err(e) if e.is_bad_data() => Verdict::Reject,
                     Err(MempoolError::AlreadyPending(_)) | Err(_) => Verdict::Ignore,
@@ -827,7 +822,7 @@ impl Service {
 
     fn locator(&self, head: Option<BlockHash>) -> Vec<BlockHash> {
         let mut out: Vec<BlockHash> = head.into_iter().collect();
-        let tip = lock(&self.chain).tip().height.0;
+        let tip = self.chain.view().tip().height.0;
         let mut step = 1u64;
         let mut height = tip;
         loop {
@@ -852,7 +847,7 @@ impl Service {
         if self.sync.is_some() {
             return;
         }
-        let ours = lock(&self.chain).tip().chain_work;
+        let ours = self.chain.view().tip().chain_work;
         let best = self
             .statuses
             .iter()
@@ -961,7 +956,7 @@ impl Service {
                 };
                 sync.busy = false;
                 if headers.is_empty() {
-                    tracing::info!(height = lock(&self.chain).tip().height.0, "sync done");
+                    tracing::info!(height = self.chain.view().tip().height.0, "sync done");
                     self.sync = None;
                     self.maybe_start_sync();
                     return;
@@ -992,7 +987,7 @@ impl Service {
                 let chain = self.chain.clone();
                 let done = self.done_tx.clone();
                 tokio::task::spawn_blocking(move || {
-                    let outcomes = lock(&chain).process_blocks(blocks, now_ms());
+                    let outcomes = chain.write(|c| c.process_blocks(blocks, now_ms()));
                     let bad = match outcomes {
                         Ok(outcomes) => outcomes.iter().any(|o| o.fault() == Some(Fault::Sender)),
                         Err(_) => false,
@@ -1012,7 +1007,7 @@ impl Service {
         tokio::task::spawn_blocking(move || {
             let response = match request {
                 SyncRequest::Status => {
-                    let tip = lock(&chain).tip();
+                    let tip = chain.view().tip();
                     SyncResponse::Status {
                         genesis,
                         tip: tip.hash,

@@ -123,18 +123,16 @@ async fn peers_gossiping_invalid_blocks_are_banned_and_honest_sync_carries_on() 
             Some(&(n as u64 + 1))
         );
     }
-    assert_eq!(a.chain.lock().unwrap().tip().height.0, 0);
+    assert_eq!(a.chain.view().tip().height.0, 0);
 
     // The honest peer's chain still arrives.
     honest
         .chain
-        .lock()
-        .unwrap()
-        .process_blocks(builder.blocks[1..].to_vec(), now_ms())
+        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
         .unwrap();
     a.net.refresh();
     wait_for("A to sync from the honest peer", 30, || {
-        a.chain.lock().unwrap().tip() == honest.chain.lock().unwrap().tip()
+        a.chain.view().tip() == honest.chain.view().tip()
     })
     .await;
     assert_eq!(
@@ -199,7 +197,7 @@ async fn oversize_gossip_is_dropped_unread_or_banned_and_the_node_carries_on() {
         growth < 16 << 20,
         "memory grew {growth} bytes over 32 MiB of dropped gossip"
     );
-    assert!(a.chain.lock().unwrap().mempool().is_empty());
+    assert!(a.chain.view().mempool().is_empty());
 
     // The node still relays for honest peers.
     let b = node(&[&a]).await;
@@ -220,9 +218,9 @@ async fn oversize_gossip_is_dropped_unread_or_banned_and_the_node_carries_on() {
         1_000,
         0,
     );
-    let txid = b.chain.lock().unwrap().submit_transfer(t).unwrap();
+    let txid = b.chain.view().submit_transfer(t).unwrap();
     wait_for("the honest transfer at A", 20, || {
-        a.chain.lock().unwrap().mempool().contains(&txid)
+        a.chain.view().mempool().contains(&txid)
     })
     .await;
 }
@@ -242,11 +240,12 @@ async fn two_halves_that_mined_apart_converge_and_the_losing_transfers_get_mined
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let mine_on = |n: &common::Node, transfers: usize| {
-        let mut chain = n.chain.lock().unwrap();
-        let mut block = chain.block_template(Address([0xab; 20]), now_ms()).unwrap();
-        assert_eq!(block.transactions.len(), transfers + 1);
-        oxchain_testkit::mine(chain.params(), &mut block.header);
-        chain.process_block(block, now_ms()).unwrap();
+        n.chain.write(|chain| {
+            let mut block = chain.block_template(Address([0xab; 20]), now_ms()).unwrap();
+            assert_eq!(block.transactions.len(), transfers + 1);
+            oxchain_testkit::mine(chain.params(), &mut block.header);
+            chain.process_block(block, now_ms()).unwrap();
+        });
     };
     // Half A: a transfer from dave, mined into a short branch.
     let t = signed_transfer(
@@ -257,9 +256,9 @@ async fn two_halves_that_mined_apart_converge_and_the_losing_transfers_get_mined
         1_000,
         0,
     );
-    let losing_txid = a1.chain.lock().unwrap().submit_transfer(t).unwrap();
+    let losing_txid = a1.chain.view().submit_transfer(t).unwrap();
     wait_for("the transfer to reach a2", 20, || {
-        a2.chain.lock().unwrap().mempool().contains(&losing_txid)
+        a2.chain.view().mempool().contains(&losing_txid)
     })
     .await;
     mine_on(&a1, 1);
@@ -267,9 +266,9 @@ async fn two_halves_that_mined_apart_converge_and_the_losing_transfers_get_mined
     for _ in 0..3 {
         mine_on(&b1, 0);
     }
-    let heaviest = b1.chain.lock().unwrap().tip();
+    let heaviest = b1.chain.view().tip();
     wait_for("each half to agree within itself", 20, || {
-        a2.chain.lock().unwrap().tip().height.0 == 1 && b2.chain.lock().unwrap().tip() == heaviest
+        a2.chain.view().tip().height.0 == 1 && b2.chain.view().tip() == heaviest
     })
     .await;
 
@@ -278,29 +277,21 @@ async fn two_halves_that_mined_apart_converge_and_the_losing_transfers_get_mined
     wait_for("all four on the most-work chain", 30, || {
         [&a1, &a2, &b1, &b2]
             .iter()
-            .all(|n| n.chain.lock().unwrap().tip() == heaviest)
+            .all(|n| n.chain.view().tip() == heaviest)
     })
     .await;
     // dave's transfer left the chain with the losing branch: back in the mempools.
     wait_for("the losing transfer back in a1's mempool", 20, || {
-        a1.chain.lock().unwrap().mempool().contains(&losing_txid)
+        a1.chain.view().mempool().contains(&losing_txid)
     })
     .await;
     // Mined on the winning chain, it reaches everyone.
     mine_on(&a1, 1);
-    let tip = a1.chain.lock().unwrap().tip();
+    let tip = a1.chain.view().tip();
     wait_for("the transfer mined everywhere", 30, || {
-        [&a2, &b1, &b2]
-            .iter()
-            .all(|n| n.chain.lock().unwrap().tip() == tip)
+        [&a2, &b1, &b2].iter().all(|n| n.chain.view().tip() == tip)
     })
     .await;
-    let location = b2
-        .chain
-        .lock()
-        .unwrap()
-        .store()
-        .tx_location(&losing_txid)
-        .unwrap();
+    let location = b2.chain.view().store().tx_location(&losing_txid).unwrap();
     assert!(location.is_some(), "the transfer is on the best chain");
 }

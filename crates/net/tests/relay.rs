@@ -37,16 +37,18 @@ async fn a_transfer_and_a_block_cross_a_line_of_three_nodes() {
         1_000,
         0,
     );
-    let txid = a.chain.lock().unwrap().submit_transfer(transfer).unwrap();
+    let txid = a.chain.view().submit_transfer(transfer).unwrap();
     wait_for("the transfer to reach C's mempool", 20, || {
-        c.chain.lock().unwrap().mempool().contains(&txid)
+        c.chain.view().mempool().contains(&txid)
     })
     .await;
 
     let block = {
-        let chain = c.chain.lock().unwrap();
-        let mut block = chain.block_template(Address([0xcc; 20]), now_ms()).unwrap();
-        mine(chain.params(), &mut block.header);
+        let mut block = c
+            .chain
+            .write(|chain| chain.block_template(Address([0xcc; 20]), now_ms()))
+            .unwrap();
+        mine(c.chain.view().params(), &mut block.header);
         block
     };
     assert!(
@@ -56,19 +58,14 @@ async fn a_transfer_and_a_block_cross_a_line_of_three_nodes() {
             .any(|t| matches!(t, Transaction::Transfer(_)))
     );
     let hash = block.compute_hash();
-    let outcome = c
-        .chain
-        .lock()
-        .unwrap()
-        .process_block(block, now_ms())
-        .unwrap();
+    let outcome = c.chain.write(|c| c.process_block(block, now_ms())).unwrap();
     assert!(matches!(outcome, BlockOutcome::Extended { .. }));
     wait_for("the block to reach A", 20, || {
-        a.chain.lock().unwrap().tip().hash == hash
+        a.chain.view().tip().hash == hash
     })
     .await;
     assert!(
-        a.chain.lock().unwrap().mempool().is_empty(),
+        a.chain.view().mempool().is_empty(),
         "A dropped the mined transfer"
     );
     // A shows B at the new height from the gossiped block, before the next status
@@ -101,28 +98,19 @@ async fn a_new_node_catches_up_with_2000_blocks() {
     }
     for chunk in builder.blocks[1..].chunks(256) {
         a.chain
-            .lock()
-            .unwrap()
-            .process_blocks(chunk.to_vec(), now_ms())
+            .write(|c| c.process_blocks(chunk.to_vec(), now_ms()))
             .unwrap();
     }
-    assert_eq!(a.chain.lock().unwrap().tip().height.0, 2_000);
+    assert_eq!(a.chain.view().tip().height.0, 2_000);
 
     let started = Instant::now();
     let b = node(&[&a]).await;
     wait_for("B to reach A's tip", 60, || {
-        b.chain.lock().unwrap().tip() == a.chain.lock().unwrap().tip()
+        b.chain.view().tip() == a.chain.view().tip()
     })
     .await;
     eprintln!("2,000 blocks synced in {:?}", started.elapsed());
-    let digest = |n: &Node| {
-        n.chain
-            .lock()
-            .unwrap()
-            .store()
-            .compute_state_digest()
-            .unwrap()
-    };
+    let digest = |n: &Node| n.chain.view().store().compute_state_digest().unwrap();
     assert_eq!(digest(&a), digest(&b));
     assert_eq!(digest(&b), builder.state.compute_digest());
 }
@@ -148,10 +136,10 @@ async fn a_restarted_node_dials_the_peers_it_knew() {
     // Same data dir, no peers given.
     let params = ChainParams::regtest();
     let store = oxchain_storage::Store::open(dir.path(), &params).unwrap();
-    let chain = std::sync::Arc::new(std::sync::Mutex::new(
+    let chain = oxchain_chain::SharedChain::new(
         oxchain_chain::Chain::new(params, store, oxchain_chain::MempoolLimits::default(), 1)
             .unwrap(),
-    ));
+    );
     let net = oxchain_net::service::start(
         oxchain_net::NetConfig::new(dir.path().to_path_buf(), "127.0.0.1:0"),
         chain,
@@ -178,10 +166,10 @@ async fn a_transfer_taken_before_any_peer_reaches_the_first_peer() {
         1_000,
         0,
     );
-    let txid = a.chain.lock().unwrap().submit_transfer(t).unwrap();
+    let txid = a.chain.view().submit_transfer(t).unwrap();
     let b = node(&[&a]).await;
     wait_for("the held transfer at B", 20, || {
-        b.chain.lock().unwrap().mempool().contains(&txid)
+        b.chain.view().mempool().contains(&txid)
     })
     .await;
 }

@@ -18,11 +18,11 @@ pub mod mempool_file;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
 use oxchain_api::{ApiParts, AppState, Cors};
-use oxchain_chain::{Chain, MempoolLimits};
+use oxchain_chain::{Chain, MempoolLimits, SharedChain};
 use oxchain_consensus::ChainParams;
 use oxchain_miner::{Miner, MiningHandle, MiningMode};
 use oxchain_primitives::{Address, Network};
@@ -95,7 +95,8 @@ pub async fn run(
     };
     let chain = Chain::new(params, store, MempoolLimits::default(), config.threads)?;
     let height = chain.tip().height.0;
-    let chain = Arc::new(Mutex::new(chain));
+    // The miner and the network write through `chain`; the API only reads its view.
+    let chain = SharedChain::new(chain);
 
     let miner_address = match config.miner_address {
         Some(address) => address,
@@ -119,12 +120,8 @@ pub async fn run(
     // After the network is listening to the chain: restored transfers are gossiped as
     // if they had just arrived (held until a peer subscribes).
     let (mempool, mempool_error) = {
-        let (dir, chain) = (config.data_dir.clone(), chain.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut chain = chain.lock().unwrap_or_else(|e| e.into_inner());
-            mempool_file::load(&dir, &mut chain)
-        })
-        .await?
+        let (dir, chain) = (config.data_dir.clone(), chain.view().clone());
+        tokio::task::spawn_blocking(move || mempool_file::load(&dir, &chain)).await?
     };
     let genesis = ChainParams::for_network(config.network).genesis_hash();
     for url in api_peers {
@@ -157,7 +154,7 @@ pub async fn run(
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (state, forward_events) = AppState::new(ApiParts {
-        chain: chain.clone(),
+        chain: chain.view().clone(),
         miner: miner.clone(),
         token,
         shutdown: stop_rx,
@@ -193,13 +190,10 @@ pub async fn run(
     events.abort();
     drop(net);
     let mempool_saved = {
-        let (dir, chain) = (config.data_dir.clone(), chain.clone());
-        tokio::task::spawn_blocking(move || {
-            let chain = chain.lock().unwrap_or_else(|e| e.into_inner());
-            mempool_file::save(&dir, &chain)
-        })
-        .await?
-        .context("writing mempool.dat")?
+        let (dir, chain) = (config.data_dir.clone(), chain.view().clone());
+        tokio::task::spawn_blocking(move || mempool_file::save(&dir, &chain))
+            .await?
+            .context("writing mempool.dat")?
     };
     served.context("the API server failed")?;
     Ok(Stopped { mempool_saved })

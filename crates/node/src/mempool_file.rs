@@ -11,7 +11,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use oxchain_chain::Chain;
+use oxchain_chain::ChainView;
 use oxchain_primitives::{Transaction, decode, encode};
 
 /// The file's name in the data directory.
@@ -29,16 +29,19 @@ pub struct Restored {
 
 /// Writes the mempool to `dir/mempool.dat` (through a temporary file and a rename, so a
 /// crash mid-write leaves the old file or the new one). Returns how many transfers.
-pub fn save(dir: &Path, chain: &Chain) -> io::Result<usize> {
-    let mut transfers: Vec<_> = chain
-        .mempool()
-        .transfers()
-        .into_iter()
-        .map(|(_, t)| t.clone())
-        .collect();
+pub fn save(dir: &Path, chain: &ChainView) -> io::Result<usize> {
+    let (mut transfers, bytes): (Vec<_>, usize) = {
+        let mempool = chain.mempool();
+        let transfers = mempool
+            .transfers()
+            .into_iter()
+            .map(|(_, t)| t.clone())
+            .collect();
+        (transfers, mempool.bytes())
+    };
     // Nonce order, so that each sender's transfers come back without gaps.
     transfers.sort_by_key(|t| t.nonce);
-    let mut out = Vec::with_capacity(16 + chain.mempool().bytes());
+    let mut out = Vec::with_capacity(16 + bytes);
     out.extend_from_slice(MAGIC);
     let count = u32::try_from(transfers.len()).expect("a mempool holds under 2^32 transfers");
     out.extend_from_slice(&count.to_le_bytes());
@@ -85,7 +88,7 @@ const MAX_FILE_BYTES: u64 = 64 << 20;
 /// nothing restored. A damaged file is renamed `mempool.dat.bad` (the node starts all
 /// the same). Each transfer is submitted as if it had just arrived: the chain announces
 /// the accepted ones, and the network gossips them.
-pub fn load(dir: &Path, chain: &mut Chain) -> (Restored, Option<LoadError>) {
+pub fn load(dir: &Path, chain: &ChainView) -> (Restored, Option<LoadError>) {
     let path = dir.join(FILE);
     let damaged = |why: String| {
         let _ = fs::rename(&path, dir.join(format!("{FILE}.bad")));

@@ -4,14 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use oxchain_api::{ApiParts, AppState, Cors};
-use oxchain_chain::{Chain, MempoolLimits};
+use oxchain_chain::{Chain, MempoolLimits, SharedChain};
 use oxchain_consensus::ChainParams;
 use oxchain_miner::{Miner, MiningHandle, MiningMode};
 use oxchain_primitives::Address;
@@ -36,9 +36,7 @@ async fn changing_routes_need_the_token_reads_do_not() {
     let params = ChainParams::regtest();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &params).unwrap();
-    let chain = Arc::new(Mutex::new(
-        Chain::new(params, store, MempoolLimits::default(), 1).unwrap(),
-    ));
+    let chain = SharedChain::new(Chain::new(params, store, MempoolLimits::default(), 1).unwrap());
     let miner = Arc::new(
         MiningHandle::start(
             chain.clone(),
@@ -51,7 +49,7 @@ async fn changing_routes_need_the_token_reads_do_not() {
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let token = "s3cret-token".to_string();
     let (state, forward) = AppState::new(ApiParts {
-        chain,
+        chain: chain.view().clone(),
         miner,
         token: Some(token.clone()),
         shutdown,
@@ -124,9 +122,7 @@ async fn cors_allows_only_the_configured_origins() {
     let params = ChainParams::regtest();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &params).unwrap();
-    let chain = Arc::new(Mutex::new(
-        Chain::new(params, store, MempoolLimits::default(), 1).unwrap(),
-    ));
+    let chain = SharedChain::new(Chain::new(params, store, MempoolLimits::default(), 1).unwrap());
     let miner = Arc::new(
         MiningHandle::start(
             chain.clone(),
@@ -138,7 +134,7 @@ async fn cors_allows_only_the_configured_origins() {
     );
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let (state, _forward) = AppState::new(ApiParts {
-        chain,
+        chain: chain.view().clone(),
         miner,
         token: None,
         shutdown,

@@ -1,7 +1,10 @@
 //! `oxchain bench api`: requests per second against a real node on loopback, with the
 //! load generator on the same machine: `GET /v1/status`, `GET /chain` on a 1,000-block
-//! chain, and `POST /v1/transactions` with pre-signed transfers; beside `GET /` (the
-//! cheapest route, the reference) measured in the same run.
+//! chain, `POST /v1/transactions` with pre-signed transfers, and the tutorial's
+//! `POST /transactions/new` (the node signs) while the mempool fills from 0 to 40,000;
+//! beside `GET /` (the cheapest route, the reference) measured in the same run. Then
+//! `GET /v1/status` latency on a fresh node, idle and while it imports 200 full blocks
+//! from a peer (`api_load.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,9 +44,18 @@ pub(crate) struct ApiArgs {
     /// Pre-signed transfers per sender (1,000 senders).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=40))]
     per_sender: u64,
+    /// Tutorial transfers per step of the mempool fill.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=12_000))]
+    fill_step: u64,
+    /// Steps of the mempool fill (the mempool holds up to 50,000).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=4))]
+    fill_steps: u64,
+    /// Full (1 MiB) blocks the fresh node imports while its status latency is measured.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    import_blocks: u64,
 }
 
-type HttpClient = Client<HttpConnector, Body>;
+pub(super) type HttpClient = Client<HttpConnector, Body>;
 
 pub(crate) fn bench_api(args: &ApiArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -130,10 +142,29 @@ async fn run(args: &ApiArgs) -> anyhow::Result<()> {
     );
     let (accepted, refused, post_seconds) = post_all(&client, addr, transfers, conns).await?;
 
+    // The tutorial route from an empty mempool: mine what the pre-signed ones left.
+    eprintln!("mining the pending transfers ...");
+    while pending(&client, addr).await? > 0 {
+        let body = json!({ "count": 1 }).to_string();
+        expect(&client, addr, Method::POST, "/v1/mine", body, 200).await?;
+    }
+    eprintln!(
+        "POST /transactions/new from the 5 dev accounts, filling the mempool to {} ...",
+        args.fill_step * args.fill_steps
+    );
+    let fill =
+        super::api_load::tutorial_fill(&client, addr, conns, args.fill_step, args.fill_steps)
+            .await?;
     let _ = stop.send(());
     node.await??;
 
+    let imported =
+        super::api_load::status_while_importing(&client, args.import_blocks as usize, seconds)
+            .await?;
+
     let post_rate = accepted as f64 / post_seconds;
+    let fill_total = fill.len() as f64 / fill.iter().map(|r| 1.0 / r).sum::<f64>();
+    let (fill_first, fill_last) = (fill[0], fill[fill.len() - 1]);
     println!("HTTP API on 127.0.0.1, load generator in the same process, {conns} connections");
     println!("{:<40} {:>10.0} req/s", "GET / (reference)", root);
     println!(
@@ -149,8 +180,47 @@ async fn run(args: &ApiArgs) -> anyhow::Result<()> {
         chain / root
     );
     println!(
-        "{:<40} {:>10.0} accepted/s ({accepted} accepted, {refused} refused)",
-        "POST /v1/transactions (pre-signed)", post_rate
+        "{:<40} {:>10.0} accepted/s  {:.2}x of GET / ({accepted} accepted, {refused} refused)",
+        "POST /v1/transactions (pre-signed)",
+        post_rate,
+        post_rate / root
+    );
+    println!(
+        "{:<40} {:>10.0} accepted/s  {:.2}x of GET /",
+        "POST /transactions/new (node signs)",
+        fill_total,
+        fill_total / root
+    );
+    for (i, rate) in fill.iter().enumerate() {
+        println!(
+            "{:<40} {:>10.0} accepted/s",
+            format!(
+                "  mempool {} to {}",
+                i as u64 * args.fill_step,
+                (i as u64 + 1) * args.fill_step
+            ),
+            rate
+        );
+    }
+    println!(
+        "{:<40} {:>10.2}x",
+        "  last step / first step",
+        fill_last / fill_first
+    );
+    println!(
+        "GET /v1/status latency, one request at a time, on a fresh node ({} blocks of {} bytes imported from a peer in {:.1} s):",
+        imported.blocks, imported.block_bytes, imported.import_seconds
+    );
+    println!(
+        "{:<40} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} requests)",
+        "  idle", imported.idle.p50_ms, imported.idle.p99_ms, imported.idle.samples
+    );
+    println!(
+        "{:<40} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} requests)",
+        "  importing",
+        imported.importing.p50_ms,
+        imported.importing.p99_ms,
+        imported.importing.samples
     );
     if args.json {
         println!(
@@ -163,6 +233,20 @@ async fn run(args: &ApiArgs) -> anyhow::Result<()> {
                 "chain_req_per_s": chain.round(),
                 "chain_blocks": args.chain_blocks + 1,
                 "transfers_accepted_per_s": post_rate.round(),
+                "presigned_post_per_s": post_rate.round(),
+                "presigned_vs_root": post_rate / root,
+                "tutorial_post_per_s": fill_total.round(),
+                "tutorial_vs_root": fill_total / root,
+                "tutorial_post_first_per_s": fill_first.round(),
+                "tutorial_post_last_per_s": fill_last.round(),
+                "tutorial_post_steps_per_s": fill.iter().map(|r| r.round()).collect::<Vec<_>>(),
+                "fill_step": args.fill_step,
+                "status_p50_ms_idle": imported.idle.p50_ms,
+                "status_p99_ms_idle": imported.idle.p99_ms,
+                "status_p50_ms_importing": imported.importing.p50_ms,
+                "status_p99_ms_importing": imported.importing.p99_ms,
+                "import_blocks": imported.blocks,
+                "import_block_bytes": imported.block_bytes,
                 "transfers_accepted": accepted,
                 "transfers_refused": refused,
                 "status_vs_root": status / root,
@@ -202,7 +286,20 @@ fn signed_body(
     .to_string()
 }
 
-async fn send(
+/// Transfers pending in the node's mempool.
+async fn pending(client: &HttpClient, addr: SocketAddr) -> anyhow::Result<u64> {
+    let req = Request::builder()
+        .uri(format!("http://{addr}/v1/mempool?limit=1"))
+        .body(Body::empty())?;
+    let res = client.request(req).await?;
+    let body = axum::body::to_bytes(Body::new(res.into_body()), 1 << 20).await?;
+    let value: serde_json::Value = serde_json::from_slice(&body)?;
+    value["count"]
+        .as_u64()
+        .context("GET /v1/mempool gave no count")
+}
+
+pub(super) async fn send(
     client: &HttpClient,
     addr: SocketAddr,
     method: Method,

@@ -51,7 +51,7 @@ pub(crate) fn bench_import(args: &ImportArgs) -> anyhow::Result<()> {
         args.blocks
     );
     let (funding, measured) =
-        build_blocks(&params, args.blocks as usize, threads, BLOCK_TRANSFERS)?;
+        build_blocks(&params, args.blocks as usize, threads, BLOCK_TRANSFERS, 0)?;
     let transfers = (measured.len() * BLOCK_TRANSFERS) as f64;
 
     let mut best_verify: f64 = 0.0;
@@ -157,13 +157,30 @@ pub(super) fn tempdir() -> anyhow::Result<tempfile::TempDir> {
         .context("creating a directory for the benchmark's store")
 }
 
+/// How many transfers carrying `data_bytes` of data fill a block (its coinbase and
+/// header aside).
+pub(super) fn full_block_transfers(data_bytes: usize) -> usize {
+    let sample = Transaction::Transfer(Transfer {
+        from: Default::default(),
+        to: Address([0; 20]),
+        amount: Amount::from_units(u64::MAX),
+        fee: Amount::from_units(u64::MAX),
+        nonce: u64::MAX,
+        data: vec![0; data_bytes],
+        signature: Signature([0; 64]),
+    });
+    (oxchain_primitives::limits::MAX_BLOCK_BYTES - 1024) / sample.encoded_len()
+}
+
 /// Funding blocks (two dev accounts pay every benchmark account) and `count` measured
-/// blocks in which the accounts pay each other, each a valid block on the last.
+/// blocks in which the accounts pay each other (`per_block` transfers, each carrying
+/// `data_bytes` of data), each a valid block on the last.
 pub(super) fn build_blocks(
     params: &ChainParams,
     count: usize,
     threads: usize,
     per_block: usize,
+    data_bytes: usize,
 ) -> anyhow::Result<(Vec<Block>, Vec<Block>)> {
     let genesis = params.genesis_hash();
     let keys: Vec<SecretKey> = (0..ACCOUNTS)
@@ -178,14 +195,15 @@ pub(super) fn build_blocks(
     let mut chain = Chain::new(params.clone(), store, MempoolLimits::default(), threads)?;
     let mut built = Vec::new();
 
-    let sign = |key: &SecretKey, to: Address, amount: u64, nonce: u64| {
+    let sign = |key: &SecretKey, to: Address, amount: u64, nonce: u64, data: usize| {
         let mut t = Transfer {
             from: key.public_key(),
             to,
             amount: Amount::from_units(amount),
-            fee: Amount::from_units(FEE),
+            // Above the minimum fee rate whatever the data.
+            fee: Amount::from_units(FEE + data as u64),
             nonce,
-            data: Vec::new(),
+            data: vec![0x42; data],
             signature: Signature([0; 64]),
         };
         t.sign(key, &genesis);
@@ -201,6 +219,7 @@ pub(super) fn build_blocks(
                     addresses[f * per_funder + i],
                     5 * Amount::UNITS_PER_COIN,
                     i as u64,
+                    0,
                 )
             })
             .collect();
@@ -213,7 +232,13 @@ pub(super) fn build_blocks(
                 let from = (k * per_block + j) % ACCOUNTS;
                 let to = (from * 7 + k + 1) % ACCOUNTS;
                 nonces[from] += 1;
-                sign(&keys[from], addresses[to], 1_000, nonces[from] - 1)
+                sign(
+                    &keys[from],
+                    addresses[to],
+                    1_000,
+                    nonces[from] - 1,
+                    data_bytes,
+                )
             })
             .collect();
         built.push(seal(&mut chain, transfers)?);
@@ -226,7 +251,7 @@ pub(super) fn build_blocks(
 fn seal(chain: &mut Chain, transfers: Vec<Transfer>) -> anyhow::Result<Block> {
     let params = chain.params().clone();
     let mut block = chain.block_template(Address([0xee; 20]), now_ms())?;
-    let fees = FEE * transfers.len() as u64;
+    let fees: u64 = transfers.iter().map(|t| t.fee.units()).sum();
     if let Some(Transaction::Coinbase(c)) = block.transactions.first_mut() {
         c.amount = c
             .amount

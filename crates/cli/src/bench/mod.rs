@@ -3,6 +3,7 @@
 //! something on a shared, noisy machine.
 
 mod api;
+mod api_load;
 mod import;
 mod store;
 mod sync;

@@ -2,12 +2,11 @@
 //! node over loopback (libp2p); blocks and transfers per second of the sync, beside the
 //! local import of the same blocks into a fresh store, measured in the same run.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use oxchain_chain::{Chain, MempoolLimits};
+use oxchain_chain::{Chain, MempoolLimits, SharedChain};
 use oxchain_consensus::ChainParams;
 use oxchain_storage::Store;
 use serde_json::json;
@@ -34,7 +33,7 @@ pub(crate) fn bench_sync(args: &SyncArgs) -> anyhow::Result<()> {
         args.blocks
     );
     let (funding, measured) =
-        super::import::build_blocks(&params, args.blocks as usize, threads, PER_BLOCK)?;
+        super::import::build_blocks(&params, args.blocks as usize, threads, PER_BLOCK, 0)?;
     let transfers = (measured.len() * PER_BLOCK) as f64;
 
     // Local import: the reference. Its store then serves the sync.
@@ -52,7 +51,7 @@ pub(crate) fn bench_sync(args: &SyncArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let sync_seconds = runtime.block_on(async {
-        let server = Arc::new(Mutex::new(server));
+        let server = SharedChain::new(server);
         let server_net = oxchain_net::service::start(
             oxchain_net::NetConfig::new(served_dir.path().to_path_buf(), "127.0.0.1:0"),
             server.clone(),
@@ -65,12 +64,12 @@ pub(crate) fn bench_sync(args: &SyncArgs) -> anyhow::Result<()> {
             .cloned()
             .context("the server did not listen")?;
         let fresh_dir = super::import::tempdir()?;
-        let fresh = Arc::new(Mutex::new(Chain::new(
+        let fresh = SharedChain::new(Chain::new(
             params.clone(),
             Store::open(fresh_dir.path(), &params)?,
             MempoolLimits::default(),
             threads,
-        )?));
+        )?);
         eprintln!("syncing a fresh node over loopback ...");
         let mut config = oxchain_net::NetConfig::new(fresh_dir.path().to_path_buf(), "127.0.0.1:0");
         config.peers = vec![addr];
@@ -79,7 +78,7 @@ pub(crate) fn bench_sync(args: &SyncArgs) -> anyhow::Result<()> {
         let deadline = started + Duration::from_secs(3600);
         let mut last_report = Instant::now();
         loop {
-            let tip = fresh.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.tip();
+            let tip = fresh.view().tip();
             if tip == target {
                 break;
             }

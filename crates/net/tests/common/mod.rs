@@ -1,16 +1,15 @@
 //! Real nodes on 127.0.0.1 for the network tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use oxchain_chain::{Chain, MempoolLimits};
+use oxchain_chain::{Chain, MempoolLimits, SharedChain};
 use oxchain_consensus::ChainParams;
 use oxchain_net::{NetConfig, NetHandle};
 use oxchain_storage::Store;
 
 pub(crate) struct Node {
-    pub(crate) chain: Arc<Mutex<Chain>>,
+    pub(crate) chain: SharedChain,
     pub(crate) net: NetHandle,
     pub(crate) _dir: tempfile::TempDir,
 }
@@ -19,9 +18,7 @@ pub(crate) async fn node(peers: &[&Node]) -> Node {
     let params = ChainParams::regtest();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &params).unwrap();
-    let chain = Arc::new(Mutex::new(
-        Chain::new(params, store, MempoolLimits::default(), 1).unwrap(),
-    ));
+    let chain = SharedChain::new(Chain::new(params, store, MempoolLimits::default(), 1).unwrap());
     let mut config = NetConfig::new(dir.path().to_path_buf(), "127.0.0.1:0");
     config.peers = peers
         .iter()

@@ -1,0 +1,161 @@
+//! Who may lock what: the chain's writer and its readers.
+//!
+//! - [`SharedChain`] holds the one [`Chain`] behind a mutex. Only block writes take it
+//!   (the miner's templates and blocks, the network's imports), through
+//!   [`SharedChain::write`], and only on threads that may block (the miner's own thread,
+//!   `spawn_blocking`), never on the async runtime.
+//! - [`ChainView`] is what everyone else holds. It never takes the chain's mutex: the tip
+//!   is a published snapshot ([`ArcSwap`], replaced after each commit), blocks and
+//!   accounts come from redb read transactions (MVCC: a reader never waits on the
+//!   writer), and the mempool has its own read-write lock, held for one lookup, one page,
+//!   one insert or one block's revalidation, never across an `.await` and never while
+//!   the ledger is touched. Submitting a transfer checks its signature before taking that
+//!   lock; call [`ChainView::submit_transfer`] off the async runtime.
+
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use arc_swap::ArcSwap;
+use oxchain_consensus::ChainParams;
+use oxchain_consensus::signatures::KeyCache;
+use oxchain_primitives::{Transfer, Txid};
+use oxchain_storage::{Store, Tip};
+use tokio::sync::broadcast;
+
+use crate::{Chain, ChainEvent, ChainWatch, Mempool, MempoolError};
+
+/// Decoded keys per submitting thread: the signature check runs in parallel, unlocked.
+const SUBMIT_KEY_CACHE: usize = 4096;
+
+thread_local! {
+    static SUBMIT_KEYS: RefCell<KeyCache> = RefCell::new(KeyCache::new(SUBMIT_KEY_CACHE));
+}
+
+/// The chain as readers see it: the tip snapshot, the store, the mempool and the
+/// events. Cloning is cheap; nothing here takes the chain's mutex.
+#[derive(Debug, Clone)]
+pub struct ChainView {
+    params: ChainParams,
+    store: Store,
+    tip: Arc<ArcSwap<Tip>>,
+    mempool: Arc<RwLock<Mempool>>,
+    pub(crate) events: broadcast::Sender<ChainEvent>,
+    pub(crate) watch: ChainWatch,
+}
+
+impl ChainView {
+    pub(crate) fn new(
+        params: ChainParams,
+        store: Store,
+        tip: Tip,
+        mempool: Mempool,
+        events: broadcast::Sender<ChainEvent>,
+    ) -> ChainView {
+        ChainView {
+            params,
+            store,
+            tip: Arc::new(ArcSwap::from_pointee(tip)),
+            mempool: Arc::new(RwLock::new(mempool)),
+            events,
+            watch: ChainWatch::default(),
+        }
+    }
+
+    /// The chain parameters.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    /// The store, for reads (each read is its own snapshot).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The best chain's tip as last committed. The store is never behind it.
+    pub fn tip(&self) -> Tip {
+        **self.tip.load()
+    }
+
+    pub(crate) fn publish_tip(&self, tip: Tip) {
+        self.tip.store(Arc::new(tip));
+        self.watch.counters.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The pending transfers, read-locked: keep the guard for one lookup or one page,
+    /// never across an `.await`.
+    pub fn mempool(&self) -> RwLockReadGuard<'_, Mempool> {
+        // Every mempool change completes under the lock or not at all: carry on after
+        // a panic elsewhere.
+        self.mempool.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn mempool_mut(&self) -> RwLockWriteGuard<'_, Mempool> {
+        self.mempool.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lock-free counters of tip and mempool changes.
+    pub fn watch(&self) -> ChainWatch {
+        self.watch.clone()
+    }
+
+    /// A new listener for chain events.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChainEvent> {
+        self.events.subscribe()
+    }
+
+    /// Checks a transfer and adds it to the mempool: the context-free and state checks
+    /// under the mempool's read lock, the signature with no lock, then the insert under
+    /// its write lock. Blocks for a signature check and a store read: call it off the
+    /// async runtime.
+    pub fn submit_transfer(&self, transfer: Transfer) -> Result<Txid, MempoolError> {
+        let candidate = {
+            let pool = self.mempool();
+            let candidate = pool.prepare(transfer)?;
+            pool.check(&self.store, &candidate)?;
+            candidate
+        };
+        let genesis = self.params.genesis_hash();
+        let verified =
+            SUBMIT_KEYS.with(|keys| candidate.verify(&mut keys.borrow_mut(), &genesis))?;
+        let transfer = Arc::new(verified.transfer().clone());
+        let txid = self.mempool_mut().insert(&self.store, verified)?;
+        self.watch.counters.1.fetch_add(1, Ordering::AcqRel);
+        // Nobody listening is fine.
+        let _ = self
+            .events
+            .send(ChainEvent::TransferAccepted { txid, transfer });
+        Ok(txid)
+    }
+}
+
+/// The chain's one writer behind its mutex, beside the [`ChainView`] for everyone else.
+#[derive(Debug, Clone)]
+pub struct SharedChain {
+    chain: Arc<Mutex<Chain>>,
+    view: ChainView,
+}
+
+impl SharedChain {
+    /// Shares `chain`.
+    pub fn new(chain: Chain) -> SharedChain {
+        let view = chain.view().clone();
+        SharedChain {
+            chain: Arc::new(Mutex::new(chain)),
+            view,
+        }
+    }
+
+    /// The readers' side.
+    pub fn view(&self) -> &ChainView {
+        &self.view
+    }
+
+    /// Runs `f` with the chain's writer. Blocks until the writer is free (an import may
+    /// hold it for seconds): call it from a thread that may block, never from async code.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Chain) -> R) -> R {
+        // The store commits atomically; a panic elsewhere leaves nothing half-written.
+        let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut chain)
+    }
+}
