@@ -38,9 +38,11 @@ pub(crate) async fn forward(state: AppState, mut chain: broadcast::Receiver<Chai
                     .on_event(&event, |hash| {
                         state.inner.store.header(hash).ok().flatten().map(|h| h.header.prev_hash)
                     });
-                let text = crate::state::event_json(&state.inner.params, &event).to_string();
-                // Nobody listening is fine.
-                let _ = state.inner.events.send(text);
+                // JSON only for someone to read it.
+                if state.inner.events.receiver_count() > 0 {
+                    let text = crate::state::event_json(&state.inner.params, &event).to_string();
+                    let _ = state.inner.events.send(text);
+                }
             }
             changed = async { match net.as_mut() { Some(n) => n.changed().await, None => std::future::pending().await } } => {
                 if changed.is_err() {

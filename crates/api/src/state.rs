@@ -2,14 +2,14 @@
 //! the events.
 //!
 //! Handlers never take the chain's lock: they read the [`ChainView`] (the published tip,
-//! redb read transactions, the mempool under its own short lock). A transfer is submitted
-//! with [`AppState::submit`], on a blocking thread.
+//! redb read transactions, the mempool under its own short lock). Transfers go to the
+//! [`Submitter`]'s threads, which check them in batches; handlers await the answer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use oxchain_chain::{ChainEvent, ChainView, MempoolError};
+use oxchain_chain::{ChainEvent, ChainView, Submitter};
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::genesis::{dev_account_address, dev_account_key};
 use oxchain_miner::MiningHandle;
@@ -29,11 +29,6 @@ pub struct AppState {
     pub(crate) inner: Arc<Inner>,
 }
 
-/// Locks that keep the node's own signing in nonce order per sender: a sender's next
-/// nonce is read and its transfer signed and submitted under one of them (striped by
-/// address, so that different senders sign in parallel).
-const SIGNING_STRIPES: usize = 64;
-
 pub(crate) struct Inner {
     pub(crate) chain: ChainView,
     pub(crate) store: Store,
@@ -52,8 +47,8 @@ pub(crate) struct Inner {
     pub(crate) forks: Mutex<crate::forks::Forks>,
     /// The funded dev accounts' keys, decoded once (dev and regtest only).
     dev_keys: HashMap<&'static str, SecretKey>,
-    /// See [`SIGNING_STRIPES`]; taken only on blocking threads.
-    signing: Vec<Mutex<()>>,
+    /// Checks and adds transfers submitted through the API.
+    submitter: Submitter,
 }
 
 /// What the API needs from the node.
@@ -74,8 +69,9 @@ pub struct ApiParts {
 
 impl AppState {
     /// The shared state, and the task that turns chain events into JSON for
-    /// `/v1/events` and the metrics (run it on the node's runtime).
-    pub fn new(parts: ApiParts) -> (AppState, impl Future<Output = ()> + Send) {
+    /// `/v1/events` and the metrics (run it on the node's runtime). Fails only when the
+    /// transfer checkers' threads cannot start.
+    pub fn new(parts: ApiParts) -> std::io::Result<(AppState, impl Future<Output = ()> + Send)> {
         let (store, params, chain_events) = (
             parts.chain.store().clone(),
             parts.chain.params().clone(),
@@ -90,6 +86,8 @@ impl AppState {
             HashMap::new()
         };
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let submitter = Submitter::start(parts.chain.clone(), threads)?;
         let state = AppState {
             inner: Arc::new(Inner {
                 chain: parts.chain,
@@ -106,11 +104,11 @@ impl AppState {
                 registered: Mutex::new(Default::default()),
                 forks: Mutex::new(Default::default()),
                 dev_keys,
-                signing: (0..SIGNING_STRIPES).map(|_| Mutex::new(())).collect(),
+                submitter,
             }),
         };
         let forwarder = crate::events::forward(state.clone(), chain_events);
-        (state, forwarder)
+        Ok((state, forwarder))
     }
 
     /// The chain's read side: never its lock.
@@ -118,23 +116,17 @@ impl AppState {
         &self.inner.chain
     }
 
-    /// Submits a signed transfer on a blocking thread (its signature check and the
-    /// mempool's write lock stay off the async runtime).
+    /// Checks a signed transfer and adds it to the mempool.
     pub(crate) async fn submit(&self, transfer: Transfer) -> Result<Txid, ApiError> {
-        let state = self.clone();
-        tokio::task::spawn_blocking(move || {
-            state
-                .chain()
-                .submit_transfer(transfer)
-                .map_err(|e| crate::tutorial::mempool_error(&state, e))
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("the submission failed: {e}")))?
+        self.inner
+            .submitter
+            .submit(transfer)
+            .await
+            .map_err(|e| crate::tutorial::mempool_error(self, e))
     }
 
-    /// Signs a transfer from `key` to `to` with the sender's next nonce and submits it,
-    /// on a blocking thread. Requests for one sender take turns, so each gets the next
-    /// nonce; the signature is made and checked outside the mempool's lock.
+    /// Signs a transfer from `key` with the sender's next nonce and adds it to the
+    /// mempool (a sender's requests are signed in the order they arrive).
     pub(crate) async fn sign_and_submit(
         &self,
         key: SecretKey,
@@ -142,35 +134,11 @@ impl AppState {
         amount: oxchain_primitives::Amount,
         fee: oxchain_primitives::Amount,
     ) -> Result<Txid, ApiError> {
-        let state = self.clone();
-        tokio::task::spawn_blocking(move || -> Result<Txid, MempoolError> {
-            let from = key.public_key();
-            let sender = Address::from_public_key(&from);
-            let stripe = usize::from(sender.0[0]) % SIGNING_STRIPES;
-            let _turn = state.inner.signing[stripe]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let chain = state.chain();
-            let pending = chain.mempool().next_nonce(&sender);
-            let nonce = match pending {
-                Some(nonce) => nonce,
-                None => chain.store().account(&sender)?.unwrap_or_default().nonce,
-            };
-            let mut transfer = Transfer {
-                from,
-                to,
-                amount,
-                fee,
-                nonce,
-                data: Vec::new(),
-                signature: oxchain_primitives::Signature([0; 64]),
-            };
-            transfer.sign(&key, &state.inner.params.genesis_hash());
-            chain.submit_transfer(transfer)
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("the submission failed: {e}")))?
-        .map_err(|e| crate::tutorial::mempool_error(self, e))
+        self.inner
+            .submitter
+            .sign_and_submit(key, to, amount, fee)
+            .await
+            .map_err(|e| crate::tutorial::mempool_error(self, e))
     }
 
     pub(crate) fn network(&self) -> oxchain_primitives::Network {

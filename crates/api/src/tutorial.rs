@@ -176,7 +176,9 @@ pub(crate) struct NewTransaction {
 /// `POST /transactions/new`: the node signs a transfer from `sender` and queues it.
 #[utoipa::path(post, path = "/transactions/new", tag = "tutorial", request_body = NewTransaction,
     responses((status = 201, description = "Queued for the next block", body = Queued),
-              (status = 400, description = "Missing values, or a rule broken", body = ErrorBody)))]
+              (status = 400, description = "Missing values, or a rule broken", body = ErrorBody),
+              (status = 409, description = "Already pending", body = ErrorBody),
+              (status = 503, description = "The mempool is full (`mempool_full`) or the node busy (`busy`): try again", body = ErrorBody)))]
 pub(crate) async fn transactions_new(
     State(state): State<AppState>,
     JsonOrForm(body): JsonOrForm<NewTransaction>,
@@ -212,7 +214,9 @@ pub(crate) struct SocketTransaction {
 /// `POST /transaction`: the Socket.io tutorial's transfer.
 #[utoipa::path(post, path = "/transaction", tag = "tutorial", request_body = SocketTransaction,
     responses((status = 200, description = "Accepted into the mempool", body = Queued),
-              (status = 400, description = "Missing values, or a rule broken", body = ErrorBody)))]
+              (status = 400, description = "Missing values, or a rule broken", body = ErrorBody),
+              (status = 409, description = "Already pending", body = ErrorBody),
+              (status = 503, description = "The mempool is full (`mempool_full`) or the node busy (`busy`): try again", body = ErrorBody)))]
 pub(crate) async fn transaction(
     State(state): State<AppState>,
     JsonOrForm(body): JsonOrForm<SocketTransaction>,
@@ -314,6 +318,7 @@ pub(crate) fn mempool_error(state: &AppState, e: MempoolError) -> ApiError {
         }
         MempoolError::InsufficientFunds { .. } => (StatusCode::BAD_REQUEST, "insufficient_funds"),
         MempoolError::Full => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
+        MempoolError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
         MempoolError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
     state.inner.metrics.transfer_rejected(code);

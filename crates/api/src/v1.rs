@@ -462,7 +462,8 @@ pub(crate) struct Accepted {
 #[utoipa::path(post, path = "/v1/transactions", tag = "v1", request_body = SignedTransfer,
     responses((status = 202, description = "Accepted into the mempool", body = Accepted),
               (status = 400, description = "Malformed or breaks a rule", body = ErrorBody),
-              (status = 409, description = "Already pending", body = ErrorBody)))]
+              (status = 409, description = "Already pending", body = ErrorBody),
+              (status = 503, description = "The mempool is full (`mempool_full`) or the node busy (`busy`): try again", body = ErrorBody)))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     JsonOrForm(body): JsonOrForm<SignedTransfer>,

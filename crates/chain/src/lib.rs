@@ -12,6 +12,8 @@
 //! - [`mempool`]: pending transfers, their order, replacement and eviction.
 //! - [`orphans`]: blocks waiting for their parent.
 //! - [`events`]: [`BlockOutcome`] and [`ChainEvent`].
+//! - [`submit`]: the API's transfer submissions, checked in batches on threads of their
+//!   own.
 //! - [`view`]: who may lock what: [`SharedChain`] (the writer behind its mutex) and
 //!   [`ChainView`] (the tip snapshot, store reads, the mempool; never the mutex).
 
@@ -19,6 +21,7 @@ pub mod events;
 pub mod mempool;
 pub mod orphans;
 pub mod pipeline;
+pub mod submit;
 pub mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,6 +43,7 @@ use tokio::sync::broadcast;
 pub use events::{BlockOutcome, ChainEvent};
 pub use mempool::{Mempool, MempoolError, MempoolLimits};
 pub use orphans::OrphanPool;
+pub use submit::Submitter;
 pub use view::{ChainView, SharedChain};
 
 /// How many events a slow listener may fall behind before it misses some.

@@ -118,14 +118,20 @@ impl ChainView {
         let genesis = self.params.genesis_hash();
         let verified =
             SUBMIT_KEYS.with(|keys| candidate.verify(&mut keys.borrow_mut(), &genesis))?;
-        let transfer = Arc::new(verified.transfer().clone());
+        let transfer = verified.transfer().clone();
         let txid = self.mempool_mut().insert(&self.store, verified)?;
+        self.announce(txid, transfer);
+        Ok(txid)
+    }
+
+    /// Tells the miner and the listeners that a transfer entered the mempool.
+    pub(crate) fn announce(&self, txid: Txid, transfer: Transfer) {
         self.watch.counters.1.fetch_add(1, Ordering::AcqRel);
         // Nobody listening is fine.
-        let _ = self
-            .events
-            .send(ChainEvent::TransferAccepted { txid, transfer });
-        Ok(txid)
+        let _ = self.events.send(ChainEvent::TransferAccepted {
+            txid,
+            transfer: Arc::new(transfer),
+        });
     }
 }
 

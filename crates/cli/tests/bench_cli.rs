@@ -151,12 +151,33 @@ fn bench_api_measures_the_routes_against_a_real_node() {
         "4",
         "--chain-blocks",
         "100",
+        "--fill-step",
+        "200",
+        "--fill-steps",
+        "2",
+        "--import-blocks",
+        "3",
         "--json",
     ]));
     positive(&v, "root_req_per_s");
     positive(&v, "status_req_per_s");
     positive(&v, "chain_req_per_s");
     positive(&v, "transfers_accepted_per_s");
+    positive(&v, "presigned_post_per_s");
+    positive(&v, "tutorial_post_first_per_s");
+    positive(&v, "tutorial_post_last_per_s");
+    positive(&v, "status_p99_ms_idle");
+    positive(&v, "status_p99_ms_importing");
+    assert_eq!(
+        v["tutorial_post_steps_per_s"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(v["import_blocks"], 3);
+    assert!(
+        v["import_block_bytes"].as_u64().unwrap() > 1_000_000,
+        "full blocks: {}",
+        v["import_block_bytes"]
+    );
     assert_eq!(v["transfers_accepted"], 1000);
     assert_eq!(v["transfers_refused"], 0);
     assert_eq!(v["chain_blocks"], 101);

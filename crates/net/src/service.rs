@@ -277,7 +277,10 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         .with_behaviour(|key| {
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .heartbeat_interval(Duration::from_millis(500))
-                .validation_mode(gossipsub::ValidationMode::Strict)
+                // No envelope signature (ADR 0013): blocks carry their proof of work and
+                // transfers their sender's signature; the envelope's cost a signature
+                // per message sent and a check per message received, on every hop.
+                .validation_mode(gossipsub::ValidationMode::Anonymous)
                 .validate_messages()
                 // Each topic's cap is its largest valid message with room for the
                 // envelope; a message over it but under the frame cap is counted against
@@ -291,7 +294,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
                 })
                 .build()?;
             let mut gossipsub = gossipsub::Behaviour::new(
-                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossipsub::MessageAuthenticity::Anonymous,
                 gossip_config,
             )?;
             gossipsub.with_peer_score(

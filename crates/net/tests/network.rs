@@ -23,6 +23,25 @@ use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, signed
 /// valid or not, then keeps the connection until the node drops it (a ban) or `linger`
 /// passes.
 async fn gossip_raw(target: &str, topic: IdentTopic, data: Vec<u8>, linger: Duration) {
+    gossip_raw_as(target, topic, data, linger, Envelope::Anonymous).await;
+}
+
+/// How a raw peer's gossip envelope is made.
+#[derive(Clone, Copy)]
+enum Envelope {
+    /// As the protocol says: no author, sequence number or signature (ADR 0013).
+    Anonymous,
+    /// Signed by the peer's key, as gossipsub does by default.
+    Signed,
+}
+
+async fn gossip_raw_as(
+    target: &str,
+    topic: IdentTopic,
+    data: Vec<u8>,
+    linger: Duration,
+    envelope: Envelope,
+) {
     let max_transmit = data.len() + 1024;
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
@@ -33,16 +52,22 @@ async fn gossip_raw(target: &str, topic: IdentTopic, data: Vec<u8>, linger: Dura
         )
         .unwrap()
         .with_behaviour(|key| {
+            let mode = match envelope {
+                Envelope::Anonymous => gossipsub::ValidationMode::Anonymous,
+                Envelope::Signed => gossipsub::ValidationMode::Strict,
+            };
             let config = gossipsub::ConfigBuilder::default()
                 .heartbeat_interval(Duration::from_millis(200))
                 .max_transmit_size(max_transmit.max(65_536))
+                .validation_mode(mode)
                 .build()
                 .unwrap();
-            let behaviour: gossipsub::Behaviour = gossipsub::Behaviour::new(
-                gossipsub::MessageAuthenticity::Signed(key.clone()),
-                config,
-            )
-            .unwrap();
+            let authenticity = match envelope {
+                Envelope::Anonymous => gossipsub::MessageAuthenticity::Anonymous,
+                Envelope::Signed => gossipsub::MessageAuthenticity::Signed(key.clone()),
+            };
+            let behaviour: gossipsub::Behaviour =
+                gossipsub::Behaviour::new(authenticity, config).unwrap();
             behaviour
         })
         .unwrap()
@@ -82,6 +107,35 @@ fn topic(kind: &str) -> IdentTopic {
 
 /// Waits that a raw peer keeps its connection: long enough for a ban to show.
 const UNTIL_BANNED: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gossiped_block_in_a_signed_envelope_is_dropped_and_its_sender_banned() {
+    let params = ChainParams::regtest();
+    let a = node(&[]).await;
+    let target = a.net.info().listen_addrs[0].clone();
+    // A valid block on A's tip: only its envelope is wrong.
+    let block = ChainBuilder::new(params).build_block(vec![]);
+    gossip_raw_as(
+        &target,
+        topic("blocks"),
+        encode(&block),
+        UNTIL_BANNED,
+        Envelope::Signed,
+    )
+    .await;
+    wait_for("the ban", 20, || a.net.info().banned == 1).await;
+    assert_eq!(a.net.info().rejected.get("malformed_gossip"), Some(&1));
+    assert_eq!(a.chain.view().tip().height.0, 0, "the block was not taken");
+    // The same block without an envelope signature connects.
+    gossip_raw(
+        &target,
+        topic("blocks"),
+        encode(&block),
+        Duration::from_secs(1),
+    )
+    .await;
+    wait_for("the block", 20, || a.chain.view().tip().height.0 == 1).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_gossiping_invalid_blocks_are_banned_and_honest_sync_carries_on() {

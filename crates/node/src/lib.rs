@@ -160,7 +160,7 @@ pub async fn run(
         shutdown: stop_rx,
         net: Some(net.clone()),
         api_addr: Some(api),
-    });
+    })?;
     let events = tokio::spawn(forward_events);
     let (router, _) = oxchain_api::router(state, config.cors.clone());
 

@@ -74,7 +74,8 @@ async fn reads_answer_while_an_import_holds_the_writer() {
         shutdown,
         net: None,
         api_addr: None,
-    });
+    })
+    .unwrap();
     tokio::spawn(forward);
     let (router, _) = oxchain_api::router(state, Cors::None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -55,7 +55,8 @@ async fn changing_routes_need_the_token_reads_do_not() {
         shutdown,
         net: None,
         api_addr: None,
-    });
+    })
+    .unwrap();
     tokio::spawn(forward);
     let (router, _) = oxchain_api::router(state, Cors::None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -140,7 +141,8 @@ async fn cors_allows_only_the_configured_origins() {
         shutdown,
         net: None,
         api_addr: None,
-    });
+    })
+    .unwrap();
     let allowed = "http://localhost:3000";
     let (router, _) = oxchain_api::router(state, Cors::Origins(vec![allowed.parse().unwrap()]));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
