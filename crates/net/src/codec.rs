@@ -11,7 +11,7 @@ use crate::message::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncRes
 
 /// Reads and writes sync messages.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct SyncCodec;
+pub struct SyncCodec;
 
 async fn read_capped<T: AsyncRead + Unpin + Send>(io: &mut T, cap: usize) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();

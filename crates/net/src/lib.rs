@@ -13,11 +13,11 @@
 //!
 //! # Layout
 //! - [`message`]: the sync messages and their encoding.
-//! - `codec`: the request-response codec with size caps.
+//! - [`codec`]: the request-response codec with size caps (public for test peers).
 //! - `keys`: the node's identity in the data directory.
 //! - [`service`]: the swarm's event loop, [`NetHandle`], [`NetInfo`].
 
-mod codec;
+pub mod codec;
 mod keys;
 pub mod message;
 pub mod service;

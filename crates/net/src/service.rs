@@ -596,12 +596,23 @@ impl Service {
     /// subscribes: nothing else would carry it.
     fn publish_transfer(&mut self, txid: Txid, data: Vec<u8>) {
         let topic = self.txs_topic.clone();
-        if let Err(gossipsub::PublishError::NoPeersSubscribedToTopic) = self
+        let hash = topic.hash();
+        // Nobody to send to: hold it without building a message for nobody.
+        let subscribed = self
             .swarm
-            .behaviour_mut()
+            .behaviour()
             .gossipsub
-            .publish(topic, data.clone())
-        {
+            .all_peers()
+            .any(|(_, topics)| topics.contains(&&hash));
+        let held = !subscribed
+            || matches!(
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(topic, data.clone()),
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
+            );
+        if held {
             if self.unsent.len() == MAX_UNSENT {
                 self.unsent.pop_front();
             }
