@@ -192,3 +192,21 @@ fn bench_sync_measures_a_sync_beside_the_local_import() {
     assert_eq!(v["blocks"], 20);
     assert_eq!(v["transfers_per_block"], 100);
 }
+
+#[test]
+fn bench_sync_takes_blocks_of_a_given_size() {
+    let v = last_json_line(&oxchain(&[
+        "bench",
+        "sync",
+        "--blocks",
+        "4",
+        "--block-bytes",
+        "200000",
+        "--json",
+    ]));
+    positive(&v, "txs_per_s");
+    positive(&v, "import_txs_per_s");
+    let bytes = v["block_bytes"].as_u64().unwrap();
+    assert!((150_000..=200_000).contains(&bytes), "block_bytes {bytes}");
+    assert_eq!(v["blocks"], 4);
+}

@@ -184,8 +184,42 @@ struct Sync {
     queue: VecDeque<BlockHash>,
     /// The last header received: the next GetHeaders starts after it.
     last_header: Option<BlockHash>,
-    busy: bool,
+    /// A request is out.
+    requesting: bool,
+    /// A batch is being imported.
+    importing: bool,
+    /// Blocks downloaded while the batch before them was imported: the next import. So
+    /// downloads overlap imports; at most [`READY_BYTES`] wait, beside one answer.
+    ready: Vec<Block>,
+    ready_bytes: usize,
+    /// The blocks asked for in the request outstanding, in order.
+    asked: Vec<BlockHash>,
+    /// The most work the peer has claimed (Status).
+    claimed: Work,
+    /// What it had claimed when the outstanding GetHeaders was sent: what the headers
+    /// of its tip must show (a later claim may count blocks found since).
+    claimed_at_request: Work,
 }
+
+/// A sync peer's faults that no single message proves invalid (claiming work it does
+/// not show, stalling, timing out): each keeps it from being the sync peer for a while,
+/// longer each time; [`MAX_STRIKES`] of them ban it.
+#[derive(Debug, Clone, Copy)]
+struct Strike {
+    count: u32,
+    until: Instant,
+}
+
+/// Downloaded blocks that may wait for the import before them, at most (bytes).
+const READY_BYTES: usize = 32 << 20;
+
+/// Sync faults that ban a peer.
+const MAX_STRIKES: u32 = 3;
+/// How long a first sync fault keeps a peer from being the sync peer (doubled for each
+/// further one).
+const STRIKE_PAUSE: Duration = Duration::from_secs(30);
+/// Peers whose strikes are remembered, at most (the oldest go first).
+const MAX_STRIKE_ENTRIES: usize = 4096;
 
 struct Service {
     swarm: Swarm<Behaviour>,
@@ -198,6 +232,7 @@ struct Service {
     statuses: HashMap<PeerId, (u64, Work)>,
     addresses: HashMap<PeerId, Multiaddr>,
     sync: Option<Sync>,
+    strikes: HashMap<PeerId, Strike>,
     bans: HashMap<PeerId, Instant>,
     ban_for: Duration,
     configured: Vec<Multiaddr>,
@@ -357,6 +392,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         statuses: HashMap::new(),
         addresses: HashMap::new(),
         sync: None,
+        strikes: HashMap::new(),
         bans: HashMap::new(),
         ban_for: config.ban_for,
         configured: peers,
@@ -504,6 +540,45 @@ impl Service {
         self.publish_info();
     }
 
+    /// A sync fault of `peer` (see [`Strike`]): the sync moves on to another peer.
+    fn strike(&mut self, peer: PeerId, why: &str) {
+        let now = Instant::now();
+        if self.strikes.len() >= MAX_STRIKE_ENTRIES
+            && let Some(oldest) = self
+                .strikes
+                .iter()
+                .min_by_key(|(_, s)| s.until)
+                .map(|(p, _)| *p)
+        {
+            self.strikes.remove(&oldest);
+        }
+        let strike = self.strikes.entry(peer).or_insert(Strike {
+            count: 0,
+            until: now,
+        });
+        strike.count += 1;
+        strike.until = now + STRIKE_PAUSE * 2u32.pow(strike.count - 1);
+        let count = strike.count;
+        if count >= MAX_STRIKES {
+            self.strikes.remove(&peer);
+            self.ban(peer, why);
+        } else {
+            tracing::info!(%peer, reason = why, strikes = count, "sync peer at fault: syncing from another");
+            *self.rejected.entry(why.to_string()).or_default() += 1;
+            if self.sync.as_ref().is_some_and(|s| s.peer == peer) {
+                self.sync = None;
+            }
+        }
+        self.maybe_start_sync();
+    }
+
+    /// Whether a strike keeps `peer` from being the sync peer now.
+    fn paused(&self, peer: &PeerId) -> bool {
+        self.strikes
+            .get(peer)
+            .is_some_and(|s| s.until > Instant::now())
+    }
+
     fn request(&mut self, peer: PeerId, request: SyncRequest) {
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
         self.pending.insert(id);
@@ -521,6 +596,9 @@ impl Service {
             self.bans.remove(&peer);
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
+        // Strikes are forgotten an hour after their pause ends.
+        self.strikes
+            .retain(|_, s| s.until + Duration::from_secs(3600) > now);
         // Redial configured peers that are not connected, with backoff.
         let connected: HashSet<Multiaddr> = self.addresses.values().cloned().collect();
         for addr in self.configured.clone() {
@@ -809,8 +887,14 @@ impl Service {
                 if let (Some(height), Some(status)) = (height, self.statuses.get_mut(&source)) {
                     status.0 = status.0.max(height);
                 }
-                if orphan && self.sync.is_none() {
-                    self.start_sync(source, 0);
+                // A block whose parent we lack: its sender has a chain we have not seen,
+                // unless a sync fault keeps it from being the sync peer.
+                if orphan && self.sync.is_none() && !self.paused(&source) {
+                    let claimed = self
+                        .statuses
+                        .get(&source)
+                        .map_or(Work::default(), |(_, work)| *work);
+                    self.start_sync(source, 0, claimed);
                 }
             }
             Done::Respond { channel, response } => {
@@ -826,7 +910,12 @@ impl Service {
                     return;
                 }
                 if let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) {
-                    sync.busy = false;
+                    sync.importing = false;
+                    if !sync.ready.is_empty() {
+                        sync.ready_bytes = 0;
+                        let blocks = std::mem::take(&mut sync.ready);
+                        self.import(peer, blocks);
+                    }
                 }
                 self.continue_sync();
             }
@@ -865,22 +954,28 @@ impl Service {
         let best = self
             .statuses
             .iter()
-            .filter(|(_, (_, work))| *work > ours)
+            .filter(|(peer, (_, work))| *work > ours && !self.paused(peer))
             .max_by_key(|(_, (_, work))| *work)
-            .map(|(p, (h, _))| (*p, *h));
-        if let Some((peer, height)) = best {
-            self.start_sync(peer, height);
+            .map(|(p, (h, w))| (*p, *h, *w));
+        if let Some((peer, height, claimed)) = best {
+            self.start_sync(peer, height, claimed);
         }
     }
 
-    fn start_sync(&mut self, peer: PeerId, target: u64) {
+    fn start_sync(&mut self, peer: PeerId, target: u64, claimed: Work) {
         tracing::info!(%peer, target, "syncing: headers first from the peer with most work");
         self.sync = Some(Sync {
             peer,
             target,
             queue: VecDeque::new(),
             last_header: None,
-            busy: true,
+            requesting: true,
+            importing: false,
+            ready: Vec::new(),
+            ready_bytes: 0,
+            asked: Vec::new(),
+            claimed,
+            claimed_at_request: claimed,
         });
         let locator = self.locator(None);
         self.request(
@@ -897,12 +992,17 @@ impl Service {
         let Some(sync) = self.sync.as_mut() else {
             return;
         };
-        if sync.busy {
+        if sync.requesting || sync.ready_bytes >= READY_BYTES {
             return;
         }
-        sync.busy = true;
         let peer = sync.peer;
         if sync.queue.is_empty() {
+            // More headers once the blocks of these are in.
+            if sync.importing || !sync.ready.is_empty() {
+                return;
+            }
+            sync.requesting = true;
+            sync.claimed_at_request = sync.claimed;
             let head = sync.last_header;
             let locator = self.locator(head);
             self.request(
@@ -913,8 +1013,10 @@ impl Service {
                 },
             );
         } else {
+            sync.requesting = true;
             let n = sync.queue.len().min(MAX_GET_BLOCKS);
             let hashes: Vec<BlockHash> = sync.queue.drain(..n).collect();
+            sync.asked = hashes.clone();
             self.request(peer, SyncRequest::GetBlocks(hashes));
         }
     }
@@ -934,11 +1036,19 @@ impl Service {
                 }
             },
             request_response::Event::OutboundFailure {
-                peer, request_id, ..
+                peer,
+                request_id,
+                error,
+                ..
             } => {
                 self.pending.remove(&request_id);
                 if self.sync.as_ref().is_some_and(|s| s.peer == peer) {
                     self.sync = None;
+                    if matches!(error, request_response::OutboundFailure::Timeout) {
+                        self.strike(peer, "sync_timeout");
+                    } else {
+                        self.maybe_start_sync();
+                    }
                 }
             }
             _ => {}
@@ -961,6 +1071,7 @@ impl Service {
                 self.statuses.insert(peer, (height.0, total_work));
                 if let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) {
                     sync.target = sync.target.max(height.0);
+                    sync.claimed = sync.claimed.max(total_work);
                 }
                 self.maybe_start_sync();
             }
@@ -968,14 +1079,10 @@ impl Service {
                 let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) else {
                     return;
                 };
-                sync.busy = false;
-                if headers.is_empty() {
-                    tracing::info!(height = self.chain.view().tip().height.0, "sync done");
-                    self.sync = None;
-                    self.maybe_start_sync();
-                    return;
-                }
-                // Headers must chain: each one's parent is the one before.
+                sync.requesting = false;
+                let (claimed, target) = (sync.claimed_at_request, sync.target);
+                // Headers must chain: each one's parent is the one before, the first's
+                // is one we have.
                 let chained = headers
                     .windows(2)
                     .all(|w| w[1].prev_hash == w[0].compute_hash());
@@ -983,6 +1090,55 @@ impl Service {
                     self.ban(peer, "unchained_headers");
                     return;
                 }
+                // Each header's proof of work before any block is asked for.
+                let params = self.chain.view().params().clone();
+                if headers
+                    .iter()
+                    .any(|h| oxchain_consensus::validate::validate_pow(&params, h).is_err())
+                {
+                    self.ban(peer, "bad_header_pow");
+                    return;
+                }
+                let parent = match headers.first() {
+                    Some(first) => match self.store.header(&first.prev_hash) {
+                        Ok(Some(record)) => Some(record.chain_work),
+                        _ => {
+                            self.strike(peer, "unconnected_headers");
+                            return;
+                        }
+                    },
+                    None => None,
+                };
+                // Fewer than asked: this is the peer's tip, so its chain's work is known.
+                // A Status claim only grows (a chain switches only to more work), so
+                // showing less than claimed is a lie.
+                if headers.len() < MAX_HEADERS {
+                    let ours = self.chain.view().tip().chain_work;
+                    let shown = headers
+                        .iter()
+                        .filter_map(|h| h.bits.to_target().ok())
+                        .fold(parent.unwrap_or(ours), |sum, t| {
+                            sum.checked_add(t.work()).unwrap_or(sum)
+                        });
+                    if shown < claimed {
+                        self.strike(peer, "sync_work_not_shown");
+                        return;
+                    }
+                }
+                if headers.is_empty() {
+                    let height = self.chain.view().tip().height.0;
+                    if height >= target {
+                        tracing::info!(height, "sync done");
+                    } else {
+                        tracing::debug!(height, target, "sync round ended");
+                    }
+                    self.sync = None;
+                    self.maybe_start_sync();
+                    return;
+                }
+                let Some(sync) = self.sync.as_mut() else {
+                    return;
+                };
                 let mut fresh = VecDeque::new();
                 for header in &headers {
                     let hash = header.compute_hash();
@@ -995,21 +1151,61 @@ impl Service {
                 self.continue_sync();
             }
             SyncResponse::Blocks(blocks) => {
-                if self.sync.as_ref().is_none_or(|s| s.peer != peer) {
+                let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) else {
+                    return;
+                };
+                sync.requesting = false;
+                let asked = std::mem::take(&mut sync.asked);
+                // What was asked for, in order, and nothing else; what was left out (an
+                // answer is cut at its size cap) is asked for again next.
+                let mut next = 0;
+                for block in &blocks {
+                    let hash = block.header.compute_hash();
+                    match asked[next..].iter().position(|h| *h == hash) {
+                        Some(i) => next += i + 1,
+                        None => {
+                            self.ban(peer, "unrequested_blocks");
+                            return;
+                        }
+                    }
+                }
+                if blocks.is_empty() {
+                    self.strike(peer, "sync_stalled");
                     return;
                 }
-                let chain = self.chain.clone();
-                let done = self.done_tx.clone();
-                tokio::task::spawn_blocking(move || {
-                    let outcomes = chain.write(|c| c.process_blocks(blocks, now_ms()));
-                    let bad = match outcomes {
-                        Ok(outcomes) => outcomes.iter().any(|o| o.fault() == Some(Fault::Sender)),
-                        Err(_) => false,
-                    };
-                    let _ = done.send(Done::Imported { peer, bad });
-                });
+                let received: HashSet<BlockHash> =
+                    blocks.iter().map(|b| b.header.compute_hash()).collect();
+                for hash in asked.iter().rev() {
+                    if !received.contains(hash) {
+                        sync.queue.push_front(*hash);
+                    }
+                }
+                if sync.importing {
+                    sync.ready_bytes += blocks.iter().map(Block::encoded_len).sum::<usize>();
+                    sync.ready.extend(blocks);
+                } else {
+                    self.import(peer, blocks);
+                }
+                self.continue_sync();
             }
         }
+    }
+
+    /// Imports a batch of the sync with `peer`, off the loop, one batch at a time.
+    fn import(&mut self, peer: PeerId, blocks: Vec<Block>) {
+        if let Some(sync) = self.sync.as_mut() {
+            sync.importing = true;
+        }
+        let chain = self.chain.clone();
+        let done = self.done_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let outcomes = chain.write(|c| c.process_blocks(blocks, now_ms()));
+            let bad = match outcomes {
+                Ok(outcomes) => outcomes.iter().any(|o| o.fault() == Some(Fault::Sender)),
+                Err(_) => false,
+            };
+            let _ = done.send(Done::Imported { peer, bad });
+        });
     }
 
     /// Answers a peer's request off the loop (reads may take a while).

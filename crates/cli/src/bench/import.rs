@@ -160,6 +160,12 @@ pub(super) fn tempdir() -> anyhow::Result<tempfile::TempDir> {
 /// How many transfers carrying `data_bytes` of data fill a block (its coinbase and
 /// header aside).
 pub(super) fn full_block_transfers(data_bytes: usize) -> usize {
+    block_transfers(oxchain_primitives::limits::MAX_BLOCK_BYTES, data_bytes)
+}
+
+/// How many transfers carrying `data_bytes` of data make a block of about `block_bytes`
+/// (at least one).
+pub(super) fn block_transfers(block_bytes: usize, data_bytes: usize) -> usize {
     let sample = Transaction::Transfer(Transfer {
         from: Default::default(),
         to: Address([0; 20]),
@@ -169,7 +175,10 @@ pub(super) fn full_block_transfers(data_bytes: usize) -> usize {
         data: vec![0; data_bytes],
         signature: Signature([0; 64]),
     });
-    (oxchain_primitives::limits::MAX_BLOCK_BYTES - 1024) / sample.encoded_len()
+    let room = block_bytes
+        .min(oxchain_primitives::limits::MAX_BLOCK_BYTES)
+        .saturating_sub(1024);
+    (room / sample.encoded_len()).max(1)
 }
 
 /// Funding blocks (two dev accounts pay every benchmark account) and `count` measured

@@ -1,6 +1,8 @@
-//! `oxchain bench sync`: a node holding a chain of blocks of 100 transfers serves a fresh
-//! node over loopback (libp2p); blocks and transfers per second of the sync, beside the
-//! local import of the same blocks into a fresh store, measured in the same run.
+//! `oxchain bench sync`: a node holding a chain of blocks of 100 transfers (or, with
+//! `--block-bytes N`, blocks of about N bytes of transfers carrying 1,000 data bytes each)
+//! serves a fresh node over loopback (libp2p); blocks and transfers per second of the
+//! sync, beside the local import of the same blocks into a fresh store, measured in the
+//! same run.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +13,10 @@ use oxchain_consensus::ChainParams;
 use oxchain_storage::Store;
 use serde_json::json;
 
-/// Transfers per block.
+/// Transfers per block by default.
 const PER_BLOCK: usize = 100;
+/// Data bytes of each transfer in blocks of `--block-bytes`.
+const DATA_BYTES: usize = 1_000;
 
 /// Options of `bench sync`.
 #[derive(Debug, Args)]
@@ -23,18 +27,34 @@ pub(crate) struct SyncArgs {
     /// Blocks of 100 transfers in the served chain.
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     blocks: u64,
+    /// Blocks of about this many bytes (at most 1 MiB): transfers carrying 1,000 data
+    /// bytes each, as many as fit (default: 100 transfers without data, about 15 KB).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2_048..=1_048_576))]
+    block_bytes: Option<u64>,
 }
 
 pub(crate) fn bench_sync(args: &SyncArgs) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let params = ChainParams::regtest();
+    let (per_block, data) = match args.block_bytes {
+        Some(bytes) => (
+            super::import::block_transfers(bytes as usize, DATA_BYTES),
+            DATA_BYTES,
+        ),
+        None => (PER_BLOCK, 0),
+    };
     eprintln!(
-        "building {} blocks of {PER_BLOCK} signed transfers ...",
+        "building {} blocks of {per_block} signed transfers ({data} data bytes each) ...",
         args.blocks
     );
     let (funding, measured) =
-        super::import::build_blocks(&params, args.blocks as usize, threads, PER_BLOCK, 0)?;
-    let transfers = (measured.len() * PER_BLOCK) as f64;
+        super::import::build_blocks(&params, args.blocks as usize, threads, per_block, data)?;
+    let transfers = (measured.len() * per_block) as f64;
+    let block_bytes = measured
+        .iter()
+        .map(|b| oxchain_primitives::encode(b).len())
+        .max()
+        .unwrap_or(0);
 
     // Local import: the reference. Its store then serves the sync.
     eprintln!("importing them locally ...");
@@ -104,7 +124,7 @@ pub(crate) fn bench_sync(args: &SyncArgs) -> anyhow::Result<()> {
     let sync_rate = transfers / sync_seconds;
     let blocks = measured.len() as f64;
     println!(
-        "Sync of {} blocks of {PER_BLOCK} transfers over loopback (libp2p), {threads} threads per node",
+        "Sync of {} blocks of {per_block} transfers ({block_bytes} bytes at most) over loopback (libp2p), {threads} threads per node",
         measured.len()
     );
     println!(
@@ -126,7 +146,8 @@ pub(crate) fn bench_sync(args: &SyncArgs) -> anyhow::Result<()> {
             json!({
                 "bench": "sync",
                 "blocks": measured.len(),
-                "transfers_per_block": PER_BLOCK,
+                "transfers_per_block": per_block,
+                "block_bytes": block_bytes,
                 "blocks_per_s": (blocks / sync_seconds * 10.0).round() / 10.0,
                 "txs_per_s": sync_rate.round(),
                 "import_txs_per_s": import_rate.round(),

@@ -1,0 +1,94 @@
+//! Hostile peers against a real node: each attack from a real libp2p peer on the crate's
+//! own codec (`common/adversary.rs`), beside an honest peer. The node must keep syncing
+//! from the honest one, and count the hostile one's faults.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::adversary::{Adversary, Script};
+use common::{node, now_ms, wait_for};
+use oxchain_net::message::SyncRequest;
+use oxchain_testkit::ChainBuilder;
+
+/// A peer that claims more work than any chain and answers with no headers used to be
+/// picked as the sync peer again and again (about 1,000 requests a second), while an
+/// honest peer's chain never arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_claiming_work_it_cannot_show_does_not_stop_the_sync() {
+    let a = node(&[]).await;
+    let target = a.net.info().listen_addrs[0].clone();
+    let liar = Adversary::start(&target, Script::Liar);
+    wait_for("the node to ask the liar for headers", 20, || {
+        liar.count(|r| matches!(r, SyncRequest::GetHeaders { .. })) > 0
+    })
+    .await;
+
+    // An honest peer with 30 blocks joins.
+    let mut builder = ChainBuilder::regtest();
+    for _ in 0..30 {
+        builder.extend(vec![]).unwrap();
+    }
+    let honest = node(&[]).await;
+    honest
+        .chain
+        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    a.net.dial(&honest.net.info().listen_addrs[0]).unwrap();
+    wait_for("the node to sync from the honest peer", 30, || {
+        a.chain.view().tip() == honest.chain.view().tip()
+    })
+    .await;
+    let asked = liar.count(|r| matches!(r, SyncRequest::GetHeaders { .. }));
+    assert!(
+        asked <= 5,
+        "the liar was asked for headers {asked} times: it should be left alone"
+    );
+    assert!(
+        a.net.info().rejected.contains_key("sync_work_not_shown"),
+        "the liar's fault is counted: {:?}",
+        a.net.info().rejected
+    );
+}
+
+/// A peer that answers a request for blocks with only some of them: the node asks again
+/// for the rest, instead of ending the round and waiting for the next status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_left_out_of_an_answer_are_asked_for_again() {
+    let mut builder = ChainBuilder::regtest();
+    for _ in 0..40 {
+        builder.extend(vec![]).unwrap();
+    }
+    let served = node(&[]).await;
+    served
+        .chain
+        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    let a = node(&[]).await;
+    let partial = Adversary::start(
+        &a.net.info().listen_addrs[0],
+        Script::FirstBlockOnly(served.chain.view().store().clone()),
+    );
+    // One block per answer, 40 answers: a round trip each, well within the bound. The
+    // node that ended its round after each partial answer waited for a status round
+    // (10 s) per block.
+    wait_for("the node to have all 40 blocks", 30, || {
+        a.chain.view().tip() == served.chain.view().tip()
+    })
+    .await;
+    // The round goes on after a partial answer: no new headers are asked for between.
+    let headers = partial.count(|r| matches!(r, SyncRequest::GetHeaders { .. }));
+    assert!(
+        headers <= 2,
+        "{headers} GetHeaders: the round restarted after partial answers"
+    );
+    let requests = partial.block_requests();
+    // Each request starts where the answer before it stopped.
+    for pair in requests.windows(2) {
+        assert_eq!(
+            pair[1].first(),
+            pair[0].get(1),
+            "the next request starts with the first block left out"
+        );
+    }
+    assert!(a.net.info().banned == 0, "a partial answer is no fault");
+}
