@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use arc_swap::ArcSwap;
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::signatures::KeyCache;
-use oxchain_primitives::{Transfer, Txid};
-use oxchain_storage::{Store, Tip};
+use oxchain_primitives::{Block, BlockHash, Transfer, Txid};
+use oxchain_storage::{Store, StoreError, Tip};
 use tokio::sync::broadcast;
 
-use crate::{Chain, ChainEvent, ChainWatch, Mempool, MempoolError};
+use crate::{BlockOutcome, Chain, ChainEvent, ChainWatch, Mempool, MempoolError};
 
 /// Decoded keys per submitting thread: the signature check runs in parallel, unlocked.
 const SUBMIT_KEY_CACHE: usize = 4096;
@@ -92,6 +92,18 @@ impl ChainView {
 
     pub(crate) fn mempool_mut(&self) -> RwLockWriteGuard<'_, Mempool> {
         self.mempool.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What a block already stored comes to, read from the store alone (no writer, no
+    /// write transaction): `AlreadyKnown` if its body matches its header, `Invalid` (the
+    /// sender's fault: it could have checked) if a known header comes with another body.
+    /// `None` for a block not stored: it goes through the pipeline.
+    pub fn screen_block(&self, block: &Block) -> Result<Option<BlockOutcome>, StoreError> {
+        let hash = block.header.compute_hash();
+        if self.store.header(&hash)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(known_block(hash, block)))
     }
 
     /// Lock-free counters of tip and mempool changes.
@@ -163,5 +175,23 @@ impl SharedChain {
         // The store commits atomically; a panic elsewhere leaves nothing half-written.
         let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut chain)
+    }
+}
+
+/// A block whose hash is known already: its body must be the one its header commits to.
+/// The tip's header with a coinbase of one's own is a new gossip message each time but
+/// costs no proof of work: it is the sender's fault, not another `AlreadyKnown`.
+pub(crate) fn known_block(hash: BlockHash, block: &Block) -> BlockOutcome {
+    let expected = block.compute_merkle_root();
+    if expected == block.header.merkle_root {
+        BlockOutcome::AlreadyKnown { hash }
+    } else {
+        BlockOutcome::Invalid {
+            hash,
+            error: oxchain_consensus::ConsensusError::BadMerkleRoot {
+                got: block.header.merkle_root,
+                expected,
+            },
+        }
     }
 }

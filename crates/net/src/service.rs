@@ -810,7 +810,11 @@ impl Service {
                 return;
             };
             tokio::task::spawn_blocking(move || {
-                let outcome = chain.write(|c| c.process_block(block, now_ms()));
+                // Known already: answered from the store, without the writer.
+                let outcome = match chain.view().screen_block(&block) {
+                    Ok(Some(outcome)) => Ok(outcome),
+                    _ => chain.write(|c| c.process_block(block, now_ms())),
+                };
                 let (verdict, orphan, height) = match outcome {
                     Ok(
                         BlockOutcome::Extended { height, .. }

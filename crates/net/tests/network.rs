@@ -137,6 +137,39 @@ async fn a_gossiped_block_in_a_signed_envelope_is_dropped_and_its_sender_banned(
     wait_for("the block", 20, || a.chain.view().tip().height.0 == 1).await;
 }
 
+/// The tip's header with a coinbase of the sender's own: a new gossip message each time,
+/// with no proof of work spent. It used to be `AlreadyKnown` (ignored, no penalty) after a
+/// durable write transaction under the chain's writer; now it is the sender's fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tip_header_with_another_body_gets_its_sender_banned() {
+    let params = ChainParams::regtest();
+    let a = node(&[]).await;
+    let mut builder = ChainBuilder::new(params);
+    builder.extend(vec![]).unwrap();
+    let tip = builder.blocks[1].clone();
+    a.chain
+        .write(|c| c.process_block(tip.clone(), now_ms()))
+        .unwrap();
+    let target = a.net.info().listen_addrs[0].clone();
+    // The block itself again: known, nobody's fault.
+    gossip_raw(
+        &target,
+        topic("blocks"),
+        encode(&tip),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(a.net.info().banned, 0, "a known block is no fault");
+    let mut forged = tip.clone();
+    if let oxchain_primitives::Transaction::Coinbase(c) = &mut forged.transactions[0] {
+        c.to = Address([0x66; 20]);
+    }
+    gossip_raw(&target, topic("blocks"), encode(&forged), UNTIL_BANNED).await;
+    wait_for("the ban", 20, || a.net.info().banned == 1).await;
+    assert_eq!(a.net.info().rejected.get("invalid_gossip"), Some(&1));
+    assert_eq!(a.chain.view().tip().hash, tip.compute_hash());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_gossiping_invalid_blocks_are_banned_and_honest_sync_carries_on() {
     let params = ChainParams::regtest();
