@@ -210,6 +210,9 @@ struct Strike {
     until: Instant,
 }
 
+/// Sync streams open at once per connection, at most.
+const MAX_SYNC_STREAMS: usize = 8;
+
 /// Downloaded blocks that may wait for the import before them, at most (bytes).
 const READY_BYTES: usize = 32 << 20;
 
@@ -338,7 +341,11 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
             )?;
             let sync = request_response::Behaviour::new(
                 [(sync_protocol, ProtocolSupport::Full)],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+                // At most 8 sync streams at once per connection (each answer may hold
+                // 16 MiB), not libp2p's default of 100.
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(30))
+                    .with_max_concurrent_streams(MAX_SYNC_STREAMS),
             );
             Ok(Behaviour {
                 blocked: allow_block_list::Behaviour::default(),
@@ -653,6 +660,10 @@ impl Service {
     fn on_chain(&mut self, event: ChainEvent) {
         match event {
             ChainEvent::BlockConnected { block, .. } => {
+                // Blocks a sync brings are old news to the peers: not gossiped again.
+                if self.sync.is_some() {
+                    return;
+                }
                 // A block is not held when no peer is subscribed: sync brings it to a
                 // peer that connects. A duplicate (already relayed) is fine.
                 let topic = self.blocks_topic.clone();
@@ -816,11 +827,15 @@ impl Service {
                     _ => chain.write(|c| c.process_block(block, now_ms())),
                 };
                 let (verdict, orphan, height) = match outcome {
+                    // Forwarded only once connected, so checked against the ledger: a
+                    // side block is stored but not relayed (a peer that needs its
+                    // branch fetches it by sync when the branch wins).
                     Ok(
-                        BlockOutcome::Extended { height, .. }
-                        | BlockOutcome::SideChain { height, .. }
-                        | BlockOutcome::Reorg { height, .. },
+                        BlockOutcome::Extended { height, .. } | BlockOutcome::Reorg { height, .. },
                     ) => (Verdict::Accept, false, Some(height.0)),
+                    Ok(BlockOutcome::SideChain { height, .. }) => {
+                        (Verdict::Ignore, false, Some(height.0))
+                    }
                     Ok(BlockOutcome::Orphan { .. }) => (Verdict::Ignore, true, None),
                     Ok(BlockOutcome::Invalid { error, .. }) if error.fault() == Fault::Sender => {
                         (Verdict::Reject, false, None)

@@ -170,6 +170,47 @@ async fn the_tip_header_with_another_body_gets_its_sender_banned() {
     assert_eq!(a.chain.view().tip().hash, tip.compute_hash());
 }
 
+/// A side block is stored but not relayed: a node relays only what it has connected,
+/// so checked against the ledger (a relayed side block used to reach peers that then
+/// found it ledger-invalid and banned the honest relayer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_side_block_is_stored_but_not_relayed() {
+    let params = ChainParams::regtest();
+    let a = node(&[]).await;
+    let c = node(&[&a]).await;
+    wait_for("a and c to meet", 20, || c.net.info().peers.len() == 1).await;
+    let mut main = ChainBuilder::new(params.clone());
+    main.extend(vec![]).unwrap();
+    for n in [&a, &c] {
+        n.chain
+            .write(|ch| ch.process_block(main.blocks[1].clone(), now_ms()))
+            .unwrap();
+    }
+    // A sibling of the tip: same work, another miner.
+    let mut side = ChainBuilder::new(params);
+    side.miner = Address([0x77; 20]);
+    let sibling = side.build_block(vec![]);
+    let hash = sibling.compute_hash();
+    gossip_raw(
+        &a.net.info().listen_addrs[0],
+        topic("blocks"),
+        encode(&sibling),
+        Duration::from_secs(3),
+    )
+    .await;
+    wait_for("a to store the side block", 20, || {
+        a.chain.view().store().header(&hash).unwrap().is_some()
+    })
+    .await;
+    // Gossip crosses a link in milliseconds; three seconds is ample for a relay.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        c.chain.view().store().header(&hash).unwrap().is_none(),
+        "the side block was relayed to c"
+    );
+    assert_eq!(a.net.info().banned, 0, "a valid side block is no fault");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_gossiping_invalid_blocks_are_banned_and_honest_sync_carries_on() {
     let params = ChainParams::regtest();
