@@ -210,6 +210,10 @@ struct Strike {
     until: Instant,
 }
 
+/// Gossip messages checked at once, at most: past it a message is ignored (not
+/// forwarded, no penalty), so a flood waits on no unbounded queue.
+const MAX_VALIDATING: usize = 64;
+
 /// Sync streams open at once per connection, at most.
 const MAX_SYNC_STREAMS: usize = 8;
 
@@ -236,6 +240,8 @@ struct Service {
     addresses: HashMap<PeerId, Multiaddr>,
     sync: Option<Sync>,
     strikes: HashMap<PeerId, Strike>,
+    /// Gossiped blocks and transfers being checked off the loop.
+    validating: usize,
     bans: HashMap<PeerId, Instant>,
     ban_for: Duration,
     configured: Vec<Multiaddr>,
@@ -400,6 +406,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         addresses: HashMap::new(),
         sync: None,
         strikes: HashMap::new(),
+        validating: 0,
         bans: HashMap::new(),
         ban_for: config.ban_for,
         configured: peers,
@@ -813,6 +820,10 @@ impl Service {
     }
 
     fn on_gossip(&mut self, source: PeerId, id: MessageId, message: gossipsub::Message) {
+        if self.validating >= MAX_VALIDATING {
+            self.report(&id, &source, Verdict::Ignore);
+            return;
+        }
         let chain = self.chain.clone();
         let done = self.done_tx.clone();
         if message.topic == self.blocks_topic.hash() {
@@ -820,6 +831,7 @@ impl Service {
                 self.report(&id, &source, Verdict::Reject);
                 return;
             };
+            self.validating += 1;
             tokio::task::spawn_blocking(move || {
                 // Known already: answered from the store, without the writer.
                 let outcome = match chain.view().screen_block(&block) {
@@ -858,6 +870,7 @@ impl Service {
                     return;
                 }
             };
+            self.validating += 1;
             tokio::task::spawn_blocking(move || {
                 let verdict = match chain.view().submit_transfer(transfer) {
                     Ok(_) => Verdict::Accept,
@@ -901,6 +914,7 @@ impl Service {
                 orphan,
                 height,
             } => {
+                self.validating = self.validating.saturating_sub(1);
                 self.report(&id, &source, verdict);
                 // Peers' heights shown between status rounds follow their blocks.
                 if let (Some(height), Some(status)) = (height, self.statuses.get_mut(&source)) {
