@@ -97,9 +97,29 @@ impl Submitter {
     }
 }
 
+/// How long a checker keeps looking for more submissions before it sleeps: under load
+/// the next one comes within microseconds, and a sleep and wake-up cost more.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// The next submission: at once if one is waiting, else after a short linger, else
+/// whenever one comes. `None` when the queue is closed.
+fn next_job(inbox: &Receiver<Job>) -> Option<Job> {
+    let started = std::time::Instant::now();
+    loop {
+        match inbox.try_recv() {
+            Ok(job) => return Some(job),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            Err(std::sync::mpsc::TryRecvError::Empty) if started.elapsed() < LINGER => {
+                std::thread::yield_now();
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => return inbox.recv().ok(),
+        }
+    }
+}
+
 fn run(view: ChainView, inbox: Receiver<Job>) {
     let mut keys = KeyCache::default();
-    while let Ok(first) = inbox.recv() {
+    while let Some(first) = next_job(&inbox) {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match inbox.try_recv() {

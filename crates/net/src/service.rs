@@ -186,6 +186,9 @@ struct Sync {
     last_header: Option<BlockHash>,
     /// A request is out.
     requesting: bool,
+    /// Its id: an answer to anything else (a late answer to a sync before this one)
+    /// is not this sync's.
+    outstanding: Option<OutboundRequestId>,
     /// A batch is being imported.
     importing: bool,
     /// Blocks downloaded while the batch before them was imported: the next import. So
@@ -593,9 +596,18 @@ impl Service {
             .is_some_and(|s| s.until > Instant::now())
     }
 
-    fn request(&mut self, peer: PeerId, request: SyncRequest) {
+    fn request(&mut self, peer: PeerId, request: SyncRequest) -> OutboundRequestId {
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
         self.pending.insert(id);
+        id
+    }
+
+    /// Sends the sync's next request; only the answer to it counts as the sync's.
+    fn sync_request(&mut self, peer: PeerId, request: SyncRequest) {
+        let id = self.request(peer, request);
+        if let Some(sync) = self.sync.as_mut() {
+            sync.outstanding = Some(id);
+        }
     }
 
     fn on_tick(&mut self, ticks: u64) {
@@ -1003,6 +1015,7 @@ impl Service {
             queue: VecDeque::new(),
             last_header: None,
             requesting: true,
+            outstanding: None,
             importing: false,
             ready: Vec::new(),
             ready_bytes: 0,
@@ -1011,7 +1024,7 @@ impl Service {
             claimed_at_request: claimed,
         });
         let locator = self.locator(None);
-        self.request(
+        self.sync_request(
             peer,
             SyncRequest::GetHeaders {
                 locator,
@@ -1038,7 +1051,7 @@ impl Service {
             sync.claimed_at_request = sync.claimed;
             let head = sync.last_header;
             let locator = self.locator(head);
-            self.request(
+            self.sync_request(
                 peer,
                 SyncRequest::GetHeaders {
                     locator,
@@ -1050,7 +1063,7 @@ impl Service {
             let n = sync.queue.len().min(MAX_GET_BLOCKS);
             let hashes: Vec<BlockHash> = sync.queue.drain(..n).collect();
             sync.asked = hashes.clone();
-            self.request(peer, SyncRequest::GetBlocks(hashes));
+            self.sync_request(peer, SyncRequest::GetBlocks(hashes));
         }
     }
 
@@ -1065,7 +1078,7 @@ impl Service {
                     response,
                 } => {
                     self.pending.remove(&request_id);
-                    self.on_response(peer, response);
+                    self.on_response(peer, request_id, response);
                 }
             },
             request_response::Event::OutboundFailure {
@@ -1075,12 +1088,21 @@ impl Service {
                 ..
             } => {
                 self.pending.remove(&request_id);
-                if self.sync.as_ref().is_some_and(|s| s.peer == peer) {
+                if self
+                    .sync
+                    .as_ref()
+                    .is_some_and(|s| s.peer == peer && s.outstanding == Some(request_id))
+                {
                     self.sync = None;
-                    if matches!(error, request_response::OutboundFailure::Timeout) {
-                        self.strike(peer, "sync_timeout");
-                    } else {
-                        self.maybe_start_sync();
+                    use request_response::OutboundFailure;
+                    match error {
+                        OutboundFailure::Timeout => self.strike(peer, "sync_timeout"),
+                        // An answer that does not decode, or over its cap.
+                        OutboundFailure::Io(_) => self.strike(peer, "sync_bad_answer"),
+                        OutboundFailure::UnsupportedProtocols => {
+                            self.strike(peer, "sync_unsupported")
+                        }
+                        _ => self.maybe_start_sync(),
                     }
                 }
             }
@@ -1088,7 +1110,9 @@ impl Service {
         }
     }
 
-    fn on_response(&mut self, peer: PeerId, response: SyncResponse) {
+    fn on_response(&mut self, peer: PeerId, id: OutboundRequestId, response: SyncResponse) {
+        // Headers and blocks count only as the answer to the sync's outstanding request.
+        let current = |sync: &Sync| sync.peer == peer && sync.outstanding == Some(id);
         match response {
             SyncResponse::Status {
                 genesis,
@@ -1109,9 +1133,10 @@ impl Service {
                 self.maybe_start_sync();
             }
             SyncResponse::Headers(headers) => {
-                let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) else {
+                let Some(sync) = self.sync.as_mut().filter(|s| current(s)) else {
                     return;
                 };
+                sync.outstanding = None;
                 sync.requesting = false;
                 let (claimed, target) = (sync.claimed_at_request, sync.target);
                 // Headers must chain: each one's parent is the one before, the first's
@@ -1184,9 +1209,10 @@ impl Service {
                 self.continue_sync();
             }
             SyncResponse::Blocks(blocks) => {
-                let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) else {
+                let Some(sync) = self.sync.as_mut().filter(|s| current(s)) else {
                     return;
                 };
+                sync.outstanding = None;
                 sync.requesting = false;
                 let asked = std::mem::take(&mut sync.asked);
                 // What was asked for, in order, and nothing else; what was left out (an
