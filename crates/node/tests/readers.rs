@@ -3,6 +3,8 @@
 //! chain) and a transfer submission all answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -10,14 +12,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::api_only::{regtest_chain, serve_api};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use oxchain_api::{ApiParts, AppState, Cors};
-use oxchain_chain::{Chain, MempoolLimits, SharedChain};
+use oxchain_api::Cors;
 use oxchain_consensus::ChainParams;
-use oxchain_miner::{Miner, MiningHandle, MiningMode};
+use oxchain_miner::MiningMode;
 use oxchain_primitives::Address;
-use oxchain_storage::Store;
 use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, signed_transfer};
 
 /// How long the writer holds on at most, waiting for the reads: a bound for a broken
@@ -54,33 +55,8 @@ async fn reads_answer_while_an_import_holds_the_writer() {
     }
     let blocks = builder.blocks[1..].to_vec();
 
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &params).unwrap();
-    let chain = SharedChain::new(Chain::new(params, store, MempoolLimits::default(), 1).unwrap());
-    let miner = Arc::new(
-        MiningHandle::start(
-            chain.clone(),
-            Arc::new(Miner::new(1)),
-            MiningMode::Off,
-            Address([1; 20]),
-        )
-        .unwrap(),
-    );
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let (state, forward) = AppState::new(ApiParts {
-        chain: chain.view().clone(),
-        miner,
-        token: None,
-        shutdown,
-        net: None,
-        api_addr: None,
-    })
-    .unwrap();
-    tokio::spawn(forward);
-    let (router, _) = oxchain_api::router(state, Cors::None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (_dir, chain) = regtest_chain();
+    let addr = serve_api(&chain, MiningMode::Off, None, Cors::None).await;
 
     // The writer: imports every block, then keeps the chain until the reads are done.
     let holding = Arc::new(AtomicBool::new(false));

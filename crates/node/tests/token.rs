@@ -3,19 +3,17 @@
 //! with a token as `oxchain node` builds it for a non-loopback bind.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::api_only::{regtest_chain, serve_api};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use oxchain_api::{ApiParts, AppState, Cors};
-use oxchain_chain::{Chain, MempoolLimits, SharedChain};
-use oxchain_consensus::ChainParams;
-use oxchain_miner::{Miner, MiningHandle, MiningMode};
-use oxchain_primitives::Address;
-use oxchain_storage::Store;
+use oxchain_api::Cors;
+use oxchain_miner::MiningMode;
 
 #[test]
 fn the_cookie_is_private_and_fresh_each_start() {
@@ -33,35 +31,15 @@ fn the_cookie_is_private_and_fresh_each_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_routes_need_the_token_reads_do_not() {
-    let params = ChainParams::regtest();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &params).unwrap();
-    let chain = SharedChain::new(Chain::new(params, store, MempoolLimits::default(), 1).unwrap());
-    let miner = Arc::new(
-        MiningHandle::start(
-            chain.clone(),
-            Arc::new(Miner::new(1)),
-            MiningMode::OnDemand,
-            Address([1; 20]),
-        )
-        .unwrap(),
-    );
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let (_dir, chain) = regtest_chain();
     let token = "s3cret-token".to_string();
-    let (state, forward) = AppState::new(ApiParts {
-        chain: chain.view().clone(),
-        miner,
-        token: Some(token.clone()),
-        shutdown,
-        net: None,
-        api_addr: None,
-    })
-    .unwrap();
-    tokio::spawn(forward);
-    let (router, _) = oxchain_api::router(state, Cors::None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let addr = serve_api(
+        &chain,
+        MiningMode::OnDemand,
+        Some(token.clone()),
+        Cors::None,
+    )
+    .await;
 
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
     let call = |method: &str, path: &str, auth: Option<&str>| {
@@ -120,34 +98,10 @@ async fn changing_routes_need_the_token_reads_do_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_allows_only_the_configured_origins() {
-    let params = ChainParams::regtest();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &params).unwrap();
-    let chain = SharedChain::new(Chain::new(params, store, MempoolLimits::default(), 1).unwrap());
-    let miner = Arc::new(
-        MiningHandle::start(
-            chain.clone(),
-            Arc::new(Miner::new(1)),
-            MiningMode::Off,
-            Address([1; 20]),
-        )
-        .unwrap(),
-    );
-    let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let (state, _forward) = AppState::new(ApiParts {
-        chain: chain.view().clone(),
-        miner,
-        token: None,
-        shutdown,
-        net: None,
-        api_addr: None,
-    })
-    .unwrap();
+    let (_dir, chain) = regtest_chain();
     let allowed = "http://localhost:3000";
-    let (router, _) = oxchain_api::router(state, Cors::Origins(vec![allowed.parse().unwrap()]));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let cors = Cors::Origins(vec![allowed.parse().unwrap()]);
+    let addr = serve_api(&chain, MiningMode::Off, None, cors).await;
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
     for (origin, expect) in [(allowed, Some(allowed)), ("http://evil.example", None)] {
         let req = Request::builder()

@@ -66,30 +66,60 @@ pub(crate) fn bench_api(args: &ApiArgs) -> anyhow::Result<()> {
     runtime.block_on(run(args))
 }
 
+/// A real regtest node on 127.0.0.1 (store in a temp dir), in this process.
+pub(super) struct BenchNode {
+    pub(super) api: SocketAddr,
+    pub(super) p2p: Vec<String>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<oxchain_node::Stopped>>,
+    _dir: tempfile::TempDir,
+}
+
+impl BenchNode {
+    pub(super) async fn start(mine: MiningMode, threads: usize) -> anyhow::Result<BenchNode> {
+        let dir = super::import::tempdir()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(oxchain_node::run(
+            oxchain_node::NodeConfig {
+                network: Network::Regtest,
+                data_dir: dir.path().to_path_buf(),
+                api: "127.0.0.1:0".parse()?,
+                mine,
+                miner_address: Some(Address([0xee; 20])),
+                threads,
+                cors: oxchain_api::Cors::None,
+                p2p: "127.0.0.1:0".into(),
+                peers: Vec::new(),
+            },
+            async move {
+                let _ = stopped.await;
+            },
+            move |s| {
+                let _ = started_tx.send((s.api, s.p2p.clone()));
+            },
+        ));
+        let (api, p2p) = started_rx.await.context("the node did not start")?;
+        Ok(BenchNode {
+            api,
+            p2p,
+            stop,
+            task,
+            _dir: dir,
+        })
+    }
+
+    /// Stops the node and waits for it.
+    pub(super) async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
 async fn run(args: &ApiArgs) -> anyhow::Result<()> {
-    let dir = super::import::tempdir()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let node = tokio::spawn(oxchain_node::run(
-        oxchain_node::NodeConfig {
-            network: Network::Regtest,
-            data_dir: dir.path().to_path_buf(),
-            api: "127.0.0.1:0".parse()?,
-            mine: MiningMode::OnDemand,
-            miner_address: Some(Address([0xee; 20])),
-            threads: 1,
-            cors: oxchain_api::Cors::None,
-            p2p: "127.0.0.1:0".into(),
-            peers: Vec::new(),
-        },
-        async move {
-            let _ = stopped.await;
-        },
-        move |s| {
-            let _ = started_tx.send(s.api);
-        },
-    ));
-    let addr = started_rx.await.context("the node did not start")?;
+    let node = BenchNode::start(MiningMode::OnDemand, 1).await?;
+    let addr = node.api;
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
 
     eprintln!(
@@ -186,8 +216,7 @@ async fn run(args: &ApiArgs) -> anyhow::Result<()> {
     let fill =
         super::api_load::tutorial_fill(&client, addr, conns, args.fill_step, args.fill_steps)
             .await?;
-    let _ = stop.send(());
-    node.await??;
+    node.stop().await?;
 
     let imported =
         super::api_load::status_while_importing(&client, args.import_blocks as usize, seconds)

@@ -159,29 +159,8 @@ pub(super) async fn status_while_importing(
     let target = server.tip().height.0;
 
     // The measured node: a real node, alone at first.
-    let dir = super::import::tempdir()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let node = tokio::spawn(oxchain_node::run(
-        oxchain_node::NodeConfig {
-            network: Network::Regtest,
-            data_dir: dir.path().to_path_buf(),
-            api: "127.0.0.1:0".parse()?,
-            mine: MiningMode::Off,
-            miner_address: Some(Address([0xee; 20])),
-            threads,
-            cors: oxchain_api::Cors::None,
-            p2p: "127.0.0.1:0".into(),
-            peers: Vec::new(),
-        },
-        async move {
-            let _ = stopped.await;
-        },
-        move |s| {
-            let _ = started_tx.send((s.api, s.p2p.clone()));
-        },
-    ));
-    let (addr, p2p) = started_rx.await.context("the node did not start")?;
+    let node = super::api::BenchNode::start(MiningMode::Off, threads).await?;
+    let (addr, p2p) = (node.api, node.p2p.clone());
 
     eprintln!(
         "GET /v1/status on the idle node for {} s ...",
@@ -218,8 +197,7 @@ pub(super) async fn status_while_importing(
     }
     let import_seconds = started.elapsed().as_secs_f64();
     drop(server_net);
-    let _ = stop.send(());
-    node.await??;
+    node.stop().await?;
     Ok(ImportFigures {
         idle: Latency::of(idle),
         importing: Latency::of(importing),

@@ -2,6 +2,8 @@
 //! client, for the API tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub(crate) mod api_only;
+
 use std::net::SocketAddr;
 
 use axum::body::Body;
