@@ -210,3 +210,13 @@ fn bench_sync_takes_blocks_of_a_given_size() {
     assert!((150_000..=200_000).contains(&bytes), "block_bytes {bytes}");
     assert_eq!(v["blocks"], 4);
 }
+
+#[test]
+fn bench_flood_measures_a_node_under_junk_gossip() {
+    let v = last_json_line(&oxchain(&["bench", "flood", "--seconds", "3", "--json"]));
+    positive(&v, "status_p99_ms");
+    positive(&v, "status_p99_idle_ms");
+    positive(&v, "flood_msgs_per_s");
+    assert!(v["honest_blocks"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["rss_growth_mib"].is_number(), "{v}");
+}

@@ -345,15 +345,23 @@ fn signed_body(
     .to_string()
 }
 
-/// Transfers pending in the node's mempool.
-async fn pending(client: &HttpClient, addr: SocketAddr) -> anyhow::Result<u64> {
+/// A GET's answer as JSON.
+pub(super) async fn get_json(
+    client: &HttpClient,
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<serde_json::Value> {
     let req = Request::builder()
-        .uri(format!("http://{addr}/v1/mempool?limit=1"))
+        .uri(format!("http://{addr}{path}"))
         .body(Body::empty())?;
     let res = client.request(req).await?;
     let body = axum::body::to_bytes(Body::new(res.into_body()), 1 << 20).await?;
-    let value: serde_json::Value = serde_json::from_slice(&body)?;
-    value["count"]
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Transfers pending in the node's mempool.
+async fn pending(client: &HttpClient, addr: SocketAddr) -> anyhow::Result<u64> {
+    get_json(client, addr, "/v1/mempool?limit=1").await?["count"]
         .as_u64()
         .context("GET /v1/mempool gave no count")
 }

@@ -4,6 +4,7 @@
 
 mod api;
 mod api_load;
+mod flood;
 mod import;
 mod store;
 mod sync;
@@ -52,6 +53,10 @@ pub(crate) enum BenchCommand {
     /// A node with a chain of blocks of 100 transfers serves a fresh node over loopback:
     /// sync throughput beside the local import of the same blocks, same run.
     Sync(sync::SyncArgs),
+    /// A node under a flood of junk tip headers (the known header over a coinbase of the
+    /// flooder's, a new peer id at each ban) while an honest peer mines: status latency,
+    /// honest block delay and memory, beside the same without the flood.
+    Flood(flood::FloodArgs),
 }
 
 /// Options of `bench mine`.
@@ -84,6 +89,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Store(args) => store::bench_store(&args),
         BenchCommand::Api(args) => api::bench_api(&args),
         BenchCommand::Sync(args) => sync::bench_sync(&args),
+        BenchCommand::Flood(args) => flood::bench_flood(&args),
     }
 }
 
