@@ -217,6 +217,9 @@ struct Strike {
 /// forwarded, no penalty), so a flood waits on no unbounded queue.
 const MAX_VALIDATING: usize = 64;
 
+/// Blocks remembered as having come by gossip.
+const MAX_GOSSIPED: usize = 256;
+
 /// Sync streams open at once per connection, at most.
 const MAX_SYNC_STREAMS: usize = 8;
 
@@ -245,6 +248,9 @@ struct Service {
     strikes: HashMap<PeerId, Strike>,
     /// Gossiped blocks and transfers being checked off the loop.
     validating: usize,
+    /// Blocks that came by gossip lately: gossipsub forwards those it accepts, so they
+    /// are not published again when they connect (at most [`MAX_GOSSIPED`]).
+    gossiped: VecDeque<BlockHash>,
     bans: HashMap<PeerId, Instant>,
     ban_for: Duration,
     configured: Vec<Multiaddr>,
@@ -410,6 +416,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         sync: None,
         strikes: HashMap::new(),
         validating: 0,
+        gossiped: VecDeque::new(),
         bans: HashMap::new(),
         ban_for: config.ban_for,
         configured: peers,
@@ -678,9 +685,10 @@ impl Service {
 
     fn on_chain(&mut self, event: ChainEvent) {
         match event {
-            ChainEvent::BlockConnected { block, .. } => {
-                // Blocks a sync brings are old news to the peers: not gossiped again.
-                if self.sync.is_some() {
+            ChainEvent::BlockConnected { hash, block, .. } => {
+                // Blocks a sync brings are old news to the peers, and gossipsub forwards
+                // the ones that came by gossip: neither is published again.
+                if self.sync.is_some() || self.gossiped.contains(&hash) {
                     return;
                 }
                 // A block is not held when no peer is subscribed: sync brings it to a
@@ -843,6 +851,10 @@ impl Service {
                 self.report(&id, &source, Verdict::Reject);
                 return;
             };
+            if self.gossiped.len() == MAX_GOSSIPED {
+                self.gossiped.pop_front();
+            }
+            self.gossiped.push_back(block.header.compute_hash());
             self.validating += 1;
             tokio::task::spawn_blocking(move || {
                 // Known already: answered from the store, without the writer.
