@@ -26,7 +26,9 @@ use tokio::sync::broadcast;
 use crate::{BlockOutcome, Chain, ChainEvent, ChainWatch, Mempool, MempoolError};
 
 /// Decoded keys per submitting thread: the signature check runs in parallel, unlocked.
-const SUBMIT_KEY_CACHE: usize = 4096;
+/// Small, because tokio may run many blocking threads (the network checks up to 64
+/// gossiped transfers at once): 256 keys are about 40 KB a thread.
+const SUBMIT_KEY_CACHE: usize = 256;
 
 thread_local! {
     static SUBMIT_KEYS: RefCell<KeyCache> = RefCell::new(KeyCache::new(SUBMIT_KEY_CACHE));
