@@ -62,7 +62,8 @@ pub struct Chain {
     store: Store,
     tip: Tip,
     orphans: OrphanPool,
-    /// Decoded keys for single blocks and the mempool.
+    /// Decoded keys for the blocks this thread checks (the mempool's checkers keep their
+    /// own).
     keys: KeyCache,
     /// One decoded-key cache per signature thread, for batches.
     worker_keys: Vec<KeyCache>,

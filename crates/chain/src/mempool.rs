@@ -529,9 +529,9 @@ impl Mempool {
         Ok(txid)
     }
 
-    /// Checks a transfer against the rules and the state at the tip (`state`), then adds
-    /// it: every step of a submission in one call, for a single owner.
-    pub fn add<R: AccountReader<Error = StoreError>>(
+    /// Every step of a submission in one call (the unit tests' way in).
+    #[cfg(test)]
+    fn add<R: AccountReader<Error = StoreError>>(
         &mut self,
         state: &R,
         keys: &mut KeyCache,

@@ -131,61 +131,80 @@ fn run(view: ChainView, inbox: Receiver<Job>) {
     }
 }
 
-/// One batch: sign what the node signs, the cheap checks, every signature at once, then
-/// the inserts in order under one write lock.
+/// One batch: the nonces of what the node signs (read-locked), the signing (no lock),
+/// the cheap checks (read-locked), every signature at once (no lock), then the inserts
+/// in order under one write lock.
 fn check_batch(view: &ChainView, keys: &mut KeyCache, jobs: Vec<Job>) {
     let genesis = view.params().genesis_hash();
-    // Accounts read for the checks, used again by the inserts if the tip has not moved.
-    let tip_at = view.watch().tip();
-    let mut accounts: HashMap<Address, Account> = HashMap::new();
-    let mut candidates = Vec::with_capacity(jobs.len());
-    let mut replies = Vec::with_capacity(jobs.len());
+    // Nonces first: a sender's next one counting its pending transfers and those before
+    // it in this batch.
+    let mut unsigned = Vec::with_capacity(jobs.len());
     {
         let pool = view.mempool();
-        // The next nonce of the senders the node signs for in this batch.
         let mut next: HashMap<Address, u64> = HashMap::new();
-        // Senders seen earlier in the batch: their later transfers depend on the earlier
-        // ones' inserts, so only the insert checks them against the state.
-        let mut seen: HashSet<Address> = HashSet::new();
         for job in jobs {
-            let (transfer, reply) = match job {
-                Job::Signed(transfer, reply) => (transfer, reply),
-                Job::Sign {
-                    key,
+            let Job::Sign { key, .. } = &job else {
+                unsigned.push((job, 0));
+                continue;
+            };
+            let sender = Address::from_public_key(&key.public_key());
+            let nonce = match next
+                .get(&sender)
+                .copied()
+                .or_else(|| pool.next_nonce(&sender))
+            {
+                Some(nonce) => nonce,
+                None => match view.store().account(&sender) {
+                    Ok(account) => account.unwrap_or_default().nonce,
+                    Err(e) => {
+                        if let Job::Sign { reply, .. } = job {
+                            let _ = reply.send(Err(e.into()));
+                        }
+                        continue;
+                    }
+                },
+            };
+            next.insert(sender, nonce + 1);
+            unsigned.push((job, nonce));
+        }
+    }
+    let signed: Vec<(Transfer, Reply)> = unsigned
+        .into_iter()
+        .map(|(job, nonce)| match job {
+            Job::Signed(transfer, reply) => (transfer, reply),
+            Job::Sign {
+                key,
+                to,
+                amount,
+                fee,
+                reply,
+            } => {
+                let mut transfer = Transfer {
+                    from: key.public_key(),
                     to,
                     amount,
                     fee,
-                    reply,
-                } => {
-                    let from = key.public_key();
-                    let sender = Address::from_public_key(&from);
-                    let nonce = match next.get(&sender) {
-                        Some(nonce) => *nonce,
-                        None => match pool.next_nonce(&sender) {
-                            Some(nonce) => nonce,
-                            None => match view.store().account(&sender) {
-                                Ok(account) => account.unwrap_or_default().nonce,
-                                Err(e) => {
-                                    let _ = reply.send(Err(e.into()));
-                                    continue;
-                                }
-                            },
-                        },
-                    };
-                    next.insert(sender, nonce + 1);
-                    let mut transfer = Transfer {
-                        from,
-                        to,
-                        amount,
-                        fee,
-                        nonce,
-                        data: Vec::new(),
-                        signature: Signature([0; 64]),
-                    };
-                    transfer.sign(&key, &genesis);
-                    (transfer, reply)
-                }
-            };
+                    nonce,
+                    data: Vec::new(),
+                    signature: Signature([0; 64]),
+                };
+                transfer.sign(&key, &genesis);
+                (transfer, reply)
+            }
+        })
+        .collect();
+
+    // Accounts read for the checks, used again by the inserts if the tip has not moved.
+    let tip_at = view.watch().tip();
+    let mut accounts: HashMap<Address, Account> = HashMap::new();
+    let mut candidates = Vec::with_capacity(signed.len());
+    let mut replies = Vec::with_capacity(signed.len());
+    {
+        let pool = view.mempool();
+        // Senders seen earlier in the batch: their later transfers depend on the earlier
+        // ones' inserts, so only the insert checks them against the state.
+        let mut seen: HashSet<Address> = HashSet::new();
+        for (transfer, reply) in signed {
             let sender = transfer.sender();
             let checked = pool.prepare(transfer).and_then(|candidate: Candidate| {
                 if seen.insert(sender) {

@@ -184,10 +184,8 @@ struct Sync {
     queue: VecDeque<BlockHash>,
     /// The last header received: the next GetHeaders starts after it.
     last_header: Option<BlockHash>,
-    /// A request is out.
-    requesting: bool,
-    /// Its id: an answer to anything else (a late answer to a sync before this one)
-    /// is not this sync's.
+    /// The request out, if one is: an answer to anything else (a late answer to a sync
+    /// before this one) is not this sync's.
     outstanding: Option<OutboundRequestId>,
     /// A batch is being imported.
     importing: bool,
@@ -1026,7 +1024,6 @@ impl Service {
             target,
             queue: VecDeque::new(),
             last_header: None,
-            requesting: true,
             outstanding: None,
             importing: false,
             ready: Vec::new(),
@@ -1050,7 +1047,7 @@ impl Service {
         let Some(sync) = self.sync.as_mut() else {
             return;
         };
-        if sync.requesting || sync.ready_bytes >= READY_BYTES {
+        if sync.outstanding.is_some() || sync.ready_bytes >= READY_BYTES {
             return;
         }
         let peer = sync.peer;
@@ -1059,7 +1056,6 @@ impl Service {
             if sync.importing || !sync.ready.is_empty() {
                 return;
             }
-            sync.requesting = true;
             sync.claimed_at_request = sync.claimed;
             let head = sync.last_header;
             let locator = self.locator(head);
@@ -1071,7 +1067,6 @@ impl Service {
                 },
             );
         } else {
-            sync.requesting = true;
             let n = sync.queue.len().min(MAX_GET_BLOCKS);
             let hashes: Vec<BlockHash> = sync.queue.drain(..n).collect();
             sync.asked = hashes.clone();
@@ -1149,7 +1144,6 @@ impl Service {
                     return;
                 };
                 sync.outstanding = None;
-                sync.requesting = false;
                 let (claimed, target) = (sync.claimed_at_request, sync.target);
                 // Headers must chain: each one's parent is the one before, the first's
                 // is one we have.
@@ -1225,7 +1219,6 @@ impl Service {
                     return;
                 };
                 sync.outstanding = None;
-                sync.requesting = false;
                 let asked = std::mem::take(&mut sync.asked);
                 // What was asked for, in order, and nothing else; what was left out (an
                 // answer is cut at its size cap) is asked for again next.
