@@ -30,6 +30,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// The file that holds the chain, inside the data directory.
 const DB_FILE: &str = "chain.redb";
+/// Where a new store is made before it takes [`DB_FILE`]'s name: a process killed while
+/// creating a store leaves this, never a `chain.redb` without a header.
+const NEW_DB_FILE: &str = "chain.redb.new";
 /// The first bytes of every redb file.
 const REDB_MAGIC: &[u8] = b"redb\x1a\x0a\xa9\x0d\x0a";
 /// The lock file: held while a node uses the directory.
@@ -96,6 +99,49 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Makes a new store at `path`: created and initialised under [`NEW_DB_FILE`] (a
+/// leftover from a creation that was killed is removed first), made durable, then renamed
+/// into place, so that `path` only ever names a whole store.
+fn create_fresh(
+    dir: &Path,
+    path: &Path,
+    builder: &Builder,
+    lock: &File,
+    params: &ChainParams,
+) -> Result<(), StoreError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    let new = dir.join(NEW_DB_FILE);
+    match std::fs::remove_file(&new) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&new)(e)),
+    }
+    let db = builder
+        .create(&new)
+        .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", new.display())))?;
+    let store = Store {
+        inner: Arc::new(Inner {
+            db,
+            dir: dir.to_path_buf(),
+            genesis: params.genesis_hash(),
+            // A second handle on the same open lock file: closing it keeps the lock.
+            _lock: lock.try_clone().map_err(io(&dir.join(LOCK_FILE)))?,
+        }),
+    };
+    let mut w = store.begin_write()?;
+    w.init(params)?;
+    w.commit()?;
+    drop(store);
+    std::fs::rename(&new, path).map_err(io(path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` for the network of `params`.
     pub fn open(dir: &Path, params: &ChainParams) -> Result<Store, StoreError> {
@@ -147,12 +193,10 @@ impl Store {
                 path.display()
             )));
         }
-        let opened = if existing.is_some() {
-            builder.open(&path)
-        } else {
-            builder.create(&path)
-        };
-        let db = opened.map_err(|e| match e {
+        if existing.is_none() {
+            create_fresh(dir, &path, &builder, &lock, params)?;
+        }
+        let db = builder.open(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
                 dir: dir.to_path_buf(),
             },
@@ -174,6 +218,8 @@ impl Store {
         if store.check_meta(params)? {
             store.validate_tip()?;
         } else {
+            // A database without tables (a creation before stores were made under
+            // NEW_DB_FILE, killed before its first commit): initialise it.
             let mut w = store.begin_write()?;
             w.init(params)?;
             w.commit()?;
