@@ -14,13 +14,28 @@
 //! # Layout
 //! - [`message`]: the sync messages and their encoding.
 //! - [`codec`]: the request-response codec with size caps (public for test peers).
+//! - [`serve`]: answers to peers' sync requests, read from the store.
+//! - `sync`: the sync as a state machine with no I/O (headers first, blocks from
+//!   several peers, penalties as outputs).
+//! - `peers`: the peer manager with no I/O: strikes, when a ban reaches an IP, the
+//!   bounded address book and dial backoff.
+//! - `gate`: the behaviour that refuses banned peer ids and IPs, and inbound
+//!   connections past a per-IP cap, before the handshake.
+//! - `gossip`: the gossipsub set-up and the checks a message passes before it is
+//!   forwarded.
 //! - `keys`: the node's identity in the data directory.
-//! - [`service`]: the swarm's event loop, [`NetHandle`], [`NetInfo`].
+//! - [`service`]: the event loop, which only moves messages between the swarm and these
+//!   parts; [`NetHandle`], [`NetInfo`].
 
 pub mod codec;
+mod gate;
+mod gossip;
 mod keys;
 pub mod message;
+mod peers;
+pub mod serve;
 pub mod service;
+mod sync;
 
 use std::path::PathBuf;
 

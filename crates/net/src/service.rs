@@ -1,7 +1,7 @@
 //! The swarm's event loop: one task owns the swarm; the chain is reached through its
 //! mutex on blocking threads, and the results come back to the loop as messages.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,20 +10,24 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, allow_block_list, connection_limits,
-    identify, noise, ping, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, connection_limits, identify, noise,
+    ping, tcp, yamux,
 };
-use oxchain_chain::{BlockOutcome, ChainEvent, MempoolError, SharedChain};
+use oxchain_chain::{ChainEvent, ChainView, SharedChain};
 use oxchain_consensus::Fault;
-use oxchain_primitives::{Block, BlockHash, Height, Transaction, Txid, Work, decode, encode};
+use oxchain_primitives::{
+    Block, BlockHash, Header, Height, Transaction, Txid, Work, decode, encode,
+};
 use oxchain_storage::Store;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::NetError;
 use crate::codec::SyncCodec;
-use crate::message::{
-    MAX_GET_BLOCKS, MAX_HEADERS, MAX_LOCATOR, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse,
-};
+use crate::gate::Gate;
+use crate::gossip::{self, Verdict};
+use crate::message::{MAX_LOCATOR, SyncRequest, SyncResponse};
+use crate::peers::{Peers, Struck};
+use crate::sync::{Failure, Local, Penalty, Status, Step, Syncer, Token};
 
 /// How a node joins the network.
 #[derive(Debug, Clone)]
@@ -140,7 +144,7 @@ impl Drop for NetHandle {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
-    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    gate: Gate,
     limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
@@ -153,62 +157,14 @@ enum Done {
     Gossip {
         id: MessageId,
         source: PeerId,
-        verdict: Verdict,
-        /// A block with an unknown parent: fetch its ancestors from `source`.
-        orphan: bool,
-        /// The height of the block `source` sent, once stored: `source` has at least it.
-        height: Option<u64>,
+        checked: gossip::Checked,
     },
     Respond {
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
     },
-    Imported {
-        peer: PeerId,
-        bad: bool,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Accept,
-    Ignore,
-    /// Invalid: reject and ban the sender.
-    Reject,
-}
-
-struct Sync {
-    peer: PeerId,
-    target: u64,
-    /// Blocks still to fetch, in chain order.
-    queue: VecDeque<BlockHash>,
-    /// The last header received: the next GetHeaders starts after it.
-    last_header: Option<BlockHash>,
-    /// The request out, if one is: an answer to anything else (a late answer to a sync
-    /// before this one) is not this sync's.
-    outstanding: Option<OutboundRequestId>,
-    /// A batch is being imported.
-    importing: bool,
-    /// Blocks downloaded while the batch before them was imported: the next import. So
-    /// downloads overlap imports; at most [`READY_BYTES`] wait, beside one answer.
-    ready: Vec<Block>,
-    ready_bytes: usize,
-    /// The blocks asked for in the request outstanding, in order.
-    asked: Vec<BlockHash>,
-    /// The most work the peer has claimed (Status).
-    claimed: Work,
-    /// What it had claimed when the outstanding GetHeaders was sent: what the headers
-    /// of its tip must show (a later claim may count blocks found since).
-    claimed_at_request: Work,
-}
-
-/// A sync peer's faults that no single message proves invalid (claiming work it does
-/// not show, stalling, timing out): each keeps it from being the sync peer for a while,
-/// longer each time; [`MAX_STRIKES`] of them ban it.
-#[derive(Debug, Clone, Copy)]
-struct Strike {
-    count: u32,
-    until: Instant,
+    /// A sync import ended; the senders of the blocks found invalid by their fault.
+    Imported { faulty: Vec<PeerId> },
 }
 
 /// Gossip messages checked at once, at most: past it a message is ignored (not
@@ -221,16 +177,12 @@ const MAX_GOSSIPED: usize = 256;
 /// Sync streams open at once per connection, at most.
 const MAX_SYNC_STREAMS: usize = 8;
 
-/// Downloaded blocks that may wait for the import before them, at most (bytes).
-const READY_BYTES: usize = 32 << 20;
+/// Inbound connections from one IP, at most (loopback excepted: see [`Gate`]).
+const MAX_INBOUND_PER_IP: usize = 4;
 
-/// Sync faults that ban a peer.
-const MAX_STRIKES: u32 = 3;
-/// How long a first sync fault keeps a peer from being the sync peer (doubled for each
-/// further one).
-const STRIKE_PAUSE: Duration = Duration::from_secs(30);
-/// Peers whose strikes are remembered, at most (the oldest go first).
-const MAX_STRIKE_ENTRIES: usize = 4096;
+/// Transfers held for want of a subscribed peer, at most (each under 3 KiB); the oldest
+/// go first.
+const MAX_UNSENT: usize = 1024;
 
 struct Service {
     swarm: Swarm<Behaviour>,
@@ -240,36 +192,20 @@ struct Service {
     blocks_topic: IdentTopic,
     txs_topic: IdentTopic,
     done_tx: mpsc::UnboundedSender<Done>,
-    statuses: HashMap<PeerId, (u64, Work)>,
-    addresses: HashMap<PeerId, Multiaddr>,
-    sync: Option<Sync>,
-    strikes: HashMap<PeerId, Strike>,
+    syncer: Syncer,
+    peers: Peers,
+    /// Requests out, each with the syncer's token (none for a Status).
+    requests: HashMap<OutboundRequestId, Option<Token>>,
     /// Gossiped blocks and transfers being checked off the loop.
     validating: usize,
     /// Blocks that came by gossip lately: gossipsub forwards those it accepts, so they
     /// are not published again when they connect (at most [`MAX_GOSSIPED`]).
     gossiped: VecDeque<BlockHash>,
-    bans: HashMap<PeerId, Instant>,
-    ban_for: Duration,
-    configured: Vec<Multiaddr>,
-    backoff: HashMap<Multiaddr, (Instant, Duration)>,
-    pending: HashSet<OutboundRequestId>,
     info: watch::Sender<NetInfo>,
     rejected: std::collections::BTreeMap<String, u64>,
-    peers_file: PathBuf,
-    remembered: Vec<Multiaddr>,
     /// Transfers that found no subscribed peer, sent again when a peer subscribes.
     unsent: VecDeque<(Txid, Vec<u8>)>,
 }
-
-/// Transfers held for want of a subscribed peer, at most (each under 3 KiB); the oldest
-/// go first.
-const MAX_UNSENT: usize = 1024;
-
-/// Peers remembered across restarts, at most.
-const MAX_REMEMBERED: usize = 64;
-/// Where they are remembered, in the data directory.
-const PEERS_FILE: &str = "peers.txt";
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -277,26 +213,63 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The local chain, as the sync machine sees it.
+struct ChainLocal<'a> {
+    view: &'a ChainView,
+    genesis: BlockHash,
+}
+
+impl Local for ChainLocal<'_> {
+    fn tip_work(&self) -> Work {
+        self.view.tip().chain_work
+    }
+
+    fn tip_height(&self) -> u64 {
+        self.view.tip().height.0
+    }
+
+    fn stored_work(&self, hash: &BlockHash) -> Option<Work> {
+        Some(self.view.store().header(hash).ok()??.chain_work)
+    }
+
+    fn locator(&self, head: Option<BlockHash>) -> Vec<BlockHash> {
+        let store = self.view.store();
+        let mut out: Vec<BlockHash> = head.into_iter().collect();
+        let mut step = 1u64;
+        let mut height = self.view.tip().height.0;
+        loop {
+            if let Ok(Some(hash)) = store.hash_at(Height(height)) {
+                out.push(hash);
+            }
+            if height == 0 || out.len() >= MAX_LOCATOR - 1 {
+                break;
+            }
+            if out.len() > 10 {
+                step *= 2;
+            }
+            height = height.saturating_sub(step);
+        }
+        if out.last() != Some(&self.genesis) {
+            out.push(self.genesis);
+        }
+        out
+    }
+
+    fn pow_ok(&self, header: &Header) -> bool {
+        oxchain_consensus::validate::validate_pow(self.view.params(), header).is_ok()
+    }
+}
+
 /// Starts the network on the current tokio runtime.
 pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, NetError> {
     let listen = crate::parse_peer_addr(&config.listen)?;
-    let peers = config
+    let configured = config
         .peers
         .iter()
         .map(|p| crate::parse_peer_addr(p))
         .collect::<Result<Vec<_>, _>>()?;
     let key = crate::keys::load_or_create(&config.data_dir)?;
-    // Peers remembered from earlier runs (a damaged line is skipped).
-    let peers_file = config.data_dir.join(PEERS_FILE);
-    let remembered: Vec<Multiaddr> = std::fs::read_to_string(&peers_file)
-        .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
-        .unwrap_or_default();
-    let mut peers = peers;
-    for addr in &remembered {
-        if !peers.iter().any(|p| same_endpoint(p, addr)) {
-            peers.push(addr.clone());
-        }
-    }
+    let peers = Peers::new(config.ban_for, configured, &config.data_dir);
     let (genesis, network, store) = {
         let c = chain.view();
         (
@@ -326,32 +299,6 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         )
         .map_err(|e| setup(&e))?
         .with_behaviour(|key| {
-            let gossip_config = gossipsub::ConfigBuilder::default()
-                .heartbeat_interval(Duration::from_millis(500))
-                // No envelope signature (ADR 0013): blocks carry their proof of work and
-                // transfers their sender's signature; the envelope's cost a signature
-                // per message sent and a check per message received, on every hop.
-                .validation_mode(gossipsub::ValidationMode::Anonymous)
-                .validate_messages()
-                // Each topic's cap is its largest valid message with room for the
-                // envelope; a message over it but under the frame cap is counted against
-                // its sender (ADR 0009), and one over the frame cap is cut at its length
-                // prefix, unread.
-                .max_transmit_size(GOSSIP_FRAME_BYTES)
-                .max_transmit_size_for_topic(MAX_BLOCK_GOSSIP_BYTES, blocks_hash.clone())
-                .max_transmit_size_for_topic(MAX_TRANSFER_GOSSIP_BYTES, txs_hash.clone())
-                .message_id_fn(|m: &gossipsub::Message| {
-                    MessageId::from(oxchain_primitives::sha256(&m.data).to_vec())
-                })
-                .build()?;
-            let mut gossipsub = gossipsub::Behaviour::new(
-                gossipsub::MessageAuthenticity::Anonymous,
-                gossip_config,
-            )?;
-            gossipsub.with_peer_score(
-                invalid_messages_only([blocks_hash, txs_hash]),
-                gossipsub::PeerScoreThresholds::default(),
-            )?;
             let sync = request_response::Behaviour::new(
                 [(sync_protocol, ProtocolSupport::Full)],
                 // At most 8 sync streams at once per connection (each answer may hold
@@ -361,9 +308,9 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
                     .with_max_concurrent_streams(MAX_SYNC_STREAMS),
             );
             Ok(Behaviour {
-                blocked: allow_block_list::Behaviour::default(),
+                gate: Gate::new(MAX_INBOUND_PER_IP),
                 limits: connection_limits::Behaviour::new(limits),
-                gossipsub,
+                gossipsub: gossip::behaviour(blocks_hash, txs_hash)?,
                 sync,
                 identify: identify::Behaviour::new(
                     identify::Config::new(identify_protocol, key.public())
@@ -375,24 +322,21 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
         .build();
-    swarm
-        .behaviour_mut()
-        .gossipsub
-        .subscribe(&blocks_topic)
-        .map_err(|e| setup(&e))?;
-    swarm
-        .behaviour_mut()
-        .gossipsub
-        .subscribe(&txs_topic)
-        .map_err(|e| setup(&e))?;
+    for topic in [&blocks_topic, &txs_topic] {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(topic)
+            .map_err(|e| setup(&e))?;
+    }
     swarm
         .listen_on(listen.clone())
         .map_err(|e| NetError::Listen {
             addr: config.listen.clone(),
             reason: e.to_string(),
         })?;
-    for addr in &peers {
-        let _ = swarm.dial(addr.clone());
+    for addr in peers.initial() {
+        let _ = swarm.dial(addr);
     }
     let (info, info_rx) = watch::channel(NetInfo {
         peer_id: swarm.local_peer_id().to_string(),
@@ -409,21 +353,13 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         blocks_topic,
         txs_topic,
         done_tx,
-        statuses: HashMap::new(),
-        addresses: HashMap::new(),
-        sync: None,
-        strikes: HashMap::new(),
+        syncer: Syncer::default(),
+        peers,
+        requests: HashMap::new(),
         validating: 0,
         gossiped: VecDeque::new(),
-        bans: HashMap::new(),
-        ban_for: config.ban_for,
-        configured: peers,
-        backoff: HashMap::new(),
-        pending: HashSet::new(),
         info,
         rejected: Default::default(),
-        peers_file,
-        remembered,
         unsent: VecDeque::new(),
     };
     // Wait until the listener is up, so that the first info has the address.
@@ -439,43 +375,6 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         info: info_rx,
         task,
     })
-}
-
-/// The largest gossip frame read: a larger one is cut at its length prefix, unread.
-const GOSSIP_FRAME_BYTES: usize = 2 * oxchain_primitives::limits::MAX_BLOCK_BYTES;
-/// Room for gossipsub's envelope (source, sequence number, signature, key, topic).
-const GOSSIP_ENVELOPE_BYTES: usize = 1024;
-/// The largest message on the blocks topic: the largest valid block and an envelope.
-const MAX_BLOCK_GOSSIP_BYTES: usize =
-    oxchain_primitives::limits::MAX_BLOCK_BYTES + GOSSIP_ENVELOPE_BYTES;
-/// The largest message on the transfers topic: a transfer with the most data (its fixed
-/// fields take under 200 bytes) and an envelope.
-const MAX_TRANSFER_GOSSIP_BYTES: usize =
-    oxchain_primitives::limits::MAX_TX_DATA_BYTES + 512 + GOSSIP_ENVELOPE_BYTES;
-
-/// Peer scores that count only invalid messages (oversize for their topic, a bad
-/// envelope signature, or rejected by our validation): every other term is off, so a
-/// negative score means a misbehaving peer and nothing else (no penalty for sharing an
-/// IP, as every devnet node does, nor for being slow).
-fn invalid_messages_only(topics: [gossipsub::TopicHash; 2]) -> gossipsub::PeerScoreParams {
-    let topic = gossipsub::TopicScoreParams {
-        topic_weight: 1.0,
-        time_in_mesh_weight: 0.0,
-        first_message_deliveries_weight: 0.0,
-        mesh_message_deliveries_weight: 0.0,
-        mesh_failure_penalty_weight: 0.0,
-        invalid_message_deliveries_weight: -1.0,
-        invalid_message_deliveries_decay: 0.5,
-        ..Default::default()
-    };
-    gossipsub::PeerScoreParams {
-        topics: topics.into_iter().map(|t| (t, topic.clone())).collect(),
-        app_specific_weight: 0.0,
-        ip_colocation_factor_weight: 0.0,
-        behaviour_penalty_weight: 0.0,
-        slow_peer_weight: 0.0,
-        ..Default::default()
-    }
 }
 
 impl Service {
@@ -498,15 +397,10 @@ impl Service {
                 },
                 command = commands.recv() => match command {
                     Some(Command::Dial(addr)) => {
-                        self.configured.push(addr.clone());
+                        self.peers.configure(addr.clone());
                         let _ = self.swarm.dial(addr);
                     }
-                    Some(Command::Refresh) => {
-                        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-                        for peer in peers {
-                            self.request(peer, SyncRequest::Status);
-                        }
-                    }
+                    Some(Command::Refresh) => self.ask_statuses(),
                     None => return,
                 },
                 _ = tick.tick() => {
@@ -529,18 +423,18 @@ impl Service {
                 .map(|p| PeerView {
                     peer_id: p.to_string(),
                     address: self
-                        .addresses
-                        .get(p)
+                        .peers
+                        .address(p)
                         .map(|a| a.to_string())
                         .unwrap_or_default(),
-                    height: self.statuses.get(p).map(|(h, _)| *h),
+                    height: self.syncer.height(p),
                 })
                 .collect(),
-            sync: self.sync.as_ref().map(|s| SyncProgress {
+            sync: self.syncer.target().map(|target| SyncProgress {
                 height: tip,
-                target: s.target,
+                target,
             }),
-            banned: self.bans.len(),
+            banned: self.swarm.behaviour().gate.banned(),
             rejected: self.rejected.clone(),
         };
         self.info.send_if_modified(|old| {
@@ -550,130 +444,131 @@ impl Service {
         });
     }
 
+    /// Bans `peer` for the ban time, and its IP when it is the second peer id banned
+    /// from there (see [`Peers::banned`]).
     fn ban(&mut self, peer: PeerId, why: &str) {
-        tracing::warn!(%peer, reason = why, for_s = self.ban_for.as_secs(), "banned a peer");
+        let now = Instant::now();
+        let until = now + self.peers.ban_for;
+        tracing::warn!(%peer, reason = why, for_s = self.peers.ban_for.as_secs(), "banned a peer");
         *self.rejected.entry(why.to_string()).or_default() += 1;
-        self.swarm.behaviour_mut().blocked.block_peer(peer);
-        self.bans.insert(peer, Instant::now() + self.ban_for);
-        self.statuses.remove(&peer);
-        if self.sync.as_ref().is_some_and(|s| s.peer == peer) {
-            self.sync = None;
+        let gate = &mut self.swarm.behaviour_mut().gate;
+        gate.ban_peer(peer, until);
+        if let Some(ip) = self.peers.banned(peer, now) {
+            tracing::warn!(%ip, "banned an address: a second peer id from it was banned");
+            gate.ban_ip(ip, until);
         }
+        let _ = self.swarm.disconnect_peer_id(peer);
+        self.syncer.forget(&peer);
         self.publish_info();
     }
 
-    /// A sync fault of `peer` (see [`Strike`]): the sync moves on to another peer.
-    fn strike(&mut self, peer: PeerId, why: &str) {
-        let now = Instant::now();
-        if self.strikes.len() >= MAX_STRIKE_ENTRIES
-            && let Some(oldest) = self
-                .strikes
-                .iter()
-                .min_by_key(|(_, s)| s.until)
-                .map(|(p, _)| *p)
-        {
-            self.strikes.remove(&oldest);
-        }
-        let strike = self.strikes.entry(peer).or_insert(Strike {
-            count: 0,
-            until: now,
-        });
-        strike.count += 1;
-        strike.until = now + STRIKE_PAUSE * 2u32.pow(strike.count - 1);
-        let count = strike.count;
-        if count >= MAX_STRIKES {
-            self.strikes.remove(&peer);
-            self.ban(peer, why);
-        } else {
-            tracing::info!(%peer, reason = why, strikes = count, "sync peer at fault: syncing from another");
-            *self.rejected.entry(why.to_string()).or_default() += 1;
-            if self.sync.as_ref().is_some_and(|s| s.peer == peer) {
-                self.sync = None;
+    /// Runs the sync machine: starts what it can start, and carries out its steps.
+    fn drive_sync(&mut self) {
+        loop {
+            let now = Instant::now();
+            {
+                let Service {
+                    syncer,
+                    peers,
+                    swarm,
+                    chain,
+                    genesis,
+                    ..
+                } = self;
+                let local = ChainLocal {
+                    view: chain.view(),
+                    genesis: *genesis,
+                };
+                let usable = |p: &PeerId| {
+                    swarm.is_connected(p)
+                        && !peers.paused(p, now)
+                        && !swarm.behaviour().gate.is_banned(p)
+                };
+                syncer.drive(&local, &usable);
+            }
+            let steps = self.syncer.take_steps();
+            if steps.is_empty() {
+                return;
+            }
+            for step in steps {
+                self.carry_out(step);
             }
         }
-        self.maybe_start_sync();
     }
 
-    /// Whether a strike keeps `peer` from being the sync peer now.
-    fn paused(&self, peer: &PeerId) -> bool {
-        self.strikes
-            .get(peer)
-            .is_some_and(|s| s.until > Instant::now())
+    fn carry_out(&mut self, step: Step) {
+        match step {
+            Step::Send {
+                peer,
+                token,
+                request,
+            } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.requests.insert(id, Some(token));
+            }
+            Step::Import(blocks) => self.import(blocks),
+            Step::Penalise {
+                peer,
+                penalty: Penalty::Ban(why),
+            } => self.ban(peer, why),
+            Step::Penalise {
+                peer,
+                penalty: Penalty::Strike(why),
+            } => match self.peers.strike(peer, Instant::now()) {
+                Struck::Ban => self.ban(peer, why),
+                Struck::Paused(count) => {
+                    tracing::info!(%peer, reason = why, strikes = count, "sync peer at fault: syncing from another");
+                    *self.rejected.entry(why.to_string()).or_default() += 1;
+                }
+            },
+            Step::Finished { height, reached } => {
+                if reached {
+                    tracing::info!(height, "sync done");
+                } else {
+                    tracing::debug!(height, "sync round ended short of its target");
+                }
+                self.publish_info();
+            }
+        }
     }
 
-    fn request(&mut self, peer: PeerId, request: SyncRequest) -> OutboundRequestId {
-        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        self.pending.insert(id);
-        id
-    }
-
-    /// Sends the sync's next request; only the answer to it counts as the sync's.
-    fn sync_request(&mut self, peer: PeerId, request: SyncRequest) {
-        let id = self.request(peer, request);
-        if let Some(sync) = self.sync.as_mut() {
-            sync.outstanding = Some(id);
+    fn ask_statuses(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let id = self
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_request(&peer, SyncRequest::Status);
+            self.requests.insert(id, None);
         }
     }
 
     fn on_tick(&mut self, ticks: u64) {
         let now = Instant::now();
-        let expired: Vec<PeerId> = self
-            .bans
-            .iter()
-            .filter(|(_, until)| **until <= now)
-            .map(|(p, _)| *p)
-            .collect();
-        for peer in expired {
-            self.bans.remove(&peer);
-            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        self.swarm.behaviour_mut().gate.expire(now);
+        self.peers.expire(now);
+        for addr in self.peers.due_dials(now) {
+            let _ = self.swarm.dial(addr);
         }
-        // Strikes are forgotten an hour after their pause ends.
-        self.strikes
-            .retain(|_, s| s.until + Duration::from_secs(3600) > now);
-        // Redial configured peers that are not connected, with backoff.
-        let connected: HashSet<Multiaddr> = self.addresses.values().cloned().collect();
-        for addr in self.configured.clone() {
-            let peer = addr.iter().find_map(|p| match p {
-                libp2p::multiaddr::Protocol::P2p(id) => Some(id),
-                _ => None,
-            });
-            let linked = peer.is_some_and(|p| self.swarm.is_connected(&p));
-            if linked || connected.iter().any(|c| same_endpoint(c, &addr)) {
-                self.backoff.remove(&addr);
-                continue;
-            }
-            let (next, delay) = self
-                .backoff
-                .get(&addr)
-                .copied()
-                .unwrap_or((now, Duration::from_secs(1)));
-            if next <= now {
-                let _ = self.swarm.dial(addr.clone());
-                let delay = (delay * 2).min(Duration::from_secs(60));
-                self.backoff.insert(addr, (now + delay, delay));
-            }
-        }
-        // Ask everyone for their status now and then; start a sync if someone is ahead.
+        // Ask everyone for their status now and then; a sync starts if someone is ahead.
         if ticks.is_multiple_of(10) {
-            let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-            for peer in peers {
-                self.request(peer, SyncRequest::Status);
-            }
+            self.ask_statuses();
         }
         self.ban_invalid_senders();
-        self.maybe_start_sync();
+        self.drive_sync();
         self.publish_info();
     }
 
     /// Bans the peers whose gossip score went negative: gossipsub dropped a message of
     /// theirs before it reached us (oversize for its topic, or a bad envelope).
     fn ban_invalid_senders(&mut self) {
-        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let behaviour = self.swarm.behaviour();
         let bad: Vec<PeerId> = self
             .swarm
             .connected_peers()
-            .filter(|p| !self.bans.contains_key(p))
-            .filter(|p| gossipsub.peer_score(p).is_some_and(|s| s < 0.0))
+            .filter(|p| !behaviour.gate.is_banned(p))
+            .filter(|p| behaviour.gossipsub.peer_score(p).is_some_and(|s| s < 0.0))
             .copied()
             .collect();
         for peer in bad {
@@ -686,7 +581,7 @@ impl Service {
             ChainEvent::BlockConnected { hash, block, .. } => {
                 // Blocks a sync brings are old news to the peers, and gossipsub forwards
                 // the ones that came by gossip: neither is published again.
-                if self.sync.is_some() || self.gossiped.contains(&hash) {
+                if self.syncer.syncing() || self.gossiped.contains(&hash) {
                     return;
                 }
                 // A block is not held when no peer is subscribed: sync brings it to a
@@ -764,9 +659,17 @@ impl Service {
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, address = %endpoint.get_remote_address(), "peer connected");
                 }
-                self.addresses
-                    .insert(peer_id, endpoint.get_remote_address().clone());
-                self.request(peer_id, SyncRequest::Status);
+                self.peers.connected(
+                    peer_id,
+                    endpoint.get_remote_address().clone(),
+                    endpoint.is_dialer(),
+                );
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_request(&peer_id, SyncRequest::Status);
+                self.requests.insert(id, None);
                 self.publish_info();
             }
             SwarmEvent::ConnectionClosed {
@@ -776,11 +679,9 @@ impl Service {
             } => {
                 if num_established == 0 {
                     tracing::info!(peer = %peer_id, "peer disconnected");
-                    self.addresses.remove(&peer_id);
-                    self.statuses.remove(&peer_id);
-                    if self.sync.as_ref().is_some_and(|s| s.peer == peer_id) {
-                        self.sync = None;
-                    }
+                    self.peers.disconnected(&peer_id);
+                    self.syncer.forget(&peer_id);
+                    self.drive_sync();
                 }
                 self.publish_info();
             }
@@ -798,42 +699,8 @@ impl Service {
                 peer_id,
                 info,
                 ..
-            })) => {
-                for addr in &info.listen_addrs {
-                    self.swarm.add_peer_address(peer_id, addr.clone());
-                }
-                self.remember(peer_id, &info.listen_addrs);
-            }
+            })) => self.peers.identified(peer_id, &info.listen_addrs),
             _ => {}
-        }
-    }
-
-    /// Keeps a peer's first listen address in `peers.txt`, so that a restarted node
-    /// dials its peers again.
-    fn remember(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
-        use libp2p::multiaddr::Protocol;
-        let Some(addr) = addrs.iter().find(|a| {
-            !a.iter()
-                .any(|p| matches!(p, Protocol::Ip4(ip) if ip.is_unspecified()))
-        }) else {
-            return;
-        };
-        let full = addr.clone().with(Protocol::P2p(peer));
-        if !self.configured.iter().any(|c| same_endpoint(c, &full)) {
-            self.configured.push(full.clone());
-        }
-        if self.remembered.iter().any(|r| same_endpoint(r, &full)) {
-            return;
-        }
-        self.remembered.push(full);
-        // The most recent peers, at most MAX_REMEMBERED; a write failure only loses the
-        // memory of peers.
-        let start = self.remembered.len().saturating_sub(MAX_REMEMBERED);
-        self.remembered.drain(..start);
-        let text: String = self.remembered.iter().map(|a| format!("{a}\n")).collect();
-        let tmp = self.peers_file.with_extension("tmp");
-        if std::fs::write(&tmp, text).is_ok() {
-            let _ = std::fs::rename(&tmp, &self.peers_file);
         }
     }
 
@@ -855,33 +722,11 @@ impl Service {
             self.gossiped.push_back(block.header.compute_hash());
             self.validating += 1;
             tokio::task::spawn_blocking(move || {
-                // Known already: answered from the store, without the writer.
-                let outcome = match chain.view().screen_block(&block) {
-                    Ok(Some(outcome)) => Ok(outcome),
-                    _ => chain.write(|c| c.process_block(block, now_ms())),
-                };
-                let (verdict, orphan, height) = match outcome {
-                    // Forwarded only once connected, so checked against the ledger: a
-                    // side block is stored but not relayed (a peer that needs its
-                    // branch fetches it by sync when the branch wins).
-                    Ok(
-                        BlockOutcome::Extended { height, .. } | BlockOutcome::Reorg { height, .. },
-                    ) => (Verdict::Accept, false, Some(height.0)),
-                    Ok(BlockOutcome::SideChain { height, .. }) => {
-                        (Verdict::Ignore, false, Some(height.0))
-                    }
-                    Ok(BlockOutcome::Orphan { .. }) => (Verdict::Ignore, true, None),
-                    Ok(BlockOutcome::Invalid { error, .. }) if error.fault() == Fault::Sender => {
-                        (Verdict::Reject, false, None)
-                    }
-                    _ => (Verdict::Ignore, false, None),
-                };
+                let checked = gossip::check_block(&chain, block, now_ms());
                 let _ = done.send(Done::Gossip {
                     id,
                     source,
-                    verdict,
-                    orphan,
-                    height,
+                    checked,
                 });
             });
         } else if message.topic == self.txs_topic.hash() {
@@ -894,17 +739,16 @@ impl Service {
             };
             self.validating += 1;
             tokio::task::spawn_blocking(move || {
-                let verdict = match chain.view().submit_transfer(transfer) {
-                    Ok(_) => Verdict::Accept,
-                    Err(e) if e.is_bad_data() => Verdict::Reject,
-                    Err(MempoolError::AlreadyPending(_)) | Err(_) => Verdict::Ignore,
+                let verdict = gossip::check_transfer(&chain, transfer);
+                let checked = gossip::Checked {
+                    verdict,
+                    orphan: false,
+                    height: None,
                 };
                 let _ = done.send(Done::Gossip {
                     id,
                     source,
-                    verdict,
-                    orphan: false,
-                    height: None,
+                    checked,
                 });
             });
         } else {
@@ -932,24 +776,25 @@ impl Service {
             Done::Gossip {
                 id,
                 source,
-                verdict,
-                orphan,
-                height,
+                checked,
             } => {
                 self.validating = self.validating.saturating_sub(1);
-                self.report(&id, &source, verdict);
+                self.report(&id, &source, checked.verdict);
                 // Peers' heights shown between status rounds follow their blocks.
-                if let (Some(height), Some(status)) = (height, self.statuses.get_mut(&source)) {
-                    status.0 = status.0.max(height);
+                if let Some(height) = checked.height {
+                    self.syncer.saw_height(source, height);
                 }
                 // A block whose parent we lack: its sender has a chain we have not seen,
-                // unless a sync fault keeps it from being the sync peer.
-                if orphan && self.sync.is_none() && !self.paused(&source) {
-                    let claimed = self
-                        .statuses
-                        .get(&source)
-                        .map_or(Work::default(), |(_, work)| *work);
-                    self.start_sync(source, 0, claimed);
+                // unless a sync fault keeps it from being asked.
+                if checked.orphan
+                    && self.swarm.is_connected(&source)
+                    && !self.peers.paused(&source, Instant::now())
+                {
+                    let local = ChainLocal {
+                        view: self.chain.view(),
+                        genesis: self.genesis,
+                    };
+                    self.syncer.orphan_from(&local, source);
                 }
             }
             Done::Respond { channel, response } => {
@@ -959,119 +804,19 @@ impl Service {
                     .sync
                     .send_response(channel, response);
             }
-            Done::Imported { peer, bad } => {
-                if bad {
-                    self.ban(peer, "invalid_sync_block");
-                    return;
+            Done::Imported { faulty } => {
+                for peer in &faulty {
+                    self.ban(*peer, "invalid_sync_block");
                 }
-                if let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) {
-                    sync.importing = false;
-                    if !sync.ready.is_empty() {
-                        sync.ready_bytes = 0;
-                        let blocks = std::mem::take(&mut sync.ready);
-                        self.import(peer, blocks);
-                    }
-                }
-                self.continue_sync();
+                let local = ChainLocal {
+                    view: self.chain.view(),
+                    genesis: self.genesis,
+                };
+                self.syncer.imported(&local, !faulty.is_empty());
             }
         }
+        self.drive_sync();
         self.publish_info();
-    }
-
-    fn locator(&self, head: Option<BlockHash>) -> Vec<BlockHash> {
-        let mut out: Vec<BlockHash> = head.into_iter().collect();
-        let tip = self.chain.view().tip().height.0;
-        let mut step = 1u64;
-        let mut height = tip;
-        loop {
-            if let Ok(Some(hash)) = self.store.hash_at(Height(height)) {
-                out.push(hash);
-            }
-            if height == 0 || out.len() >= MAX_LOCATOR - 1 {
-                break;
-            }
-            if out.len() > 10 {
-                step *= 2;
-            }
-            height = height.saturating_sub(step);
-        }
-        if out.last() != Some(&self.genesis) {
-            out.push(self.genesis);
-        }
-        out
-    }
-
-    fn maybe_start_sync(&mut self) {
-        if self.sync.is_some() {
-            return;
-        }
-        let ours = self.chain.view().tip().chain_work;
-        let best = self
-            .statuses
-            .iter()
-            .filter(|(peer, (_, work))| *work > ours && !self.paused(peer))
-            .max_by_key(|(_, (_, work))| *work)
-            .map(|(p, (h, w))| (*p, *h, *w));
-        if let Some((peer, height, claimed)) = best {
-            self.start_sync(peer, height, claimed);
-        }
-    }
-
-    fn start_sync(&mut self, peer: PeerId, target: u64, claimed: Work) {
-        tracing::info!(%peer, target, "syncing: headers first from the peer with most work");
-        self.sync = Some(Sync {
-            peer,
-            target,
-            queue: VecDeque::new(),
-            last_header: None,
-            outstanding: None,
-            importing: false,
-            ready: Vec::new(),
-            ready_bytes: 0,
-            asked: Vec::new(),
-            claimed,
-            claimed_at_request: claimed,
-        });
-        let locator = self.locator(None);
-        self.sync_request(
-            peer,
-            SyncRequest::GetHeaders {
-                locator,
-                max: MAX_HEADERS as u16,
-            },
-        );
-    }
-
-    /// The next step of a sync: more blocks, or more headers.
-    fn continue_sync(&mut self) {
-        let Some(sync) = self.sync.as_mut() else {
-            return;
-        };
-        if sync.outstanding.is_some() || sync.ready_bytes >= READY_BYTES {
-            return;
-        }
-        let peer = sync.peer;
-        if sync.queue.is_empty() {
-            // More headers once the blocks of these are in.
-            if sync.importing || !sync.ready.is_empty() {
-                return;
-            }
-            sync.claimed_at_request = sync.claimed;
-            let head = sync.last_header;
-            let locator = self.locator(head);
-            self.sync_request(
-                peer,
-                SyncRequest::GetHeaders {
-                    locator,
-                    max: MAX_HEADERS as u16,
-                },
-            );
-        } else {
-            let n = sync.queue.len().min(MAX_GET_BLOCKS);
-            let hashes: Vec<BlockHash> = sync.queue.drain(..n).collect();
-            sync.asked = hashes.clone();
-            self.sync_request(peer, SyncRequest::GetBlocks(hashes));
-        }
     }
 
     fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
@@ -1084,8 +829,9 @@ impl Service {
                     request_id,
                     response,
                 } => {
-                    self.pending.remove(&request_id);
-                    self.on_response(peer, request_id, response);
+                    let token = self.requests.remove(&request_id).flatten();
+                    self.on_response(peer, token, response);
+                    self.drive_sync();
                 }
             },
             request_response::Event::OutboundFailure {
@@ -1094,253 +840,94 @@ impl Service {
                 error,
                 ..
             } => {
-                self.pending.remove(&request_id);
-                if self
-                    .sync
-                    .as_ref()
-                    .is_some_and(|s| s.peer == peer && s.outstanding == Some(request_id))
-                {
-                    self.sync = None;
+                if let Some(token) = self.requests.remove(&request_id).flatten() {
                     use request_response::OutboundFailure;
-                    match error {
-                        OutboundFailure::Timeout => self.strike(peer, "sync_timeout"),
+                    let failure = match error {
+                        OutboundFailure::Timeout => Failure::Timeout,
                         // An answer that does not decode, or over its cap.
-                        OutboundFailure::Io(_) => self.strike(peer, "sync_bad_answer"),
-                        OutboundFailure::UnsupportedProtocols => {
-                            self.strike(peer, "sync_unsupported")
-                        }
-                        _ => self.maybe_start_sync(),
-                    }
+                        OutboundFailure::Io(_) => Failure::BadAnswer,
+                        OutboundFailure::UnsupportedProtocols => Failure::Unsupported,
+                        _ => Failure::Closed,
+                    };
+                    self.syncer.failed(peer, token, failure);
+                    self.drive_sync();
                 }
             }
             _ => {}
         }
     }
 
-    fn on_response(&mut self, peer: PeerId, id: OutboundRequestId, response: SyncResponse) {
-        // Headers and blocks count only as the answer to the sync's outstanding request.
-        let current = |sync: &Sync| sync.peer == peer && sync.outstanding == Some(id);
-        match response {
-            SyncResponse::Status {
-                genesis,
-                height,
-                total_work,
-                ..
-            } => {
+    fn on_response(&mut self, peer: PeerId, token: Option<Token>, response: SyncResponse) {
+        let local = ChainLocal {
+            view: self.chain.view(),
+            genesis: self.genesis,
+        };
+        match (response, token) {
+            (
+                SyncResponse::Status {
+                    genesis,
+                    tip,
+                    height,
+                    total_work,
+                },
+                _,
+            ) => {
                 if genesis != self.genesis {
                     // Another network: nobody's fault, but nothing to talk about.
                     let _ = self.swarm.disconnect_peer_id(peer);
                     return;
                 }
-                self.statuses.insert(peer, (height.0, total_work));
-                if let Some(sync) = self.sync.as_mut().filter(|s| s.peer == peer) {
-                    sync.target = sync.target.max(height.0);
-                    sync.claimed = sync.claimed.max(total_work);
-                }
-                self.maybe_start_sync();
-            }
-            SyncResponse::Headers(headers) => {
-                let Some(sync) = self.sync.as_mut().filter(|s| current(s)) else {
-                    return;
-                };
-                sync.outstanding = None;
-                let (claimed, target) = (sync.claimed_at_request, sync.target);
-                // Headers must chain: each one's parent is the one before, the first's
-                // is one we have.
-                let chained = headers
-                    .windows(2)
-                    .all(|w| w[1].prev_hash == w[0].compute_hash());
-                if !chained {
-                    self.ban(peer, "unchained_headers");
-                    return;
-                }
-                // Each header's proof of work before any block is asked for.
-                let params = self.chain.view().params().clone();
-                if headers
-                    .iter()
-                    .any(|h| oxchain_consensus::validate::validate_pow(&params, h).is_err())
-                {
-                    self.ban(peer, "bad_header_pow");
-                    return;
-                }
-                let parent = match headers.first() {
-                    Some(first) => match self.store.header(&first.prev_hash) {
-                        Ok(Some(record)) => Some(record.chain_work),
-                        _ => {
-                            self.strike(peer, "unconnected_headers");
-                            return;
-                        }
+                self.syncer.status(
+                    peer,
+                    Status {
+                        height: height.0,
+                        work: total_work,
+                        tip,
                     },
-                    None => None,
-                };
-                // Fewer than asked: this is the peer's tip, so its chain's work is known.
-                // A Status claim only grows (a chain switches only to more work), so
-                // showing less than claimed is a lie.
-                if headers.len() < MAX_HEADERS {
-                    let ours = self.chain.view().tip().chain_work;
-                    let shown = headers
-                        .iter()
-                        .filter_map(|h| h.bits.to_target().ok())
-                        .fold(parent.unwrap_or(ours), |sum, t| {
-                            sum.checked_add(t.work()).unwrap_or(sum)
-                        });
-                    if shown < claimed {
-                        self.strike(peer, "sync_work_not_shown");
-                        return;
-                    }
-                }
-                if headers.is_empty() {
-                    let height = self.chain.view().tip().height.0;
-                    if height >= target {
-                        tracing::info!(height, "sync done");
-                    } else {
-                        tracing::debug!(height, target, "sync round ended");
-                    }
-                    self.sync = None;
-                    self.maybe_start_sync();
-                    return;
-                }
-                let Some(sync) = self.sync.as_mut() else {
-                    return;
-                };
-                let mut fresh = VecDeque::new();
-                for header in &headers {
-                    let hash = header.compute_hash();
-                    if !matches!(self.store.header(&hash), Ok(Some(_))) {
-                        fresh.push_back(hash);
-                    }
-                }
-                sync.last_header = headers.last().map(|h| h.compute_hash());
-                sync.queue = fresh;
-                self.continue_sync();
+                );
             }
-            SyncResponse::Blocks(blocks) => {
-                let Some(sync) = self.sync.as_mut().filter(|s| current(s)) else {
-                    return;
-                };
-                sync.outstanding = None;
-                let asked = std::mem::take(&mut sync.asked);
-                // What was asked for, in order, and nothing else; what was left out (an
-                // answer is cut at its size cap) is asked for again next.
-                let mut next = 0;
-                for block in &blocks {
-                    let hash = block.header.compute_hash();
-                    match asked[next..].iter().position(|h| *h == hash) {
-                        Some(i) => next += i + 1,
-                        None => {
-                            self.ban(peer, "unrequested_blocks");
-                            return;
-                        }
-                    }
-                }
-                if blocks.is_empty() {
-                    self.strike(peer, "sync_stalled");
-                    return;
-                }
-                let received: HashSet<BlockHash> =
-                    blocks.iter().map(|b| b.header.compute_hash()).collect();
-                for hash in asked.iter().rev() {
-                    if !received.contains(hash) {
-                        sync.queue.push_front(*hash);
-                    }
-                }
-                if sync.importing {
-                    sync.ready_bytes += blocks.iter().map(Block::encoded_len).sum::<usize>();
-                    sync.ready.extend(blocks);
-                } else {
-                    self.import(peer, blocks);
-                }
-                self.continue_sync();
+            (SyncResponse::Headers(headers), Some(token)) => {
+                self.syncer.headers(&local, peer, token, headers)
+            }
+            (SyncResponse::Blocks(blocks), Some(token)) => {
+                self.syncer.blocks(&local, peer, token, blocks)
+            }
+            // Headers or blocks in answer to a Status: not what was asked for.
+            (SyncResponse::Headers(_) | SyncResponse::Blocks(_), None) => {
+                self.ban(peer, "unrequested_answer")
             }
         }
     }
 
-    /// Imports a batch of the sync with `peer`, off the loop, one batch at a time.
-    fn import(&mut self, peer: PeerId, blocks: Vec<Block>) {
-        if let Some(sync) = self.sync.as_mut() {
-            sync.importing = true;
-        }
+    /// Imports a batch of the sync, off the loop, one batch at a time.
+    fn import(&mut self, batch: Vec<(Block, PeerId)>) {
         let chain = self.chain.clone();
         let done = self.done_tx.clone();
         tokio::task::spawn_blocking(move || {
+            let (blocks, senders): (Vec<Block>, Vec<PeerId>) = batch.into_iter().unzip();
             let outcomes = chain.write(|c| c.process_blocks(blocks, now_ms()));
-            let bad = match outcomes {
-                Ok(outcomes) => outcomes.iter().any(|o| o.fault() == Some(Fault::Sender)),
-                Err(_) => false,
+            let mut faulty: Vec<PeerId> = match outcomes {
+                Ok(outcomes) => outcomes
+                    .iter()
+                    .zip(&senders)
+                    .filter(|(o, _)| o.fault() == Some(Fault::Sender))
+                    .map(|(_, p)| *p)
+                    .collect(),
+                Err(_) => Vec::new(),
             };
-            let _ = done.send(Done::Imported { peer, bad });
+            faulty.dedup();
+            let _ = done.send(Done::Imported { faulty });
         });
     }
 
     /// Answers a peer's request off the loop (reads may take a while).
     fn serve(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
-        let chain = self.chain.clone();
         let store = self.store.clone();
         let genesis = self.genesis;
         let done = self.done_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let response = match request {
-                SyncRequest::Status => {
-                    let tip = chain.view().tip();
-                    SyncResponse::Status {
-                        genesis,
-                        tip: tip.hash,
-                        height: tip.height,
-                        total_work: tip.chain_work,
-                    }
-                }
-                SyncRequest::GetHeaders { locator, max } => {
-                    let start = locator
-                        .iter()
-                        .find_map(|hash| match store.header(hash) {
-                            Ok(Some(record)) if matches!(store.hash_at(record.height), Ok(Some(h)) if h == *hash) => Some(record.height.0 + 1),
-                            _ => None,
-                        })
-                        .unwrap_or(1);
-                    let max = usize::from(max).min(MAX_HEADERS) as u64;
-                    let mut headers = Vec::new();
-                    for height in start..start + max {
-                        match store
-                            .hash_at(Height(height))
-                            .ok()
-                            .flatten()
-                            .and_then(|h| store.header(&h).ok().flatten())
-                        {
-                            Some(record) => headers.push(record.header),
-                            None => break,
-                        }
-                    }
-                    SyncResponse::Headers(headers)
-                }
-                SyncRequest::GetBlocks(hashes) => {
-                    let mut blocks = Vec::new();
-                    let mut bytes = 16;
-                    for hash in hashes.iter().take(MAX_GET_BLOCKS) {
-                        let Ok(Some(block)) = store.block(hash) else {
-                            break;
-                        };
-                        bytes += block.encoded_len();
-                        if bytes > MAX_RESPONSE_BYTES {
-                            break;
-                        }
-                        blocks.push(block);
-                    }
-                    SyncResponse::Blocks(blocks)
-                }
-            };
+            let response = crate::serve::answer(&store, genesis, request);
             let _ = done.send(Done::Respond { channel, response });
         });
     }
-}
-
-/// Whether two multiaddrs name the same IP and TCP port (ignoring `/p2p/ID`).
-fn same_endpoint(a: &Multiaddr, b: &Multiaddr) -> bool {
-    use libp2p::multiaddr::Protocol;
-    let key = |m: &Multiaddr| -> Vec<String> {
-        m.iter()
-            .filter(|p| !matches!(p, Protocol::P2p(_)))
-            .map(|p| p.to_string())
-            .collect()
-    };
-    key(a) == key(b)
 }

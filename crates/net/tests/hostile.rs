@@ -92,3 +92,45 @@ async fn blocks_left_out_of_an_answer_are_asked_for_again() {
     }
     assert!(a.net.info().banned == 0, "a partial answer is no fault");
 }
+
+/// A host that comes back under a fresh peer id after each ban: the second id banned
+/// from one address bans the address, and its next connection is refused before the
+/// handshake. A peer connected before keeps its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_rotates_its_peer_id_is_refused_by_address() {
+    let mut builder = ChainBuilder::regtest();
+    for _ in 0..3 {
+        builder.extend(vec![]).unwrap();
+    }
+    let served = node(&[]).await;
+    served
+        .chain
+        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    let a = node(&[]).await;
+    // An honest peer, connected first.
+    let honest = node(&[&a]).await;
+    wait_for("the honest peer to connect", 20, || {
+        a.net.info().peers.len() == 1
+    })
+    .await;
+    let target = a.net.info().listen_addrs[0].clone();
+    let store = served.chain.view().store().clone();
+    for n in 1..=2 {
+        let liar = Adversary::start(&target, Script::Unchained(store.clone()));
+        wait_for("the ban", 20, || a.net.info().banned == n).await;
+        assert!(liar.count(|r| matches!(r, SyncRequest::GetHeaders { .. })) > 0);
+    }
+    // A third peer id from the same address never gets as far as a Status request.
+    let third = Adversary::start(&target, Script::Unchained(store.clone()));
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        third.count(|r| matches!(r, SyncRequest::Status)),
+        0,
+        "the third peer id was let in"
+    );
+    assert_eq!(a.net.info().banned, 2);
+    let peers = a.net.info().peers;
+    assert_eq!(peers.len(), 1, "only the honest peer: {peers:?}");
+    assert_eq!(peers[0].peer_id, honest.net.info().peer_id);
+}

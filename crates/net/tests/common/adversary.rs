@@ -22,6 +22,9 @@ pub(crate) enum Script {
     /// Serves the best chain of `store` honestly, except that it answers each request
     /// for blocks with the first block asked for only.
     FirstBlockOnly(Store),
+    /// Claims the work of `store`'s chain, and answers GetHeaders with its headers in
+    /// the wrong order (they do not chain): a fault any peer could see.
+    Unchained(Store),
 }
 
 impl Script {
@@ -40,7 +43,19 @@ impl Script {
             },
             (Script::Liar, SyncRequest::GetHeaders { .. }) => SyncResponse::Headers(Vec::new()),
             (Script::Liar, SyncRequest::GetBlocks(_)) => SyncResponse::Blocks(Vec::new()),
-            (Script::FirstBlockOnly(store), SyncRequest::Status) => {
+            (Script::Unchained(store), SyncRequest::GetHeaders { .. }) => {
+                let tip = store.tip().unwrap().height.0;
+                let mut headers: Vec<_> = (1..=tip)
+                    .map(|h| {
+                        let hash = store.hash_at(Height(h)).unwrap().unwrap();
+                        store.header(&hash).unwrap().unwrap().header
+                    })
+                    .collect();
+                headers.reverse();
+                SyncResponse::Headers(headers)
+            }
+            (Script::Unchained(_), SyncRequest::GetBlocks(_)) => SyncResponse::Blocks(Vec::new()),
+            (Script::FirstBlockOnly(store) | Script::Unchained(store), SyncRequest::Status) => {
                 let tip = store.tip().unwrap();
                 SyncResponse::Status {
                     genesis,

@@ -1,0 +1,134 @@
+//! Gossip: the gossipsub set-up (topics' size caps, a score that counts only invalid
+//! messages) and the checks a message goes through before it is forwarded.
+
+use std::time::Duration;
+
+use libp2p::gossipsub::{self, MessageId};
+use oxchain_chain::{BlockOutcome, SharedChain};
+use oxchain_consensus::Fault;
+use oxchain_primitives::{Block, Transfer};
+
+/// The largest gossip frame read: a larger one is cut at its length prefix, unread.
+const GOSSIP_FRAME_BYTES: usize = 2 * oxchain_primitives::limits::MAX_BLOCK_BYTES;
+/// Room for gossipsub's envelope (source, sequence number, signature, key, topic).
+const GOSSIP_ENVELOPE_BYTES: usize = 1024;
+/// The largest message on the blocks topic: the largest valid block and an envelope.
+const MAX_BLOCK_GOSSIP_BYTES: usize =
+    oxchain_primitives::limits::MAX_BLOCK_BYTES + GOSSIP_ENVELOPE_BYTES;
+/// The largest message on the transfers topic: a transfer with the most data (its fixed
+/// fields take under 200 bytes) and an envelope.
+const MAX_TRANSFER_GOSSIP_BYTES: usize =
+    oxchain_primitives::limits::MAX_TX_DATA_BYTES + 512 + GOSSIP_ENVELOPE_BYTES;
+
+/// What becomes of a gossiped message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Valid and new: forwarded.
+    Accept,
+    /// Not forwarded, nobody's fault.
+    Ignore,
+    /// Invalid in a way its sender could have checked: reject and ban the sender.
+    Reject,
+}
+
+/// What checking a gossiped block found.
+pub(crate) struct Checked {
+    pub(crate) verdict: Verdict,
+    /// Its parent is unknown: its sender has a chain we have not seen.
+    pub(crate) orphan: bool,
+    /// Its height, once stored: its sender has at least it.
+    pub(crate) height: Option<u64>,
+}
+
+/// The gossipsub behaviour of a node on the topics `blocks` and `transfers`.
+pub(crate) fn behaviour(
+    blocks: gossipsub::TopicHash,
+    transfers: gossipsub::TopicHash,
+) -> Result<gossipsub::Behaviour, String> {
+    let config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(500))
+        // No envelope signature (ADR 0013): blocks carry their proof of work and
+        // transfers their sender's signature; the envelope's cost a signature per message
+        // sent and a check per message received, on every hop.
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validate_messages()
+        // Each topic's cap is its largest valid message with room for the envelope; a
+        // message over it but under the frame cap is counted against its sender (ADR
+        // 0009), and one over the frame cap is cut at its length prefix, unread.
+        .max_transmit_size(GOSSIP_FRAME_BYTES)
+        .max_transmit_size_for_topic(MAX_BLOCK_GOSSIP_BYTES, blocks.clone())
+        .max_transmit_size_for_topic(MAX_TRANSFER_GOSSIP_BYTES, transfers.clone())
+        .message_id_fn(|m: &gossipsub::Message| {
+            MessageId::from(oxchain_primitives::sha256(&m.data).to_vec())
+        })
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut behaviour =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config)?;
+    behaviour.with_peer_score(
+        invalid_messages_only([blocks, transfers]),
+        gossipsub::PeerScoreThresholds::default(),
+    )?;
+    Ok(behaviour)
+}
+
+/// Peer scores that count only invalid messages (oversize for their topic, a bad
+/// envelope, or rejected by our validation): every other term is off, so a negative
+/// score means a misbehaving peer and nothing else (no penalty for sharing an IP, as
+/// every devnet node does, nor for being slow).
+fn invalid_messages_only(topics: [gossipsub::TopicHash; 2]) -> gossipsub::PeerScoreParams {
+    let topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -1.0,
+        invalid_message_deliveries_decay: 0.5,
+        ..Default::default()
+    };
+    gossipsub::PeerScoreParams {
+        topics: topics.into_iter().map(|t| (t, topic.clone())).collect(),
+        app_specific_weight: 0.0,
+        ip_colocation_factor_weight: 0.0,
+        behaviour_penalty_weight: 0.0,
+        slow_peer_weight: 0.0,
+        ..Default::default()
+    }
+}
+
+/// Checks a gossiped block against the chain (on a blocking thread). A known block is
+/// answered from the store without the writer. Only a block that connected, and so was
+/// checked against the ledger, is forwarded: a side block is stored but not relayed (a
+/// peer that needs its branch fetches it by sync when the branch wins).
+pub(crate) fn check_block(chain: &SharedChain, block: Block, now_ms: u64) -> Checked {
+    let outcome = match chain.view().screen_block(&block) {
+        Ok(Some(outcome)) => Ok(outcome),
+        _ => chain.write(|c| c.process_block(block, now_ms)),
+    };
+    let (verdict, orphan, height) = match outcome {
+        Ok(BlockOutcome::Extended { height, .. } | BlockOutcome::Reorg { height, .. }) => {
+            (Verdict::Accept, false, Some(height.0))
+        }
+        Ok(BlockOutcome::SideChain { height, .. }) => (Verdict::Ignore, false, Some(height.0)),
+        Ok(BlockOutcome::Orphan { .. }) => (Verdict::Ignore, true, None),
+        Ok(BlockOutcome::Invalid { error, .. }) if error.fault() == Fault::Sender => {
+            (Verdict::Reject, false, None)
+        }
+        _ => (Verdict::Ignore, false, None),
+    };
+    Checked {
+        verdict,
+        orphan,
+        height,
+    }
+}
+
+/// Checks a gossiped transfer through the mempool (on a blocking thread).
+pub(crate) fn check_transfer(chain: &SharedChain, transfer: Transfer) -> Verdict {
+    match chain.view().submit_transfer(transfer) {
+        Ok(_) => Verdict::Accept,
+        Err(e) if e.is_bad_data() => Verdict::Reject,
+        Err(_) => Verdict::Ignore,
+    }
+}

@@ -1,0 +1,384 @@
+//! The peer manager, with no I/O: who is connected and which way, strikes and when a
+//! ban reaches a peer's IP, and the address book (bounded, a few addresses per subnet)
+//! with its dial backoff. The loop asks it what to dial and tells the [`Gate`] whom to
+//! refuse.
+//!
+//! [`Gate`]: crate::gate::Gate
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+
+use crate::gate::ip_of;
+
+/// Sync faults that ban a peer.
+const MAX_STRIKES: u32 = 3;
+/// How long a first sync fault keeps a peer from being asked (doubled for each further
+/// one).
+const STRIKE_PAUSE: Duration = Duration::from_secs(30);
+/// Peers whose strikes are remembered, at most (the soonest to end go first).
+const MAX_STRIKE_ENTRIES: usize = 4096;
+/// Peer ids banned from one IP within a ban's time that ban the IP: one is a peer at
+/// fault, two are a host that changes its peer id to come back.
+const IDS_THAT_BAN_AN_IP: usize = 2;
+/// IPs whose banned peer ids are counted, at most.
+const MAX_COUNTED_IPS: usize = 16_384;
+/// Addresses in the book, at most, and per subnet (IPv4 /16, IPv6 /32).
+const MAX_BOOK: usize = 1024;
+const MAX_BOOK_PER_SUBNET: usize = 16;
+/// Peers dialled out to from the book, while fewer are connected.
+const TARGET_OUTBOUND: usize = 8;
+/// Peers remembered across restarts, at most.
+const MAX_REMEMBERED: usize = 64;
+/// Where they are remembered, in the data directory.
+pub(crate) const PEERS_FILE: &str = "peers.txt";
+
+#[derive(Debug, Clone, Copy)]
+struct Strike {
+    count: u32,
+    until: Instant,
+}
+
+/// What a strike came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Struck {
+    /// Passed over until then.
+    Paused(u32),
+    /// The last strike: ban it.
+    Ban,
+}
+
+struct Connected {
+    addr: Multiaddr,
+    outbound: bool,
+}
+
+pub(crate) struct Peers {
+    pub(crate) ban_for: Duration,
+    strikes: HashMap<PeerId, Strike>,
+    banned_from: HashMap<IpAddr, VecDeque<(PeerId, Instant)>>,
+    connected: HashMap<PeerId, Connected>,
+    /// Given by the user (`--peer`, the API): always redialled, with backoff.
+    configured: Vec<Multiaddr>,
+    /// Learnt from peers: dialled while fewer than [`TARGET_OUTBOUND`] are out.
+    book: Vec<Multiaddr>,
+    backoff: HashMap<Multiaddr, (Instant, Duration)>,
+    peers_file: PathBuf,
+    remembered: Vec<Multiaddr>,
+}
+
+/// The subnet an IP belongs to, for the book's per-subnet cap.
+fn subnet(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(ip) => ip.octets()[..2].to_vec(),
+        IpAddr::V6(ip) => ip.octets()[..4].to_vec(),
+    }
+}
+
+/// Whether two multiaddrs name the same IP and TCP port (ignoring `/p2p/ID`).
+pub(crate) fn same_endpoint(a: &Multiaddr, b: &Multiaddr) -> bool {
+    let key = |m: &Multiaddr| -> Vec<String> {
+        m.iter()
+            .filter(|p| !matches!(p, Protocol::P2p(_)))
+            .map(|p| p.to_string())
+            .collect()
+    };
+    key(a) == key(b)
+}
+
+fn peer_in(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+impl Peers {
+    /// A manager that dials `configured`, and remembers peers in `data_dir`'s
+    /// [`PEERS_FILE`] (read now; a damaged line is skipped).
+    pub(crate) fn new(
+        ban_for: Duration,
+        configured: Vec<Multiaddr>,
+        data_dir: &std::path::Path,
+    ) -> Peers {
+        let peers_file = data_dir.join(PEERS_FILE);
+        let remembered: Vec<Multiaddr> = std::fs::read_to_string(&peers_file)
+            .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .unwrap_or_default();
+        let mut peers = Peers {
+            ban_for,
+            strikes: HashMap::new(),
+            banned_from: HashMap::new(),
+            connected: HashMap::new(),
+            configured,
+            book: Vec::new(),
+            backoff: HashMap::new(),
+            peers_file,
+            remembered: Vec::new(),
+        };
+        for addr in &remembered {
+            peers.add_to_book(addr.clone());
+        }
+        peers.remembered = remembered;
+        peers
+    }
+
+    /// Addresses to dial at start: the configured ones, then the remembered.
+    pub(crate) fn initial(&self) -> Vec<Multiaddr> {
+        self.configured.iter().chain(&self.book).cloned().collect()
+    }
+
+    /// A peer the user asked for.
+    pub(crate) fn configure(&mut self, addr: Multiaddr) {
+        if !self.configured.iter().any(|c| same_endpoint(c, &addr)) {
+            self.configured.push(addr);
+        }
+    }
+
+    pub(crate) fn connected(&mut self, peer: PeerId, addr: Multiaddr, outbound: bool) {
+        self.connected.insert(peer, Connected { addr, outbound });
+    }
+
+    pub(crate) fn disconnected(&mut self, peer: &PeerId) {
+        self.connected.remove(peer);
+    }
+
+    pub(crate) fn address(&self, peer: &PeerId) -> Option<&Multiaddr> {
+        self.connected.get(peer).map(|c| &c.addr)
+    }
+
+    /// A ban of `peer`: the IP to ban too, when this is the second peer id banned from
+    /// it within a ban's time.
+    pub(crate) fn banned(&mut self, peer: PeerId, now: Instant) -> Option<IpAddr> {
+        self.strikes.remove(&peer);
+        let ip = ip_of(&self.connected.get(&peer)?.addr)?;
+        if self.banned_from.len() >= MAX_COUNTED_IPS && !self.banned_from.contains_key(&ip) {
+            let ban_for = self.ban_for;
+            self.banned_from
+                .retain(|_, ids| ids.back().is_some_and(|(_, at)| *at + ban_for > now));
+            if self.banned_from.len() >= MAX_COUNTED_IPS {
+                return None;
+            }
+        }
+        let ids = self.banned_from.entry(ip).or_default();
+        ids.retain(|(id, at)| *at + self.ban_for > now && *id != peer);
+        ids.push_back((peer, now));
+        while ids.len() > IDS_THAT_BAN_AN_IP {
+            ids.pop_front();
+        }
+        (ids.len() >= IDS_THAT_BAN_AN_IP).then_some(ip)
+    }
+
+    /// A sync fault of `peer`: passed over for a while, longer each time, banned at the
+    /// [`MAX_STRIKES`]th.
+    pub(crate) fn strike(&mut self, peer: PeerId, now: Instant) -> Struck {
+        if self.strikes.len() >= MAX_STRIKE_ENTRIES
+            && !self.strikes.contains_key(&peer)
+            && let Some(first) = self
+                .strikes
+                .iter()
+                .min_by_key(|(_, s)| s.until)
+                .map(|(p, _)| *p)
+        {
+            self.strikes.remove(&first);
+        }
+        let strike = self.strikes.entry(peer).or_insert(Strike {
+            count: 0,
+            until: now,
+        });
+        strike.count += 1;
+        strike.until = now + STRIKE_PAUSE * 2u32.pow(strike.count - 1);
+        if strike.count >= MAX_STRIKES {
+            self.strikes.remove(&peer);
+            Struck::Ban
+        } else {
+            Struck::Paused(strike.count)
+        }
+    }
+
+    /// Whether a strike keeps `peer` from being asked now.
+    pub(crate) fn paused(&self, peer: &PeerId, now: Instant) -> bool {
+        self.strikes.get(peer).is_some_and(|s| s.until > now)
+    }
+
+    /// Forgets what has expired: strikes an hour after their pause ends.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        self.strikes
+            .retain(|_, s| s.until + Duration::from_secs(3600) > now);
+        let ban_for = self.ban_for;
+        self.banned_from
+            .retain(|_, ids| ids.back().is_some_and(|(_, at)| *at + ban_for > now));
+    }
+
+    fn add_to_book(&mut self, addr: Multiaddr) -> bool {
+        let Some(ip) = ip_of(&addr) else {
+            return false;
+        };
+        if ip.is_unspecified()
+            || self.book.iter().any(|b| same_endpoint(b, &addr))
+            || self.configured.iter().any(|c| same_endpoint(c, &addr))
+        {
+            return false;
+        }
+        let net = subnet(ip);
+        let same_net = self
+            .book
+            .iter()
+            .filter(|b| ip_of(b).is_some_and(|i| subnet(i) == net))
+            .count();
+        if same_net >= MAX_BOOK_PER_SUBNET {
+            return false;
+        }
+        if self.book.len() >= MAX_BOOK {
+            let gone = self.book.remove(0);
+            self.backoff.remove(&gone);
+        }
+        self.book.push(addr);
+        true
+    }
+
+    /// `peer` told us where it listens: the first usable address goes in the book and
+    /// in [`PEERS_FILE`], so that a restarted node dials its peers again.
+    pub(crate) fn identified(&mut self, peer: PeerId, listen_addrs: &[Multiaddr]) {
+        let Some(addr) = listen_addrs
+            .iter()
+            .find(|a| ip_of(a).is_some_and(|ip| !ip.is_unspecified()))
+        else {
+            return;
+        };
+        let full = addr.clone().with(Protocol::P2p(peer));
+        self.add_to_book(full.clone());
+        if self.remembered.iter().any(|r| same_endpoint(r, &full)) {
+            return;
+        }
+        self.remembered.push(full);
+        // The most recent peers, at most MAX_REMEMBERED; a write failure only loses the
+        // memory of peers.
+        let start = self.remembered.len().saturating_sub(MAX_REMEMBERED);
+        self.remembered.drain(..start);
+        let text: String = self.remembered.iter().map(|a| format!("{a}\n")).collect();
+        let tmp = self.peers_file.with_extension("tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &self.peers_file);
+        }
+    }
+
+    fn linked(&self, addr: &Multiaddr) -> bool {
+        peer_in(addr).is_some_and(|p| self.connected.contains_key(&p))
+            || self
+                .connected
+                .values()
+                .any(|c| same_endpoint(&c.addr, addr))
+    }
+
+    /// What to dial now: configured peers that are not connected, and peers from the
+    /// book while fewer than [`TARGET_OUTBOUND`] are out; each with its own backoff
+    /// (1 s, doubling to a minute).
+    pub(crate) fn due_dials(&mut self, now: Instant) -> Vec<Multiaddr> {
+        let outbound = self.connected.values().filter(|c| c.outbound).count();
+        let mut wanted: Vec<Multiaddr> = self
+            .configured
+            .iter()
+            .filter(|a| !self.linked(a))
+            .cloned()
+            .collect();
+        let room = TARGET_OUTBOUND.saturating_sub(outbound);
+        wanted.extend(
+            self.book
+                .iter()
+                .filter(|a| !self.linked(a))
+                .take(room)
+                .cloned(),
+        );
+        self.backoff
+            .retain(|a, _| !self.connected.values().any(|c| same_endpoint(&c.addr, a)));
+        let mut dial = Vec::new();
+        for addr in wanted {
+            let (next, delay) = self
+                .backoff
+                .get(&addr)
+                .copied()
+                .unwrap_or((now, Duration::from_secs(1)));
+            if next <= now {
+                let delay = (delay * 2).min(Duration::from_secs(60));
+                self.backoff.insert(addr.clone(), (now + delay, delay));
+                dial.push(addr);
+            }
+        }
+        dial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn addr(text: &str) -> Multiaddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_second_peer_id_banned_from_an_ip_bans_the_ip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut peers = Peers::new(Duration::from_secs(3600), vec![], dir.path());
+        let now = Instant::now();
+        let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
+        peers.connected(a, addr("/ip4/10.0.0.1/tcp/5000"), false);
+        peers.connected(b, addr("/ip4/10.0.0.1/tcp/5001"), false);
+        peers.connected(c, addr("/ip4/10.0.0.2/tcp/5000"), false);
+        assert_eq!(peers.banned(a, now), None);
+        assert_eq!(peers.banned(c, now), None, "another IP counts apart");
+        assert_eq!(peers.banned(b, now), Some("10.0.0.1".parse().unwrap()));
+        // Long after, one ban is one ban again.
+        let later = now + Duration::from_secs(7200);
+        peers.expire(later);
+        peers.connected(a, addr("/ip4/10.0.0.1/tcp/5000"), false);
+        assert_eq!(peers.banned(a, later), None);
+    }
+
+    #[test]
+    fn strikes_pause_longer_each_time_and_the_third_bans() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut peers = Peers::new(Duration::from_secs(3600), vec![], dir.path());
+        let now = Instant::now();
+        let p = PeerId::random();
+        assert_eq!(peers.strike(p, now), Struck::Paused(1));
+        assert!(peers.paused(&p, now + Duration::from_secs(29)));
+        assert!(!peers.paused(&p, now + Duration::from_secs(31)));
+        assert_eq!(peers.strike(p, now), Struck::Paused(2));
+        assert!(peers.paused(&p, now + Duration::from_secs(59)));
+        assert_eq!(peers.strike(p, now), Struck::Ban);
+    }
+
+    #[test]
+    fn the_book_keeps_a_few_addresses_per_subnet_and_dials_only_to_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut peers = Peers::new(Duration::from_secs(3600), vec![], dir.path());
+        for i in 0..100u32 {
+            let a = addr(&format!("/ip4/10.1.{}.{}/tcp/26950", i / 250, i % 250 + 1));
+            peers.identified(PeerId::random(), &[a]);
+        }
+        assert_eq!(peers.book.len(), MAX_BOOK_PER_SUBNET, "one subnet's worth");
+        for i in 0..40u32 {
+            peers.identified(
+                PeerId::random(),
+                &[addr(&format!("/ip4/10.{}.0.1/tcp/1", i + 2))],
+            );
+        }
+        assert_eq!(peers.book.len(), MAX_BOOK_PER_SUBNET + 40);
+        let now = Instant::now();
+        assert_eq!(peers.due_dials(now).len(), TARGET_OUTBOUND);
+        assert!(
+            peers.due_dials(now).is_empty(),
+            "backoff: not again at once"
+        );
+        // A restart dials the remembered peers, at most MAX_REMEMBERED of them.
+        let again = Peers::new(Duration::from_secs(3600), vec![], dir.path());
+        assert_eq!(again.remembered.len(), MAX_REMEMBERED);
+    }
+}

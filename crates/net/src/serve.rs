@@ -1,0 +1,60 @@
+//! Answers to peers' sync requests, read from the store. Public so that test peers can
+//! serve a chain exactly as a node does.
+
+use oxchain_primitives::{BlockHash, Height};
+use oxchain_storage::Store;
+
+use crate::message::{MAX_GET_BLOCKS, MAX_HEADERS, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse};
+
+/// The answer to `request` from the chain in `store` of the network with `genesis`. A
+/// store that cannot be read answers as if it had nothing (an empty list, or genesis).
+pub fn answer(store: &Store, genesis: BlockHash, request: SyncRequest) -> SyncResponse {
+    match request {
+        SyncRequest::Status => match store.tip() {
+            Ok(tip) => SyncResponse::Status {
+                genesis,
+                tip: tip.hash,
+                height: tip.height,
+                total_work: tip.chain_work,
+            },
+            Err(_) => SyncResponse::Status {
+                genesis,
+                tip: genesis,
+                height: Height(0),
+                total_work: Default::default(),
+            },
+        },
+        SyncRequest::GetHeaders { locator, max } => {
+            // After the first locator hash on our best chain (genesis if none is).
+            let on_best = |hash: &BlockHash| {
+                let record = store.header(hash).ok()??;
+                (store.hash_at(record.height).ok()?? == *hash).then_some(record.height.0 + 1)
+            };
+            let start = locator.iter().find_map(on_best).unwrap_or(1);
+            let max = usize::from(max).min(MAX_HEADERS) as u64;
+            let headers = (start..start + max)
+                .map_while(|height| {
+                    let hash = store.hash_at(Height(height)).ok()??;
+                    Some(store.header(&hash).ok()??.header)
+                })
+                .collect();
+            SyncResponse::Headers(headers)
+        }
+        SyncRequest::GetBlocks(hashes) => {
+            // In the order asked, stopping at the first one we lack or at the size cap.
+            let mut blocks = Vec::new();
+            let mut bytes = 16;
+            for hash in hashes.iter().take(MAX_GET_BLOCKS) {
+                let Ok(Some(block)) = store.block(hash) else {
+                    break;
+                };
+                bytes += block.encoded_len();
+                if bytes > MAX_RESPONSE_BYTES {
+                    break;
+                }
+                blocks.push(block);
+            }
+            SyncResponse::Blocks(blocks)
+        }
+    }
+}

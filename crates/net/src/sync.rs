@@ -1,0 +1,614 @@
+//! The sync as a state machine with no I/O: statuses, headers, blocks, failures and
+//! import results go in; requests, imports and penalties come out as [`Step`]s, which
+//! the event loop carries out. Unit-tested without sockets (`tests` below).
+//!
+//! A round is led by one peer, the one with the most work that no fault keeps out: its
+//! headers are checked (chaining, each one's proof of work, the parent known) before any
+//! block is asked for, and a short answer (the peer's tip) must show the work the peer
+//! claimed. The blocks of those headers are then downloaded from the leader and from up
+//! to [`MAX_DOWNLOAD_PEERS`] - 1 helpers, peers whose tip is the leader's or one of the
+//! round's headers, each with at most one request out; what an answer leaves out is
+//! asked for again. Blocks are imported in chain order, one batch at a time, while the
+//! next ones download; at most [`READY_BYTES`] of downloaded blocks wait, except that
+//! the first block missing is always asked for, so the round never waits on itself.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use libp2p::PeerId;
+use oxchain_primitives::{Block, BlockHash, Header, Work};
+
+use crate::message::{MAX_GET_BLOCKS, MAX_HEADERS, SyncRequest};
+
+/// What the machine needs to know of the local chain.
+pub(crate) trait Local {
+    /// The best chain's work.
+    fn tip_work(&self) -> Work;
+    /// The best chain's height.
+    fn tip_height(&self) -> u64;
+    /// The cumulative work of a stored block (any branch), if stored.
+    fn stored_work(&self, hash: &BlockHash) -> Option<Work>;
+    /// A locator of the best chain, with `head` first when given.
+    fn locator(&self, head: Option<BlockHash>) -> Vec<BlockHash>;
+    /// Whether a header's hash meets its own target, within the network's limit.
+    fn pow_ok(&self, header: &Header) -> bool;
+}
+
+/// Names a request the machine sent; the loop maps libp2p's request ids to these.
+pub(crate) type Token = u64;
+
+/// A peer's best chain, as it said (Status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Status {
+    pub(crate) height: u64,
+    pub(crate) work: Work,
+    pub(crate) tip: BlockHash,
+}
+
+/// How a request failed, as the transport says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// No answer in time.
+    Timeout,
+    /// An answer that does not decode, or is over its cap.
+    BadAnswer,
+    /// The peer does not speak the sync protocol.
+    Unsupported,
+    /// The connection went away: nobody's fault.
+    Closed,
+}
+
+/// What a fault costs its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Penalty {
+    /// A fault no single message proves (claiming work it does not show, stalling,
+    /// timing out): the peer is passed over for a while, and banned when it repeats.
+    Strike(&'static str),
+    /// A message that proves the peer at fault (it could have checked it itself).
+    Ban(&'static str),
+}
+
+/// Something for the loop to do.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Send a request; its answer or failure comes back with `token`.
+    Send {
+        peer: PeerId,
+        token: Token,
+        request: SyncRequest,
+    },
+    /// Import these blocks, in order, then call [`Syncer::imported`]. Each comes with
+    /// the peer that sent it.
+    Import(Vec<(Block, PeerId)>),
+    /// Penalise a peer.
+    Penalise { peer: PeerId, penalty: Penalty },
+    /// A round ended; `reached` when it brought us to its leader's height.
+    Finished { height: u64, reached: bool },
+}
+
+/// Peers a round downloads from at once, at most (the leader among them).
+pub(crate) const MAX_DOWNLOAD_PEERS: usize = 4;
+/// Downloaded blocks that may wait for the import before them, at most (bytes).
+pub(crate) const READY_BYTES: usize = 32 << 20;
+/// Headers a round holds ahead of its imports, at most: the next headers are asked for
+/// once fewer wait.
+const HEADERS_AHEAD: usize = 2 * MAX_HEADERS;
+
+struct Round {
+    leader: PeerId,
+    /// The leader's tip and height, as it last said.
+    leader_tip: BlockHash,
+    target: u64,
+    /// The most work the leader has claimed.
+    claimed: Work,
+    /// What it had claimed when the outstanding GetHeaders was sent: what the headers
+    /// of its tip must show (a later claim may count blocks found since).
+    claimed_at_request: Work,
+    headers_out: Option<Token>,
+    /// The leader's headers reached its tip.
+    headers_done: bool,
+    /// The last header accepted and the work of the chain ending at it.
+    last: Option<(BlockHash, Work)>,
+    /// The blocks to import, in chain order; `base` is the position of `order[0]`.
+    order: VecDeque<BlockHash>,
+    base: u64,
+    position: HashMap<BlockHash, u64>,
+    /// Positions not asked for (or to be asked again).
+    queue: BTreeSet<u64>,
+    /// Block requests out: who has each, and the positions it asks for, in order.
+    inflight: HashMap<Token, (PeerId, Vec<u64>)>,
+    /// Helpers that answered a request with nothing: left alone for this round.
+    useless: HashSet<PeerId>,
+    arrived: BTreeMap<u64, (Block, PeerId)>,
+    arrived_bytes: usize,
+    importing: bool,
+}
+
+impl Round {
+    fn busy(&self, peer: &PeerId) -> bool {
+        self.inflight.values().any(|(p, _)| p == peer)
+    }
+
+    /// The first position not yet imported nor downloaded.
+    fn first_missing(&self) -> Option<u64> {
+        let inflight = self.inflight.values().flat_map(|(_, ps)| ps.first()).min();
+        match (self.queue.first(), inflight) {
+            (Some(q), Some(i)) => Some((*q).min(*i)),
+            (q, i) => q.or(i).copied(),
+        }
+    }
+
+    /// The last position `peer` can serve, if any: all of them for a peer on the
+    /// leader's tip, up to its tip for a peer whose tip is one of the round's headers.
+    fn serves_up_to(&self, peer: &PeerId, status: Option<&Status>) -> Option<u64> {
+        if *peer == self.leader {
+            return Some(u64::MAX);
+        }
+        let status = status?;
+        if status.tip == self.leader_tip {
+            return Some(u64::MAX);
+        }
+        self.position.get(&status.tip).copied()
+    }
+
+    fn finished(&self) -> bool {
+        self.headers_done && self.order.is_empty() && !self.importing
+    }
+}
+
+/// The sync: who said what, and the round under way.
+#[derive(Default)]
+pub(crate) struct Syncer {
+    statuses: HashMap<PeerId, Status>,
+    round: Option<Round>,
+    next_token: Token,
+    out: Vec<Step>,
+}
+
+impl Syncer {
+    /// The steps to carry out, in order.
+    pub(crate) fn take_steps(&mut self) -> Vec<Step> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The height of the round's leader, while a round is under way.
+    pub(crate) fn target(&self) -> Option<u64> {
+        self.round.as_ref().map(|r| r.target)
+    }
+
+    /// Whether a round is under way.
+    pub(crate) fn syncing(&self) -> bool {
+        self.round.is_some()
+    }
+
+    /// The peer's height, as it said or as its blocks showed.
+    pub(crate) fn height(&self, peer: &PeerId) -> Option<u64> {
+        self.statuses.get(peer).map(|s| s.height)
+    }
+
+    /// A peer's Status answer.
+    pub(crate) fn status(&mut self, peer: PeerId, status: Status) {
+        if let Some(round) = self.round.as_mut().filter(|r| r.leader == peer) {
+            round.target = round.target.max(status.height);
+            if status.work > round.claimed {
+                round.claimed = status.work;
+                round.leader_tip = status.tip;
+            }
+        }
+        self.statuses.insert(peer, status);
+    }
+
+    /// A block of height `height` from `peer` was stored: it has at least that.
+    pub(crate) fn saw_height(&mut self, peer: PeerId, height: u64) {
+        if let Some(status) = self.statuses.get_mut(&peer) {
+            status.height = status.height.max(height);
+        }
+    }
+
+    /// `peer` is gone (disconnected, or banned).
+    pub(crate) fn forget(&mut self, peer: &PeerId) {
+        self.statuses.remove(peer);
+        let Some(round) = self.round.as_mut() else {
+            return;
+        };
+        if round.leader == *peer {
+            self.round = None;
+            return;
+        }
+        let tokens: Vec<Token> = round
+            .inflight
+            .iter()
+            .filter(|(_, (p, _))| p == peer)
+            .map(|(t, _)| *t)
+            .collect();
+        for token in tokens {
+            if let Some((_, positions)) = round.inflight.remove(&token) {
+                round.queue.extend(positions);
+            }
+        }
+    }
+
+    /// A gossiped block from `peer` has an unknown parent: `peer` has a chain we have
+    /// not seen, so a round starts from it unless one is under way.
+    pub(crate) fn orphan_from(&mut self, local: &dyn Local, peer: PeerId) {
+        if self.round.is_none() {
+            let status = self.statuses.get(&peer).copied();
+            self.start(local, peer, status);
+        }
+    }
+
+    /// Starts a round when a usable peer has more work than we have, and sends the
+    /// requests the round can send now. Call after any input.
+    pub(crate) fn drive(&mut self, local: &dyn Local, usable: &dyn Fn(&PeerId) -> bool) {
+        if self.round.is_none() {
+            let ours = local.tip_work();
+            let best = self
+                .statuses
+                .iter()
+                .filter(|(peer, s)| s.work > ours && usable(peer))
+                .max_by_key(|(_, s)| s.work)
+                .map(|(p, s)| (*p, *s));
+            if let Some((peer, status)) = best {
+                self.start(local, peer, Some(status));
+            }
+            return;
+        }
+        self.request_headers(local);
+        self.request_blocks(usable);
+    }
+
+    fn start(&mut self, local: &dyn Local, leader: PeerId, status: Option<Status>) {
+        let claimed = status.map_or(Work::default(), |s| s.work);
+        tracing::info!(peer = %leader, target = status.map_or(0, |s| s.height), "syncing: headers first from the peer with most work");
+        self.round = Some(Round {
+            leader,
+            leader_tip: status.map_or(BlockHash([0; 32]), |s| s.tip),
+            target: status.map_or(0, |s| s.height),
+            claimed,
+            claimed_at_request: claimed,
+            headers_out: None,
+            headers_done: false,
+            last: None,
+            order: VecDeque::new(),
+            base: 0,
+            position: HashMap::new(),
+            queue: BTreeSet::new(),
+            inflight: HashMap::new(),
+            useless: HashSet::new(),
+            arrived: BTreeMap::new(),
+            arrived_bytes: 0,
+            importing: false,
+        });
+        self.request_headers(local);
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    fn request_headers(&mut self, local: &dyn Local) {
+        let token = self.next_token + 1;
+        let Some(round) = self.round.as_mut() else {
+            return;
+        };
+        if round.headers_out.is_some() || round.headers_done || round.order.len() >= HEADERS_AHEAD {
+            return;
+        }
+        round.headers_out = Some(token);
+        round.claimed_at_request = round.claimed;
+        let request = SyncRequest::GetHeaders {
+            locator: local.locator(round.last.map(|(hash, _)| hash)),
+            max: MAX_HEADERS as u16,
+        };
+        let peer = round.leader;
+        self.next_token = token;
+        self.out.push(Step::Send {
+            peer,
+            token,
+            request,
+        });
+    }
+
+    fn request_blocks(&mut self, usable: &dyn Fn(&PeerId) -> bool) {
+        let Some(round) = self.round.as_ref() else {
+            return;
+        };
+        // The leader first, then helpers, each with at most one request out.
+        let mut peers: Vec<PeerId> = vec![round.leader];
+        let mut helpers: Vec<PeerId> = self
+            .statuses
+            .keys()
+            .filter(|p| **p != round.leader && !round.useless.contains(p) && usable(p))
+            .copied()
+            .collect();
+        helpers.sort();
+        peers.extend(helpers);
+        let mut downloading = round.inflight.len();
+        for peer in peers {
+            let status = self.statuses.get(&peer).copied();
+            let Some(round) = self.round.as_mut() else {
+                return;
+            };
+            if round.queue.is_empty() {
+                return;
+            }
+            if round.busy(&peer) {
+                continue;
+            }
+            if downloading >= MAX_DOWNLOAD_PEERS {
+                return;
+            }
+            let Some(limit) = round.serves_up_to(&peer, status.as_ref()) else {
+                continue;
+            };
+            // Past the cap only the first block missing is asked for.
+            let full = round.arrived_bytes >= READY_BYTES;
+            let first = round.first_missing();
+            let positions: Vec<u64> = round
+                .queue
+                .iter()
+                .take_while(|p| **p <= limit)
+                .take(if full { 1 } else { MAX_GET_BLOCKS })
+                .copied()
+                .collect();
+            if positions.is_empty() || (full && positions.first() != first.as_ref()) {
+                continue;
+            }
+            for p in &positions {
+                round.queue.remove(p);
+            }
+            let hashes = positions
+                .iter()
+                .map(|p| round.order[(p - round.base) as usize])
+                .collect();
+            let token = self.token();
+            if let Some(round) = self.round.as_mut() {
+                round.inflight.insert(token, (peer, positions));
+            }
+            downloading += 1;
+            self.out.push(Step::Send {
+                peer,
+                token,
+                request: SyncRequest::GetBlocks(hashes),
+            });
+        }
+    }
+
+    fn penalise(&mut self, peer: PeerId, penalty: Penalty) {
+        self.out.push(Step::Penalise { peer, penalty });
+        if self.round.as_ref().is_some_and(|r| r.leader == peer) {
+            self.round = None;
+        } else {
+            self.forget_requests(&peer);
+        }
+    }
+
+    /// Puts `peer`'s requests back in the queue and leaves it alone for the round.
+    fn forget_requests(&mut self, peer: &PeerId) {
+        let statuses = self.statuses.remove(peer);
+        self.forget(peer);
+        if let Some(status) = statuses {
+            self.statuses.insert(*peer, status);
+        }
+        if let Some(round) = self.round.as_mut() {
+            round.useless.insert(*peer);
+        }
+    }
+
+    /// Headers from `peer`, answering `token`.
+    pub(crate) fn headers(
+        &mut self,
+        local: &dyn Local,
+        peer: PeerId,
+        token: Token,
+        headers: Vec<Header>,
+    ) {
+        let Some(round) = self
+            .round
+            .as_mut()
+            .filter(|r| r.leader == peer && r.headers_out == Some(token))
+        else {
+            return; // a late answer to an earlier round: not this round's
+        };
+        round.headers_out = None;
+        // Headers must chain: each one's parent is the one before.
+        if !headers
+            .windows(2)
+            .all(|w| w[1].prev_hash == w[0].compute_hash())
+        {
+            return self.penalise(peer, Penalty::Ban("unchained_headers"));
+        }
+        // Each header's proof of work before any block is asked for.
+        if !headers.iter().all(|h| local.pow_ok(h)) {
+            return self.penalise(peer, Penalty::Ban("bad_header_pow"));
+        }
+        // The first one's parent is the last header of this round, or a stored block.
+        let parent = match headers.first() {
+            None => round.last.map_or(local.tip_work(), |(_, work)| work),
+            Some(first) => match round.last {
+                Some((hash, work)) if hash == first.prev_hash => work,
+                _ => match local.stored_work(&first.prev_hash) {
+                    Some(work) => work,
+                    None => return self.penalise(peer, Penalty::Strike("unconnected_headers")),
+                },
+            },
+        };
+        let mut work = parent;
+        let mut fresh = Vec::new();
+        for header in &headers {
+            let target_work = header
+                .bits
+                .to_target()
+                .map(|t| t.work())
+                .unwrap_or_default();
+            work = work.checked_add(target_work).unwrap_or(work);
+            let hash = header.compute_hash();
+            if local.stored_work(&hash).is_none() && !round.position.contains_key(&hash) {
+                fresh.push(hash);
+            }
+        }
+        // Fewer than asked: this is the peer's tip, so its chain's work is known. A
+        // Status claim only grows (a chain switches only to more work), so showing less
+        // than claimed is a lie.
+        let short = headers.len() < MAX_HEADERS;
+        if short && work < round.claimed_at_request {
+            return self.penalise(peer, Penalty::Strike("sync_work_not_shown"));
+        }
+        round.headers_done = short;
+        if let Some(last) = headers.last() {
+            round.last = Some((last.compute_hash(), work));
+        }
+        for hash in fresh {
+            let position = round.base + round.order.len() as u64;
+            round.order.push_back(hash);
+            round.position.insert(hash, position);
+            round.queue.insert(position);
+        }
+        self.maybe_finish(local);
+    }
+
+    /// Blocks from `peer`, answering `token`.
+    pub(crate) fn blocks(
+        &mut self,
+        local: &dyn Local,
+        peer: PeerId,
+        token: Token,
+        blocks: Vec<Block>,
+    ) {
+        let Some(round) = self.round.as_mut() else {
+            return;
+        };
+        let Some((asker, positions)) = round.inflight.remove(&token) else {
+            return;
+        };
+        if asker != peer {
+            round.queue.extend(positions);
+            return;
+        }
+        // What was asked for, in order, and nothing else.
+        let mut next = 0;
+        let mut got = Vec::with_capacity(blocks.len());
+        for block in blocks {
+            let hash = block.header.compute_hash();
+            let found = positions[next..]
+                .iter()
+                .position(|p| round.order[(p - round.base) as usize] == hash);
+            match found {
+                Some(i) => {
+                    got.push((positions[next + i], block));
+                    next += i + 1;
+                }
+                None => {
+                    round.queue.extend(positions);
+                    return self.penalise(peer, Penalty::Ban("unrequested_blocks"));
+                }
+            }
+        }
+        if got.is_empty() {
+            round.queue.extend(positions);
+            if peer == round.leader {
+                return self.penalise(peer, Penalty::Strike("sync_stalled"));
+            }
+            // A helper may have moved to another branch: no fault, but no more asks.
+            round.useless.insert(peer);
+            return;
+        }
+        // What was left out (an answer is cut at its size cap) is asked for again.
+        let received: HashSet<u64> = got.iter().map(|(p, _)| *p).collect();
+        round
+            .queue
+            .extend(positions.into_iter().filter(|p| !received.contains(p)));
+        for (position, block) in got {
+            round.arrived_bytes += block.encoded_len();
+            round.arrived.insert(position, (block, peer));
+        }
+        self.import_next();
+        self.maybe_finish(local);
+    }
+
+    /// A request failed.
+    pub(crate) fn failed(&mut self, peer: PeerId, token: Token, failure: Failure) {
+        let Some(round) = self.round.as_mut() else {
+            return;
+        };
+        let ours = round.headers_out == Some(token)
+            || round.inflight.get(&token).is_some_and(|(p, _)| *p == peer);
+        if !ours {
+            return;
+        }
+        if round.headers_out == Some(token) {
+            round.headers_out = None;
+        }
+        if let Some((_, positions)) = round.inflight.remove(&token) {
+            round.queue.extend(positions);
+        }
+        let penalty = match failure {
+            Failure::Timeout => Penalty::Strike("sync_timeout"),
+            Failure::BadAnswer => Penalty::Strike("sync_bad_answer"),
+            Failure::Unsupported => Penalty::Strike("sync_unsupported"),
+            Failure::Closed => {
+                if round.leader == peer {
+                    self.round = None;
+                }
+                return;
+            }
+        };
+        self.penalise(peer, penalty);
+    }
+
+    /// The last [`Step::Import`] is done; `faulty` when a block in it was invalid (the
+    /// loop penalises its sender): the round ends, since what follows cannot connect.
+    pub(crate) fn imported(&mut self, local: &dyn Local, faulty: bool) {
+        let Some(round) = self.round.as_mut() else {
+            return;
+        };
+        round.importing = false;
+        if faulty {
+            self.round = None;
+            return;
+        }
+        self.import_next();
+        self.maybe_finish(local);
+    }
+
+    /// Hands the blocks that arrived in order to the import, unless one is running.
+    fn import_next(&mut self) {
+        let Some(round) = self.round.as_mut() else {
+            return;
+        };
+        if round.importing {
+            return;
+        }
+        let mut batch = Vec::new();
+        while let Some(entry) = round.arrived.first_entry() {
+            if *entry.key() != round.base {
+                break;
+            }
+            let (block, peer) = entry.remove();
+            round.arrived_bytes -= block.encoded_len();
+            if let Some(hash) = round.order.pop_front() {
+                round.position.remove(&hash);
+            }
+            round.base += 1;
+            batch.push((block, peer));
+        }
+        if !batch.is_empty() {
+            round.importing = true;
+            self.out.push(Step::Import(batch));
+        }
+    }
+
+    fn maybe_finish(&mut self, local: &dyn Local) {
+        if self.round.as_ref().is_some_and(Round::finished) {
+            let target = self.round.take().map_or(0, |r| r.target);
+            let height = local.tip_height();
+            self.out.push(Step::Finished {
+                height,
+                reached: height >= target,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
