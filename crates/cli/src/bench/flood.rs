@@ -90,18 +90,25 @@ async fn run(args: &FloodArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let identities = Arc::new(AtomicU64::new(0));
-    let flooder = tokio::spawn(flood(
-        target.clone(),
-        honest.clone(),
-        stop.clone(),
-        sent.clone(),
-        identities.clone(),
-    ));
+    // The flooder runs on a thread and runtime of its own, as another process would:
+    // on the node's runtime its busy loop would hold one of the node's own workers.
+    let flooder = {
+        let (target, honest) = (target.clone(), honest.clone());
+        let (stop, sent, identities) = (stop.clone(), sent.clone(), identities.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("flooder".into())
+            .spawn(move || {
+                runtime.block_on(flood(target, honest, stop, sent, identities));
+            })?
+    };
     let started = Instant::now();
     let flooded = phase(&client, node.api, &honest, seconds).await?;
     let flood_seconds = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    let _ = flooder.await;
+    let _ = tokio::task::spawn_blocking(move || flooder.join()).await;
     let rss_after = rss_mib();
     drop(honest_net);
     node.stop().await?;
