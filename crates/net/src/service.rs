@@ -484,7 +484,7 @@ impl Service {
                         && !peers.paused(p, now)
                         && !swarm.behaviour().gate.is_banned(p)
                 };
-                syncer.drive(&local, &usable);
+                syncer.drive(&local, &usable, now);
             }
             let steps = self.syncer.take_steps();
             if steps.is_empty() {
@@ -794,7 +794,7 @@ impl Service {
                         view: self.chain.view(),
                         genesis: self.genesis,
                     };
-                    self.syncer.orphan_from(&local, source);
+                    self.syncer.orphan_from(&local, source, Instant::now());
                 }
             }
             Done::Respond { channel, response } => {

@@ -13,6 +13,7 @@
 //! the first block missing is always asked for, so the round never waits on itself.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use oxchain_primitives::{Block, BlockHash, Header, Work};
@@ -92,6 +93,11 @@ pub(crate) const READY_BYTES: usize = 32 << 20;
 /// Headers a round holds ahead of its imports, at most: the next headers are asked for
 /// once fewer wait.
 const HEADERS_AHEAD: usize = 2 * MAX_HEADERS;
+/// A request for headers, or for blocks that the round waits on while another peer
+/// could serve them, unanswered after this long: its peer stalls the round (struck, and
+/// what it held is asked of another). The transport's own timeout (30 s) is the bound
+/// when nobody else could.
+pub(crate) const STALL_AFTER: Duration = Duration::from_secs(10);
 
 struct Round {
     leader: PeerId,
@@ -103,7 +109,7 @@ struct Round {
     /// What it had claimed when the outstanding GetHeaders was sent: what the headers
     /// of its tip must show (a later claim may count blocks found since).
     claimed_at_request: Work,
-    headers_out: Option<Token>,
+    headers_out: Option<(Token, Instant)>,
     /// The leader's headers reached its tip.
     headers_done: bool,
     /// The last header accepted and the work of the chain ending at it.
@@ -114,8 +120,8 @@ struct Round {
     position: HashMap<BlockHash, u64>,
     /// Positions not asked for (or to be asked again).
     queue: BTreeSet<u64>,
-    /// Block requests out: who has each, and the positions it asks for, in order.
-    inflight: HashMap<Token, (PeerId, Vec<u64>)>,
+    /// Block requests out: who has each, the positions it asks for in order, and when.
+    inflight: HashMap<Token, (PeerId, Vec<u64>, Instant)>,
     /// Helpers that answered a request with nothing: left alone for this round.
     useless: HashSet<PeerId>,
     arrived: BTreeMap<u64, (Block, PeerId)>,
@@ -125,12 +131,16 @@ struct Round {
 
 impl Round {
     fn busy(&self, peer: &PeerId) -> bool {
-        self.inflight.values().any(|(p, _)| p == peer)
+        self.inflight.values().any(|(p, _, _)| p == peer)
     }
 
     /// The first position not yet imported nor downloaded.
     fn first_missing(&self) -> Option<u64> {
-        let inflight = self.inflight.values().flat_map(|(_, ps)| ps.first()).min();
+        let inflight = self
+            .inflight
+            .values()
+            .flat_map(|(_, ps, _)| ps.first())
+            .min();
         match (self.queue.first(), inflight) {
             (Some(q), Some(i)) => Some((*q).min(*i)),
             (q, i) => q.or(i).copied(),
@@ -217,11 +227,11 @@ impl Syncer {
         let tokens: Vec<Token> = round
             .inflight
             .iter()
-            .filter(|(_, (p, _))| p == peer)
+            .filter(|(_, (p, _, _))| p == peer)
             .map(|(t, _)| *t)
             .collect();
         for token in tokens {
-            if let Some((_, positions)) = round.inflight.remove(&token) {
+            if let Some((_, positions, _)) = round.inflight.remove(&token) {
                 round.queue.extend(positions);
             }
         }
@@ -229,16 +239,25 @@ impl Syncer {
 
     /// A gossiped block from `peer` has an unknown parent: `peer` has a chain we have
     /// not seen, so a round starts from it unless one is under way.
-    pub(crate) fn orphan_from(&mut self, local: &dyn Local, peer: PeerId) {
+    pub(crate) fn orphan_from(&mut self, local: &dyn Local, peer: PeerId, now: Instant) {
         if self.round.is_none() {
             let status = self.statuses.get(&peer).copied();
-            self.start(local, peer, status);
+            self.start(local, peer, status, now);
         }
     }
 
     /// Starts a round when a usable peer has more work than we have, and sends the
     /// requests the round can send now. Call after any input.
-    pub(crate) fn drive(&mut self, local: &dyn Local, usable: &dyn Fn(&PeerId) -> bool) {
+    pub(crate) fn drive(
+        &mut self,
+        local: &dyn Local,
+        usable: &dyn Fn(&PeerId) -> bool,
+        now: Instant,
+    ) {
+        // A penalty is carried out before anything else is sent: the loop drives again.
+        if self.check_stalls(usable, now) {
+            return;
+        }
         if self.round.is_none() {
             let ours = local.tip_work();
             let best = self
@@ -248,15 +267,62 @@ impl Syncer {
                 .max_by_key(|(_, s)| s.work)
                 .map(|(p, s)| (*p, *s));
             if let Some((peer, status)) = best {
-                self.start(local, peer, Some(status));
+                self.start(local, peer, Some(status), now);
             }
             return;
         }
-        self.request_headers(local);
-        self.request_blocks(usable);
+        self.request_headers(local, now);
+        self.request_blocks(usable, now);
     }
 
-    fn start(&mut self, local: &dyn Local, leader: PeerId, status: Option<Status>) {
+    /// Strikes the peer of a request that stalls the round (see [`STALL_AFTER`]); true
+    /// when it did.
+    fn check_stalls(&mut self, usable: &dyn Fn(&PeerId) -> bool, now: Instant) -> bool {
+        let Some(round) = self.round.as_ref() else {
+            return false;
+        };
+        if let Some((_, sent)) = round.headers_out
+            && sent + STALL_AFTER <= now
+        {
+            let leader = round.leader;
+            self.penalise(leader, Penalty::Strike("sync_stalled"));
+            return true;
+        }
+        let Some(first) = round.first_missing() else {
+            return false;
+        };
+        let Some((&token, (peer, _, _))) = round
+            .inflight
+            .iter()
+            .find(|(_, (_, ps, sent))| ps.first() == Some(&first) && *sent + STALL_AFTER <= now)
+        else {
+            return false;
+        };
+        // Stalling only if another peer could take the blocks over now.
+        let peer = *peer;
+        let other = std::iter::once(&round.leader)
+            .chain(self.statuses.keys())
+            .any(|p| {
+                *p != peer
+                    && !round.busy(p)
+                    && !round.useless.contains(p)
+                    && usable(p)
+                    && round
+                        .serves_up_to(p, self.statuses.get(p))
+                        .is_some_and(|limit| limit >= first)
+            });
+        if other {
+            if let Some(round) = self.round.as_mut()
+                && let Some((_, positions, _)) = round.inflight.remove(&token)
+            {
+                round.queue.extend(positions);
+            }
+            self.penalise(peer, Penalty::Strike("sync_stalled"));
+        }
+        other
+    }
+
+    fn start(&mut self, local: &dyn Local, leader: PeerId, status: Option<Status>, now: Instant) {
         let claimed = status.map_or(Work::default(), |s| s.work);
         tracing::info!(peer = %leader, target = status.map_or(0, |s| s.height), "syncing: headers first from the peer with most work");
         self.round = Some(Round {
@@ -278,7 +344,7 @@ impl Syncer {
             arrived_bytes: 0,
             importing: false,
         });
-        self.request_headers(local);
+        self.request_headers(local, now);
     }
 
     fn token(&mut self) -> Token {
@@ -286,7 +352,7 @@ impl Syncer {
         self.next_token
     }
 
-    fn request_headers(&mut self, local: &dyn Local) {
+    fn request_headers(&mut self, local: &dyn Local, now: Instant) {
         let token = self.next_token + 1;
         let Some(round) = self.round.as_mut() else {
             return;
@@ -294,7 +360,7 @@ impl Syncer {
         if round.headers_out.is_some() || round.headers_done || round.order.len() >= HEADERS_AHEAD {
             return;
         }
-        round.headers_out = Some(token);
+        round.headers_out = Some((token, now));
         round.claimed_at_request = round.claimed;
         let request = SyncRequest::GetHeaders {
             locator: local.locator(round.last.map(|(hash, _)| hash)),
@@ -309,7 +375,7 @@ impl Syncer {
         });
     }
 
-    fn request_blocks(&mut self, usable: &dyn Fn(&PeerId) -> bool) {
+    fn request_blocks(&mut self, usable: &dyn Fn(&PeerId) -> bool, now: Instant) {
         let Some(round) = self.round.as_ref() else {
             return;
         };
@@ -363,7 +429,7 @@ impl Syncer {
                 .collect();
             let token = self.token();
             if let Some(round) = self.round.as_mut() {
-                round.inflight.insert(token, (peer, positions));
+                round.inflight.insert(token, (peer, positions, now));
             }
             downloading += 1;
             self.out.push(Step::Send {
@@ -406,7 +472,7 @@ impl Syncer {
         let Some(round) = self
             .round
             .as_mut()
-            .filter(|r| r.leader == peer && r.headers_out == Some(token))
+            .filter(|r| r.leader == peer && r.headers_out.is_some_and(|(t, _)| t == token))
         else {
             return; // a late answer to an earlier round: not this round's
         };
@@ -478,7 +544,7 @@ impl Syncer {
         let Some(round) = self.round.as_mut() else {
             return;
         };
-        let Some((asker, positions)) = round.inflight.remove(&token) else {
+        let Some((asker, positions, _)) = round.inflight.remove(&token) else {
             return;
         };
         if asker != peer {
@@ -531,15 +597,19 @@ impl Syncer {
         let Some(round) = self.round.as_mut() else {
             return;
         };
-        let ours = round.headers_out == Some(token)
-            || round.inflight.get(&token).is_some_and(|(p, _)| *p == peer);
+        let headers = round.headers_out.is_some_and(|(t, _)| t == token);
+        let ours = headers
+            || round
+                .inflight
+                .get(&token)
+                .is_some_and(|(p, _, _)| *p == peer);
         if !ours {
             return;
         }
-        if round.headers_out == Some(token) {
+        if headers {
             round.headers_out = None;
         }
-        if let Some((_, positions)) = round.inflight.remove(&token) {
+        if let Some((_, positions, _)) = round.inflight.remove(&token) {
             round.queue.extend(positions);
         }
         let penalty = match failure {

@@ -1,14 +1,14 @@
 //! Hostile peers against a real node: each attack from a real libp2p peer on the crate's
-//! own codec (`common/adversary.rs`), beside an honest peer. The node must keep syncing
+//! own codec (`oxchain_testkit::adversary`), beside an honest peer. The node must keep syncing
 //! from the honest one, and count the hostile one's faults.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::adversary::{Adversary, Script};
 use common::{node, now_ms, wait_for};
 use oxchain_net::message::SyncRequest;
 use oxchain_testkit::ChainBuilder;
+use oxchain_testkit::adversary::{Adversary, Script};
 
 /// A peer that claims more work than any chain and answers with no headers used to be
 /// picked as the sync peer again and again (about 1,000 requests a second), while an
@@ -133,4 +133,111 @@ async fn a_host_that_rotates_its_peer_id_is_refused_by_address() {
     let peers = a.net.info().peers;
     assert_eq!(peers.len(), 1, "only the honest peer: {peers:?}");
     assert_eq!(peers[0].peer_id, honest.net.info().peer_id);
+}
+
+/// Two peers on the best chain: the node downloads blocks from both at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_download_from_two_peers_at_once() {
+    let served = node(&[]).await;
+    let a = node(&[]).await;
+    let target = a.net.info().listen_addrs[0].clone();
+    let store = served.chain.view().store().clone();
+    let first = Adversary::start(&target, Script::Serve(store.clone()));
+    let second = Adversary::start(&target, Script::Serve(store.clone()));
+    wait_for("both peers to be asked their status", 20, || {
+        [&first, &second]
+            .iter()
+            .all(|p| p.count(|r| matches!(r, SyncRequest::Status)) > 0)
+    })
+    .await;
+    // Both now hold 300 blocks; both tell the node so in the same status round.
+    let mut builder = ChainBuilder::regtest();
+    for _ in 0..300 {
+        builder.extend(vec![]).unwrap();
+    }
+    served
+        .chain
+        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    a.net.refresh();
+    wait_for("the node to have all 300 blocks", 60, || {
+        a.chain.view().tip() == served.chain.view().tip()
+    })
+    .await;
+    let (x, y) = (first.block_requests(), second.block_requests());
+    assert!(
+        !x.is_empty() && !y.is_empty(),
+        "both peers served blocks: {} and {} requests",
+        x.len(),
+        y.len()
+    );
+    let asked: usize = x.iter().chain(&y).map(Vec::len).sum();
+    assert_eq!(asked, 300, "each block asked for once");
+    assert_eq!(a.net.info().banned, 0);
+}
+
+/// A peer that answers a request for blocks with a block that was not asked for is
+/// banned, and the sync goes on from an honest peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_answering_with_blocks_not_asked_for_is_banned() {
+    let mut builder = ChainBuilder::regtest();
+    for _ in 0..70 {
+        builder.extend(vec![]).unwrap();
+    }
+    let served = node(&[]).await;
+    served
+        .chain
+        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    let a = node(&[]).await;
+    // Its answer to the first request (blocks 1 to 64) is block 70.
+    let liar = Adversary::start(
+        &a.net.info().listen_addrs[0],
+        Script::Unrequested(served.chain.view().store().clone()),
+    );
+    wait_for("the ban", 20, || a.net.info().banned == 1).await;
+    assert_eq!(liar.block_requests().len(), 1);
+    assert_eq!(a.net.info().rejected.get("unrequested_blocks"), Some(&1));
+    assert_eq!(a.chain.view().tip().height.0, 0, "nothing was imported");
+    a.net.dial(&served.net.info().listen_addrs[0]).unwrap();
+    wait_for("the node to sync from the honest peer", 30, || {
+        a.chain.view().tip() == served.chain.view().tip()
+    })
+    .await;
+}
+
+/// A peer that takes a request for headers and never answers: after 10 s it is struck
+/// and the sync moves to an honest peer, well before the transport's 30 s timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stalls_is_passed_over_before_the_transport_times_out() {
+    let mut builder = ChainBuilder::regtest();
+    for _ in 0..30 {
+        builder.extend(vec![]).unwrap();
+    }
+    let served = node(&[]).await;
+    served
+        .chain
+        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    let a = node(&[]).await;
+    let staller = Adversary::start(
+        &a.net.info().listen_addrs[0],
+        Script::Stall(served.chain.view().store().clone()),
+    );
+    wait_for("the node to ask the staller for headers", 20, || {
+        staller.count(|r| matches!(r, SyncRequest::GetHeaders { .. })) > 0
+    })
+    .await;
+    let started = std::time::Instant::now();
+    a.net.dial(&served.net.info().listen_addrs[0]).unwrap();
+    wait_for("the node to sync from the honest peer", 25, || {
+        a.chain.view().tip() == served.chain.view().tip()
+    })
+    .await;
+    assert!(
+        a.net.info().rejected.contains_key("sync_stalled"),
+        "{:?}",
+        a.net.info().rejected
+    );
+    eprintln!("synced {:?} after the honest peer joined", started.elapsed());
 }

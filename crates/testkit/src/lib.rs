@@ -6,7 +6,11 @@
 //!   proof of work, tracking the account state through the real ledger.
 //! - [`signed_transfer`]: a transfer signed for a network.
 //! - [`arb`]: proptest strategies for every consensus type.
+//! - `adversary` (feature `adversary`): a real libp2p peer that answers the sync
+//!   protocol by a script, honest or hostile.
 
+#[cfg(feature = "adversary")]
+pub mod adversary;
 pub mod arb;
 
 use oxchain_consensus::accept::{HeaderContext, accept_header};

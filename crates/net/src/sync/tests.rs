@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use oxchain_testkit::ChainBuilder;
 
@@ -103,7 +104,7 @@ fn penalties(steps: &[Step]) -> Vec<(PeerId, Penalty)> {
 fn started(local: &Fake, leader: PeerId, status: Status) -> (Syncer, Token) {
     let mut sync = Syncer::default();
     sync.status(leader, status);
-    sync.drive(local, &everyone);
+    sync.drive(local, &everyone, Instant::now());
     let steps = sync.take_steps();
     let sent = sends(&steps);
     assert_eq!(sent.len(), 1, "one GetHeaders: {steps:?}");
@@ -145,7 +146,7 @@ fn a_peer_that_claims_work_and_shows_none_is_struck_and_the_round_ends() {
     );
     assert!(!sync.syncing());
     // The loop pauses the liar: the next drive leaves it alone.
-    sync.drive(&local, &|p| *p != liar);
+    sync.drive(&local, &|p| *p != liar, Instant::now());
     assert!(sends(&sync.take_steps()).is_empty());
 }
 
@@ -212,7 +213,7 @@ fn blocks_left_out_are_asked_again_and_imports_go_in_chain_order() {
     let peer = PeerId::random();
     let (mut sync, token) = started(&local, peer, status_of(&honest));
     sync.headers(&local, peer, token, headers(&honest));
-    sync.drive(&local, &everyone);
+    sync.drive(&local, &everyone, Instant::now());
     let sent = sends(&sync.take_steps());
     assert_eq!(sent.len(), 1);
     let all = answer(&honest, &sent[0].2);
@@ -225,7 +226,7 @@ fn blocks_left_out_are_asked_again_and_imports_go_in_chain_order() {
     };
     assert_eq!(batch.len(), 2);
     assert_eq!(batch[0].0, honest.blocks[1]);
-    sync.drive(&local, &everyone);
+    sync.drive(&local, &everyone, Instant::now());
     let again = sends(&sync.take_steps());
     let SyncRequest::GetBlocks(hashes) = &again[0].2 else {
         panic!("{again:?}");
@@ -262,7 +263,7 @@ fn blocks_that_were_not_asked_for_ban_the_sender() {
     fair.blocks = honest.blocks[..3].to_vec();
     let (mut sync, token) = started(&local, peer, status_of(&fair));
     sync.headers(&local, peer, token, headers(&fair));
-    sync.drive(&local, &everyone);
+    sync.drive(&local, &everyone, Instant::now());
     let sent = sends(&sync.take_steps());
     sync.blocks(&local, peer, sent[0].1, vec![honest.blocks[4].clone()]);
     assert_eq!(
@@ -280,7 +281,7 @@ fn two_peers_on_the_best_chain_download_at_once() {
     let (mut sync, token) = started(&local, leader, status_of(&honest));
     sync.status(helper, status_of(&honest));
     sync.headers(&local, leader, token, headers(&honest));
-    sync.drive(&local, &everyone);
+    sync.drive(&local, &everyone, Instant::now());
     let sent = sends(&sync.take_steps());
     assert_eq!(sent.len(), 2, "one request each: {sent:?}");
     assert_eq!(sent[0].0, leader);
@@ -314,12 +315,12 @@ fn a_helper_without_the_blocks_is_left_alone_without_penalty() {
     let (mut sync, token) = started(&local, leader, status_of(&honest));
     sync.status(helper, status_of(&honest));
     sync.headers(&local, leader, token, headers(&honest));
-    sync.drive(&local, &everyone);
+    sync.drive(&local, &everyone, Instant::now());
     let sent = sends(&sync.take_steps());
     sync.blocks(&local, helper, sent[1].1, Vec::new());
     assert!(penalties(&sync.take_steps()).is_empty());
     sync.blocks(&local, leader, sent[0].1, answer(&honest, &sent[0].2));
-    sync.drive(&local, &everyone);
+    sync.drive(&local, &everyone, Instant::now());
     let steps = sync.take_steps();
     let next = sends(&steps);
     assert_eq!(next.len(), 1, "{steps:?}");
@@ -334,7 +335,7 @@ fn a_leader_that_stalls_is_struck_and_the_round_ends() {
     let peer = PeerId::random();
     let (mut sync, token) = started(&local, peer, status_of(&honest));
     sync.headers(&local, peer, token, headers(&honest));
-    sync.drive(&local, &everyone);
+    sync.drive(&local, &everyone, Instant::now());
     let sent = sends(&sync.take_steps());
     sync.blocks(&local, peer, sent[0].1, Vec::new());
     assert_eq!(
@@ -354,9 +355,57 @@ fn a_helper_whose_tip_is_a_header_of_the_round_is_asked_only_up_to_it() {
     short.blocks = honest.blocks[..41].to_vec();
     sync.status(behind, status_of(&short));
     sync.headers(&local, leader, token, headers(&honest));
-    sync.drive(&local, &everyone);
+    sync.drive(&local, &everyone, Instant::now());
     let sent = sends(&sync.take_steps());
     // The leader takes 1..=64; the peer at 40 has nothing past it to give.
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].0, leader);
+}
+
+#[test]
+fn a_helper_that_holds_the_next_blocks_too_long_is_struck_and_the_leader_takes_them() {
+    let honest = chain(100);
+    let local = Fake::at_genesis(&honest);
+    let (leader, helper) = (PeerId::random(), PeerId::random());
+    let (mut sync, token) = started(&local, leader, status_of(&honest));
+    sync.status(helper, status_of(&honest));
+    sync.headers(&local, leader, token, headers(&honest));
+    let t0 = Instant::now();
+    sync.drive(&local, &everyone, t0);
+    let sent = sends(&sync.take_steps());
+    // The leader answers; the helper holds 65..=100, which the round now waits on.
+    sync.blocks(&local, leader, sent[0].1, answer(&honest, &sent[0].2));
+    sync.imported(&local, false);
+    let _ = sync.take_steps();
+    sync.drive(&local, &everyone, t0 + STALL_AFTER / 2);
+    assert!(penalties(&sync.take_steps()).is_empty(), "not yet");
+    sync.drive(&local, &everyone, t0 + STALL_AFTER);
+    assert_eq!(
+        penalties(&sync.take_steps()),
+        vec![(helper, Penalty::Strike("sync_stalled"))]
+    );
+    // The loop drives again once the penalty is carried out.
+    sync.drive(&local, &|p| *p != helper, t0 + STALL_AFTER);
+    let steps = sync.take_steps();
+    let next = sends(&steps);
+    assert_eq!(next.len(), 1, "{steps:?}");
+    assert_eq!(next[0].0, leader);
+    assert_eq!(answer(&honest, &next[0].2)[0], honest.blocks[65]);
+    // Its answer, late, is not taken.
+    sync.blocks(&local, helper, sent[1].1, answer(&honest, &sent[1].2));
+    assert!(sync.take_steps().is_empty());
+}
+
+#[test]
+fn a_leader_that_sits_on_a_request_for_headers_is_struck() {
+    let honest = chain(3);
+    let local = Fake::at_genesis(&honest);
+    let peer = PeerId::random();
+    let (mut sync, _) = started(&local, peer, status_of(&honest));
+    sync.drive(&local, &everyone, Instant::now() + STALL_AFTER);
+    assert_eq!(
+        penalties(&sync.take_steps()),
+        vec![(peer, Penalty::Strike("sync_stalled"))]
+    );
+    assert!(!sync.syncing());
 }

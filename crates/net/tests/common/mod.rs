@@ -1,8 +1,6 @@
 //! Real nodes on 127.0.0.1 for the network tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub(crate) mod adversary;
-
 use std::time::{Duration, Instant};
 
 use oxchain_chain::{Chain, MempoolLimits, SharedChain};

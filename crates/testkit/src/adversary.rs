@@ -1,0 +1,177 @@
+//! An adversarial peer: a real libp2p peer (TCP, noise, yamux) that speaks the sync
+//! protocol with the network crate's own codec and answers as its [`Script`] says,
+//! honestly or not. It records every request it gets, so that a test can see what the
+//! node asked. Each one has a fresh peer id: starting several is a host that rotates
+//! its identity.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libp2p::futures::StreamExt;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, noise, tcp, yamux};
+use oxchain_consensus::ChainParams;
+use oxchain_net::codec::SyncCodec;
+use oxchain_net::message::{SyncRequest, SyncResponse};
+use oxchain_primitives::{BlockHash, Height, Work};
+use oxchain_storage::Store;
+
+/// How the adversary answers. Every script serves a regtest chain.
+pub enum Script {
+    /// Serves the best chain of the store as a node does.
+    Serve(Store),
+    /// Claims far more work than any chain has, and shows none: no headers, no blocks.
+    Liar,
+    /// Serves the store's chain, except that it answers each request for blocks with the
+    /// first block asked for only.
+    FirstBlockOnly(Store),
+    /// Serves the store's chain, except that its headers come in the wrong order (they
+    /// do not chain): a fault any peer could see.
+    Unchained(Store),
+    /// Serves the store's chain, except that each request for blocks is answered with
+    /// the chain's tip block, asked for or not.
+    Unrequested(Store),
+    /// Claims the store's chain, and never answers a request for headers or blocks.
+    Stall(Store),
+}
+
+fn huge_work() -> Work {
+    let mut huge = [0xff; 32];
+    huge[0] = 0;
+    Work::from_be_bytes(huge)
+}
+
+impl Script {
+    /// The answer to `request`, or none (the request is left to time out).
+    fn answer(&self, request: SyncRequest) -> Option<SyncResponse> {
+        let genesis = ChainParams::regtest().genesis_hash();
+        let serve = |store: &Store, request| oxchain_net::serve::answer(store, genesis, request);
+        Some(match (self, request) {
+            (Script::Liar, SyncRequest::Status) => SyncResponse::Status {
+                genesis,
+                tip: BlockHash([0xaa; 32]),
+                height: Height(1_000_000),
+                total_work: huge_work(),
+            },
+            (Script::Liar, SyncRequest::GetHeaders { .. }) => SyncResponse::Headers(Vec::new()),
+            (Script::Liar, SyncRequest::GetBlocks(_)) => SyncResponse::Blocks(Vec::new()),
+            (Script::FirstBlockOnly(store), SyncRequest::GetBlocks(hashes)) => {
+                let first = hashes.into_iter().take(1).collect();
+                serve(store, SyncRequest::GetBlocks(first))
+            }
+            (Script::Unchained(store), request @ SyncRequest::GetHeaders { .. }) => {
+                let SyncResponse::Headers(mut headers) = serve(store, request) else {
+                    unreachable!("headers answer headers")
+                };
+                headers.reverse();
+                SyncResponse::Headers(headers)
+            }
+            (Script::Unrequested(store), SyncRequest::GetBlocks(_)) => {
+                let tip = store.tip().unwrap().hash;
+                serve(store, SyncRequest::GetBlocks(vec![tip]))
+            }
+            (Script::Stall(store), SyncRequest::Status) => serve(store, SyncRequest::Status),
+            (Script::Stall(_), _) => return None,
+            (
+                Script::Serve(store)
+                | Script::FirstBlockOnly(store)
+                | Script::Unchained(store)
+                | Script::Unrequested(store),
+                request,
+            ) => serve(store, request),
+        })
+    }
+}
+
+/// A running adversary; dropping it disconnects it.
+pub struct Adversary {
+    requests: Arc<Mutex<Vec<SyncRequest>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Adversary {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Adversary {
+    /// Dials the node at `target` (a multiaddr with `/p2p/ID`) under a fresh peer id and
+    /// answers by `script`. Must be called within a tokio runtime.
+    pub fn start(target: &str, script: Script) -> Adversary {
+        let genesis = ChainParams::regtest().genesis_hash().to_string();
+        let protocol =
+            StreamProtocol::try_from_owned(format!("/oxchain/regtest/{}/sync/1", &genesis[..16]))
+                .unwrap();
+        let mut swarm = SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| {
+                request_response::Behaviour::<SyncCodec>::new(
+                    [(protocol, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(600)),
+                )
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+            .build();
+        swarm.dial(target.parse::<Multiaddr>().unwrap()).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        let task = tokio::spawn(async move {
+            // Unanswered requests keep their channels here, so that their streams stay
+            // open until the node gives up on them.
+            let mut held = Vec::new();
+            loop {
+                if let SwarmEvent::Behaviour(request_response::Event::Message {
+                    message:
+                        request_response::Message::Request {
+                            request, channel, ..
+                        },
+                    ..
+                }) = swarm.select_next_some().await
+                {
+                    log.lock().unwrap().push(request.clone());
+                    match script.answer(request) {
+                        Some(response) => {
+                            let _ = swarm.behaviour_mut().send_response(channel, response);
+                        }
+                        None => held.push(channel),
+                    }
+                }
+            }
+        });
+        Adversary { requests, task }
+    }
+
+    /// Requests of a kind received so far.
+    pub fn count(&self, kind: fn(&SyncRequest) -> bool) -> usize {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| kind(r))
+            .count()
+    }
+
+    /// Every `GetBlocks` received, in order.
+    pub fn block_requests(&self) -> Vec<Vec<BlockHash>> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| match r {
+                SyncRequest::GetBlocks(hashes) => Some(hashes.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
