@@ -197,6 +197,7 @@ impl Chain {
         // The branch, newest first, down to the first block on the best chain.
         let mut branch = Vec::new();
         let mut cursor = new_tip;
+        let mut known_invalid = None;
         let fork = loop {
             let record = w
                 .header(&cursor)?
@@ -204,9 +205,21 @@ impl Chain {
             if w.hash_at(record.height)? == Some(cursor) {
                 break (cursor, record.height);
             }
+            if record.status == BlockStatus::Invalid && known_invalid.is_none() {
+                known_invalid = Some(branch.len());
+            }
             branch.push((cursor, record.height));
             cursor = record.header.prev_hash;
         };
+        // A branch known invalid is not tried again: its blocks above the invalid one
+        // are marked too, so that their children are refused before any work.
+        if let Some(i) = known_invalid {
+            let bad = branch[i].0;
+            for (hash, _) in &branch[..i] {
+                w.mark_invalid(hash)?;
+            }
+            return Ok(Err((bad, ConsensusError::InvalidParent { parent: bad })));
+        }
 
         let mut disconnected = Vec::new();
         while w.tip()?.hash != fork.0 {
@@ -256,6 +269,10 @@ impl Chain {
                                 "block {hash} of the old best chain no longer connects: {e}"
                             ))
                         })?;
+                    }
+                    // The failing block and every branch block above it.
+                    for (above, _) in branch.iter().take_while(|(h, _)| *h != hash) {
+                        w.mark_invalid(above)?;
                     }
                     w.mark_invalid(&hash)?;
                     return Ok(Err((hash, error)));

@@ -317,3 +317,62 @@ fn after_every_reorg_the_mempool_holds_exactly_the_still_valid_transfers() {
     assert!(expected.contains(&txid(&pending[2])));
     assert_eq!(mempool_txids(&chain), expected);
 }
+
+/// A branch whose first block breaks a ledger rule: once the reorg to it fails, the
+/// blocks above the bad one are marked invalid too, so a new child is refused at once
+/// (not stored, no second reorg attempt through the bad block).
+#[test]
+fn descendants_of_a_ledger_invalid_block_are_refused_without_retrying_the_reorg() {
+    let params = ChainParams::regtest();
+    let mut main = ChainBuilder::new(params.clone());
+    for _ in 0..2 {
+        main.extend(vec![]).unwrap();
+    }
+    // The branch forks at genesis; its first block pays with a nonce from the future.
+    let mut branch = ChainBuilder::new(params.clone());
+    branch.miner = Address([0xbb; 20]);
+    let bad = branch.build_block(vec![pay(&branch, "alice", Address([0x77; 20]), 1, 5)]);
+    assert!(
+        branch.check_ledger(&bad).is_err(),
+        "the nonce breaks a ledger rule"
+    );
+    branch.blocks.push(bad.clone());
+    for _ in 0..3 {
+        let next = branch.build_block(vec![]);
+        branch.blocks.push(next);
+    }
+    let (_dir, mut chain) = open_chain(params);
+    feed(&mut chain, &main.blocks[1..]);
+    // Blocks 1 and 2 of the branch are side blocks; its block 3 has more work than the
+    // best chain, and the reorg to it fails at block 1.
+    let outcomes = feed(&mut chain, &branch.blocks[1..4]);
+    assert!(
+        matches!(outcomes[2], BlockOutcome::Invalid { .. }),
+        "{outcomes:?}"
+    );
+    assert_state_is(&chain, &main);
+    let third = branch.blocks[3].compute_hash();
+    assert_eq!(
+        chain.store().header(&third).unwrap().unwrap().status,
+        oxchain_storage::BlockStatus::Invalid,
+        "the block above the bad one is marked"
+    );
+    // A child of the branch's tip: refused through its parent, and not stored.
+    let child = &branch.blocks[4];
+    let outcome = feed(&mut chain, std::slice::from_ref(child)).remove(0);
+    match outcome {
+        BlockOutcome::Invalid {
+            error: oxchain_consensus::ConsensusError::InvalidParent { parent },
+            ..
+        } => assert_eq!(parent, third),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        chain
+            .store()
+            .header(&child.compute_hash())
+            .unwrap()
+            .is_none()
+    );
+    assert_state_is(&chain, &main);
+}

@@ -239,5 +239,8 @@ async fn a_peer_that_stalls_is_passed_over_before_the_transport_times_out() {
         "{:?}",
         a.net.info().rejected
     );
-    eprintln!("synced {:?} after the honest peer joined", started.elapsed());
+    eprintln!(
+        "synced {:?} after the honest peer joined",
+        started.elapsed()
+    );
 }
