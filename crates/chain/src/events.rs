@@ -33,6 +33,14 @@ pub enum BlockOutcome {
         /// How many blocks of the old best chain were disconnected.
         depth: u64,
     },
+    /// Nobody asked for it and its branch has less work than the best chain: not
+    /// stored (a sync fetches the branch if it ever leads). Nobody's fault.
+    LowWork {
+        /// The block.
+        hash: BlockHash,
+        /// Its height.
+        height: Height,
+    },
     /// Its parent is unknown: it waits in the orphan pool.
     Orphan {
         /// The block.
@@ -69,6 +77,7 @@ impl BlockOutcome {
             BlockOutcome::Extended { hash, .. }
             | BlockOutcome::SideChain { hash, .. }
             | BlockOutcome::Reorg { hash, .. }
+            | BlockOutcome::LowWork { hash, .. }
             | BlockOutcome::Orphan { hash, .. }
             | BlockOutcome::AlreadyKnown { hash }
             | BlockOutcome::Invalid { hash, .. } => *hash,

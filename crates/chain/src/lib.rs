@@ -62,6 +62,8 @@ pub struct Chain {
     store: Store,
     tip: Tip,
     orphans: OrphanPool,
+    /// Block 1's time for the children of recent blocks (the difficulty's anchor).
+    anchors: pipeline::Anchors,
     /// Decoded keys for the blocks this thread checks (the mempool's checkers keep their
     /// own).
     keys: KeyCache,
@@ -113,6 +115,7 @@ impl Chain {
             store,
             tip,
             orphans: OrphanPool::default(),
+            anchors: pipeline::Anchors::default(),
             keys: KeyCache::new(KeyCache::DEFAULT_CAPACITY),
             worker_keys: (0..signature_threads.max(1))
                 .map(|_| KeyCache::new(KeyCache::DEFAULT_CAPACITY))
@@ -175,7 +178,8 @@ impl Chain {
             .store
             .header(&tip.hash)?
             .ok_or_else(|| StoreError::Corrupt(format!("no header for the tip {}", tip.hash)))?;
-        let ctx = pipeline::header_context_parts(&self.store, &tip.hash, &parent)?;
+        let anchors = &mut pipeline::Anchors::default();
+        let ctx = pipeline::header_context_parts(&self.store, &tip.hash, &parent, anchors)?;
         let bits = compute_next_bits(
             &self.params,
             tip.height,
@@ -224,7 +228,7 @@ impl Chain {
         }
         let mut writer = self.store.begin_write()?;
         let mut effects = pipeline::Effects::default();
-        let outcome = self.process_in(&mut writer, &block, None, now_ms, &mut effects)?;
+        let outcome = self.process_in(&mut writer, &block, None, false, now_ms, &mut effects)?;
         self.commit(writer, effects)?;
         Ok(outcome)
     }
@@ -235,6 +239,7 @@ impl Chain {
     /// bodies itself while it waits), committing one write transaction per
     /// [`BATCH_BLOCKS`] blocks (the threads keep checking during the commit). One outcome
     /// per block given, in order; orphans that these blocks complete are processed too.
+    /// These blocks were asked for: side blocks are stored whatever their branch's work.
     /// On a store error, the batches committed before it stay committed.
     pub fn process_blocks(
         &mut self,
@@ -302,6 +307,7 @@ impl Chain {
                         &mut writer,
                         block,
                         body,
+                        true,
                         now_ms,
                         &mut effects,
                     )?);

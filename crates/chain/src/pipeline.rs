@@ -46,26 +46,29 @@ pub(crate) fn check_body(
 
 impl Chain {
     /// The pipeline for one block, inside the open write transaction.
+    ///
+    /// `requested`: a sync asked for it. A block nobody asked for whose branch has less
+    /// work than the best chain is not stored ([`BlockOutcome::LowWork`]).
     pub(crate) fn process_in(
         &mut self,
         w: &mut StoreWriter,
         block: &Block,
         body: Option<Result<Vec<Txid>, ConsensusError>>,
+        requested: bool,
         now_ms: u64,
         effects: &mut Effects,
     ) -> Result<BlockOutcome, StoreError> {
-        let hash = block.header.compute_hash();
-        let outcome = self.run_steps(w, hash, block, body, now_ms, effects)?;
+        let outcome = self.run_steps(w, block, body, requested, now_ms, effects)?;
         // Orphans this block completes are processed after it, in the same write.
         let mut stored = Vec::new();
         if is_stored(&outcome) {
-            stored.push(hash);
+            stored.push(outcome.hash());
         }
         while let Some(parent) = stored.pop() {
             for child in self.orphans.take_children(&parent) {
-                let child_hash = child.header.compute_hash();
-                if is_stored(&self.run_steps(w, child_hash, &child, None, now_ms, effects)?) {
-                    stored.push(child_hash);
+                let outcome = self.run_steps(w, &child, None, requested, now_ms, effects)?;
+                if is_stored(&outcome) {
+                    stored.push(outcome.hash());
                 }
             }
         }
@@ -75,12 +78,13 @@ impl Chain {
     fn run_steps(
         &mut self,
         w: &mut StoreWriter,
-        hash: BlockHash,
         block: &Block,
         body: Option<Result<Vec<Txid>, ConsensusError>>,
+        requested: bool,
         now_ms: u64,
         effects: &mut Effects,
     ) -> Result<BlockOutcome, StoreError> {
+        let hash = block.header.compute_hash();
         let invalid = |error: ConsensusError| {
             tracing::warn!(%hash, %error, "invalid block");
             Ok(BlockOutcome::Invalid { hash, error })
@@ -101,9 +105,15 @@ impl Chain {
         if self.orphans.contains(&hash) || w.header(&hash)?.is_some() {
             return Ok(BlockOutcome::AlreadyKnown { hash });
         }
-        // 4. Parent known? Else an orphan, which is nobody's fault.
+        // 4. Parent known? Else an orphan, which is nobody's fault; but its body must
+        // match its header (structure and merkle root, no signature yet), so that the
+        // header's hash, the pool's key, stands for the whole block: a junk body under an
+        // honest header cannot take that header's place.
         let parent_hash = block.header.prev_hash;
         let Some(parent) = w.header(&parent_hash)? else {
+            if let Err(e) = validate_block(block) {
+                return invalid(e);
+            }
             self.orphans.insert(hash, block.clone());
             return Ok(BlockOutcome::Orphan {
                 hash,
@@ -115,9 +125,26 @@ impl Chain {
                 parent: parent_hash,
             });
         }
-        // 5. Contextual header rules: bits on schedule, time after the median, not from
+        // 5. Work: a block nobody asked for on a branch with less work than the best
+        // chain is not stored. It cannot become the tip, and a fork off an old block gets
+        // an easy target from the schedule, so storing it would cost its sender little;
+        // if its branch ever leads, a sync fetches it.
+        let work = block
+            .header
+            .bits
+            .to_target()
+            .map(|t| t.work())
+            .ok()
+            .and_then(|w| parent.chain_work.checked_add(w))
+            .ok_or_else(|| StoreError::Corrupt("cumulative work overflows".into()))?;
+        let height = Height(parent.height.0 + 1);
+        let tip = w.tip()?;
+        if !requested && work < tip.chain_work {
+            return Ok(BlockOutcome::LowWork { hash, height });
+        }
+        // 6. Contextual header rules: bits on schedule, time after the median, not from
         // the future.
-        let parts = header_context_parts(&*w, &parent_hash, &parent)?;
+        let parts = header_context_parts(&*w, &parent_hash, &parent, &mut self.anchors)?;
         let ctx = HeaderContext {
             parent_height: parent.height,
             parent_time_ms: parent.header.time_ms,
@@ -128,7 +155,7 @@ impl Chain {
         if let Err(e) = accept_header(&self.params, &block.header, &ctx) {
             return invalid(e);
         }
-        // 6. Body: structure, merkle root, every signature (in parallel beforehand when
+        // 7. Body: structure, merkle root, every signature (in parallel beforehand when
         // blocks come in a batch).
         let body = match body {
             Some(result) => result,
@@ -141,16 +168,15 @@ impl Chain {
             Ok(txids) => txids,
             Err(e) => return invalid(e),
         };
-        // 7. Store it, with its branch's cumulative work.
-        let height = Height(parent.height.0 + 1);
-        let work = block
-            .header
-            .bits
-            .to_target()
-            .map(|t| t.work())
-            .ok()
-            .and_then(|w| parent.chain_work.checked_add(w))
-            .ok_or_else(|| StoreError::Corrupt("cumulative work overflows".into()))?;
+        // 8. Store it, with its branch's cumulative work.
+        self.anchors.insert(
+            hash,
+            if parent.height.0 == 0 {
+                block.header.time_ms
+            } else {
+                parts.anchor_time_ms
+            },
+        );
         let record = HeaderRecord {
             header: block.header,
             height,
@@ -158,8 +184,7 @@ impl Chain {
             status: BlockStatus::Valid,
         };
         w.put_block(&hash, &record, block)?;
-        // 8. Fork choice: strictly more work wins; on a tie the first seen stays.
-        let tip = w.tip()?;
+        // 9. Fork choice: strictly more work wins; on a tie the first seen stays.
         if work <= tip.chain_work {
             effects.events.push(ChainEvent::SideBlock {
                 hash,
@@ -333,10 +358,32 @@ pub(crate) struct ContextParts {
     pub(crate) anchor_time_ms: u64,
 }
 
+/// The anchor time (block 1's) of the children of recently stored blocks, so that a
+/// block on a side branch does not walk its whole branch to find it (which made a
+/// branch of L blocks cost O(L^2)). Bounded: emptied when full; a miss only walks.
+#[derive(Debug, Default)]
+pub(crate) struct Anchors(std::collections::HashMap<BlockHash, u64>);
+
+impl Anchors {
+    const MAX: usize = 16_384;
+
+    fn get(&self, hash: &BlockHash) -> Option<u64> {
+        self.0.get(hash).copied()
+    }
+
+    fn insert(&mut self, hash: BlockHash, anchor_time_ms: u64) {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(hash, anchor_time_ms);
+    }
+}
+
 pub(crate) fn header_context_parts(
     headers: &impl HeaderReader,
     parent_hash: &BlockHash,
     parent: &HeaderRecord,
+    anchors: &mut Anchors,
 ) -> Result<ContextParts, StoreError> {
     let missing = |h: &BlockHash| StoreError::Corrupt(format!("no header for ancestor {h}"));
     let mut recent = Vec::with_capacity(MEDIAN_TIME_SPAN);
@@ -352,6 +399,8 @@ pub(crate) fn header_context_parts(
     recent.reverse();
     let anchor_time_ms = if parent.height.0 == 0 {
         0
+    } else if let Some(anchor) = anchors.get(parent_hash) {
+        anchor
     } else {
         // Down the branch until it joins the best chain (usually at once), then by index.
         let mut hash = *parent_hash;
@@ -374,6 +423,9 @@ pub(crate) fn header_context_parts(
             record = headers.header(&hash)?.ok_or_else(|| missing(&hash))?;
         }
     };
+    if parent.height.0 > 0 {
+        anchors.insert(*parent_hash, anchor_time_ms);
+    }
     Ok(ContextParts {
         recent_times_ms: recent,
         anchor_time_ms,

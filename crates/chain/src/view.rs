@@ -99,13 +99,35 @@ impl ChainView {
     /// What a block already stored comes to, read from the store alone (no writer, no
     /// write transaction): `AlreadyKnown` if its body matches its header, `Invalid` (the
     /// sender's fault: it could have checked) if a known header comes with another body.
-    /// `None` for a block not stored: it goes through the pipeline.
+    /// `LowWork` for a block with a valid proof of work on a known, valid parent whose
+    /// branch would have less work than the tip (the pipeline would not store it).
+    /// `None` for anything else: it goes through the pipeline.
     pub fn screen_block(&self, block: &Block) -> Result<Option<BlockOutcome>, StoreError> {
         let hash = block.header.compute_hash();
-        if self.store.header(&hash)?.is_none() {
+        if self.store.header(&hash)?.is_some() {
+            return Ok(Some(known_block(hash, block)));
+        }
+        if oxchain_consensus::validate::validate_pow(&self.params, &block.header).is_err() {
             return Ok(None);
         }
-        Ok(Some(known_block(hash, block)))
+        let Some(parent) = self.store.header(&block.header.prev_hash)? else {
+            return Ok(None);
+        };
+        let work = block
+            .header
+            .bits
+            .to_target()
+            .ok()
+            .and_then(|t| parent.chain_work.checked_add(t.work()));
+        if parent.status == oxchain_storage::BlockStatus::Valid
+            && work.is_some_and(|work| work < self.tip().chain_work)
+        {
+            return Ok(Some(BlockOutcome::LowWork {
+                hash,
+                height: oxchain_primitives::Height(parent.height.0 + 1),
+            }));
+        }
+        Ok(None)
     }
 
     /// Lock-free counters of tip and mempool changes.

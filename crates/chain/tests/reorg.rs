@@ -376,3 +376,39 @@ fn descendants_of_a_ledger_invalid_block_are_refused_without_retrying_the_reorg(
     );
     assert_state_is(&chain, &main);
 }
+
+/// A block nobody asked for (gossip) on a branch with less work than the best chain is
+/// not stored: it cannot become the tip, and it would cost its sender little. The same
+/// block brought by a sync is stored.
+#[test]
+fn a_low_work_side_block_is_stored_only_when_asked_for() {
+    let params = ChainParams::regtest();
+    let mut main = ChainBuilder::new(params.clone());
+    for _ in 0..3 {
+        main.extend(vec![]).unwrap();
+    }
+    let mut side = ChainBuilder::new(params.clone());
+    side.miner = Address([0x77; 20]);
+    side.extend(vec![]).unwrap();
+    let low = side.blocks[1].clone();
+    let hash = low.compute_hash();
+    let (_dir, mut chain) = open_chain(params);
+    feed(&mut chain, &main.blocks[1..]);
+    let outcome = chain.process_block(low.clone(), common::now_ms()).unwrap();
+    assert!(
+        matches!(outcome, BlockOutcome::LowWork { .. }),
+        "{outcome:?}"
+    );
+    assert!(chain.store().header(&hash).unwrap().is_none(), "not stored");
+    assert!(matches!(
+        chain.view().screen_block(&low).unwrap(),
+        Some(BlockOutcome::LowWork { .. })
+    ));
+    let outcome = feed(&mut chain, &[low]).remove(0);
+    assert!(
+        matches!(outcome, BlockOutcome::SideChain { .. }),
+        "{outcome:?}"
+    );
+    assert!(chain.store().header(&hash).unwrap().is_some());
+    assert_state_is(&chain, &main);
+}

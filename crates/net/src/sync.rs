@@ -10,7 +10,8 @@
 //! round's headers, each with at most one request out; what an answer leaves out is
 //! asked for again. Blocks are imported in chain order, one batch at a time, while the
 //! next ones download; at most [`READY_BYTES`] of downloaded blocks wait, except that
-//! the first block missing is always asked for, so the round never waits on itself.
+//! the first block missing is always asked for when blocks after it wait on it, so the
+//! round never waits on itself.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -407,9 +408,14 @@ impl Syncer {
             let Some(limit) = round.serves_up_to(&peer, status.as_ref()) else {
                 continue;
             };
-            // Past the cap only the first block missing is asked for.
+            // Past the cap only the first block missing is asked for, and only when
+            // blocks after it wait on it (else the import is what is waited for).
             let full = round.arrived_bytes >= READY_BYTES;
             let first = round.first_missing();
+            let gap = first.is_some_and(|f| round.arrived.keys().next_back() > Some(&f));
+            if full && !gap {
+                return;
+            }
             let positions: Vec<u64> = round
                 .queue
                 .iter()

@@ -211,6 +211,51 @@ async fn a_side_block_is_stored_but_not_relayed() {
     assert_eq!(a.net.info().banned, 0, "a valid side block is no fault");
 }
 
+/// A side chain with less work than the tip, gossiped a block at a time: nothing of it
+/// is stored (it used to be, whatever its work, at the cost of a fork off an old block's
+/// easy target), and a low-work block is nobody's fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_work_side_chain_is_not_stored() {
+    let params = ChainParams::regtest();
+    let a = node(&[]).await;
+    let mut main = ChainBuilder::new(params.clone());
+    for _ in 0..4 {
+        main.extend(vec![]).unwrap();
+    }
+    a.chain
+        .write(|c| c.process_blocks(main.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    let mut side = ChainBuilder::new(params);
+    side.miner = Address([0x77; 20]);
+    for _ in 0..3 {
+        side.extend(vec![]).unwrap();
+    }
+    let target = a.net.info().listen_addrs[0].clone();
+    for block in &side.blocks[1..] {
+        gossip_raw(
+            &target,
+            topic("blocks"),
+            encode(block),
+            Duration::from_secs(1),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for block in &side.blocks[1..] {
+        assert!(
+            a.chain
+                .view()
+                .store()
+                .header(&block.compute_hash())
+                .unwrap()
+                .is_none(),
+            "a low-work side block was stored"
+        );
+    }
+    assert_eq!(a.net.info().banned, 0, "low work is no fault");
+    assert_eq!(a.chain.view().tip().hash, main.tip().compute_hash());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_gossiping_invalid_blocks_are_banned_and_honest_sync_carries_on() {
     let params = ChainParams::regtest();

@@ -25,10 +25,17 @@ pub(crate) fn open_chain(params: ChainParams) -> (TempDir, Chain) {
 }
 
 /// Processes blocks one at a time.
+/// Each block as a sync brings it (asked for, so stored whatever its branch's work),
+/// one at a time.
 pub(crate) fn feed(chain: &mut Chain, blocks: &[Block]) -> Vec<BlockOutcome> {
     blocks
         .iter()
-        .map(|b| chain.process_block(b.clone(), now_ms()).unwrap())
+        .map(|b| {
+            chain
+                .process_blocks(vec![b.clone()], now_ms())
+                .unwrap()
+                .remove(0)
+        })
         .collect()
 }
 
