@@ -35,7 +35,7 @@ use oxchain_consensus::difficulty::compute_next_bits;
 use oxchain_consensus::signatures::KeyCache;
 use oxchain_primitives::limits::MAX_BLOCK_BYTES;
 use oxchain_primitives::{
-    Address, Amount, Block, Coinbase, Header, Height, Transaction, Transfer, Txid,
+    Address, Amount, Block, BlockHash, Coinbase, Header, Height, Transaction, Transfer, Txid,
 };
 use oxchain_storage::{Store, StoreError, Tip};
 use tokio::sync::broadcast;
@@ -152,6 +152,11 @@ impl Chain {
     /// The orphan pool.
     pub fn orphans(&self) -> &OrphanPool {
         &self.orphans
+    }
+
+    /// Drops an orphan, if held (the network caps each peer's share of the pool).
+    pub fn drop_orphan(&mut self, hash: &BlockHash) {
+        self.orphans.remove(hash);
     }
 
     /// Lock-free counters of tip and mempool changes.

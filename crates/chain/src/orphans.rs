@@ -73,8 +73,10 @@ impl OrphanPool {
             .collect()
     }
 
-    fn remove(&mut self, hash: &BlockHash) {
+    /// Drops an orphan (its sender's share of the pool is full, or it never connected).
+    pub fn remove(&mut self, hash: &BlockHash) {
         if let Some((block, size)) = self.blocks.remove(hash) {
+            self.order.retain(|o| o != hash);
             self.bytes -= size;
             if let Some(siblings) = self.by_parent.get_mut(&block.header.prev_hash) {
                 siblings.retain(|h| h != hash);

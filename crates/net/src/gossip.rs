@@ -6,7 +6,7 @@ use std::time::Duration;
 use libp2p::gossipsub::{self, MessageId};
 use oxchain_chain::{BlockOutcome, SharedChain};
 use oxchain_consensus::Fault;
-use oxchain_primitives::{Block, Transfer};
+use oxchain_primitives::{Block, BlockHash, Transfer};
 
 /// The largest gossip frame read: a larger one is cut at its length prefix, unread.
 const GOSSIP_FRAME_BYTES: usize = 2 * oxchain_primitives::limits::MAX_BLOCK_BYTES;
@@ -34,8 +34,9 @@ pub(crate) enum Verdict {
 /// What checking a gossiped block found.
 pub(crate) struct Checked {
     pub(crate) verdict: Verdict,
-    /// Its parent is unknown: its sender has a chain we have not seen.
-    pub(crate) orphan: bool,
+    /// Its hash, when its parent is unknown (it waits in the orphan pool): its sender
+    /// has a chain we have not seen.
+    pub(crate) orphan: Option<BlockHash>,
     /// Its height, once stored: its sender has at least it.
     pub(crate) height: Option<u64>,
 }
@@ -108,14 +109,14 @@ pub(crate) fn check_block(chain: &SharedChain, block: Block, now_ms: u64) -> Che
     };
     let (verdict, orphan, height) = match outcome {
         Ok(BlockOutcome::Extended { height, .. } | BlockOutcome::Reorg { height, .. }) => {
-            (Verdict::Accept, false, Some(height.0))
+            (Verdict::Accept, None, Some(height.0))
         }
-        Ok(BlockOutcome::SideChain { height, .. }) => (Verdict::Ignore, false, Some(height.0)),
-        Ok(BlockOutcome::Orphan { .. }) => (Verdict::Ignore, true, None),
+        Ok(BlockOutcome::SideChain { height, .. }) => (Verdict::Ignore, None, Some(height.0)),
+        Ok(BlockOutcome::Orphan { hash, .. }) => (Verdict::Ignore, Some(hash), None),
         Ok(BlockOutcome::Invalid { error, .. }) if error.fault() == Fault::Sender => {
-            (Verdict::Reject, false, None)
+            (Verdict::Reject, None, None)
         }
-        _ => (Verdict::Ignore, false, None),
+        _ => (Verdict::Ignore, None, None),
     };
     Checked {
         verdict,

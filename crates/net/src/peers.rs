@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
+use oxchain_primitives::BlockHash;
 
 use crate::gate::ip_of;
 
@@ -32,6 +33,11 @@ const MAX_BOOK: usize = 1024;
 const MAX_BOOK_PER_SUBNET: usize = 16;
 /// Peers dialled out to from the book, while fewer are connected.
 const TARGET_OUTBOUND: usize = 8;
+/// Orphans a peer may have in the pool at once: past it, its oldest is dropped.
+pub(crate) const MAX_ORPHANS_PER_PEER: usize = 8;
+/// How long an orphan may wait to connect, counted while no sync round runs, before
+/// its sender is struck: an honest sender's orphan connects in the round it starts.
+pub(crate) const ORPHAN_GRACE: Duration = Duration::from_secs(20);
 /// Peers remembered across restarts, at most.
 const MAX_REMEMBERED: usize = 64;
 /// Where they are remembered, in the data directory.
@@ -69,6 +75,8 @@ pub(crate) struct Peers {
     backoff: HashMap<Multiaddr, (Instant, Duration)>,
     peers_file: PathBuf,
     remembered: Vec<Multiaddr>,
+    /// Orphans each connected peer sent that have not connected yet, oldest first.
+    orphans: HashMap<PeerId, VecDeque<(BlockHash, Instant)>>,
 }
 
 /// The subnet an IP belongs to, for the book's per-subnet cap.
@@ -119,6 +127,7 @@ impl Peers {
             backoff: HashMap::new(),
             peers_file,
             remembered: Vec::new(),
+            orphans: HashMap::new(),
         };
         for addr in &remembered {
             peers.add_to_book(addr.clone());
@@ -145,6 +154,59 @@ impl Peers {
 
     pub(crate) fn disconnected(&mut self, peer: &PeerId) {
         self.connected.remove(peer);
+        self.orphans.remove(peer);
+    }
+
+    /// `peer` sent an orphan: the orphan of its to drop from the pool, if it now has
+    /// more than [`MAX_ORPHANS_PER_PEER`].
+    pub(crate) fn orphan(
+        &mut self,
+        peer: PeerId,
+        hash: BlockHash,
+        now: Instant,
+    ) -> Option<BlockHash> {
+        let list = self.orphans.entry(peer).or_default();
+        if list.iter().any(|(h, _)| *h == hash) {
+            return None;
+        }
+        list.push_back((hash, now));
+        if list.len() > MAX_ORPHANS_PER_PEER {
+            return list.pop_front().map(|(h, _)| h);
+        }
+        None
+    }
+
+    /// Forgets the orphans that got stored (`stored`), and gives the peers with one
+    /// that waited [`ORPHAN_GRACE`] and never connected, each with its orphans (which
+    /// are forgotten here: drop them from the pool). Call it only while no sync round
+    /// runs (see [`Peers::orphans_waited_for_sync`]).
+    pub(crate) fn stale_orphans(
+        &mut self,
+        now: Instant,
+        stored: impl Fn(&BlockHash) -> bool,
+    ) -> Vec<(PeerId, Vec<BlockHash>)> {
+        let mut stale = Vec::new();
+        self.orphans.retain(|peer, list| {
+            list.retain(|(hash, _)| !stored(hash));
+            if list
+                .front()
+                .is_some_and(|(_, at)| *at + ORPHAN_GRACE <= now)
+            {
+                stale.push((*peer, list.drain(..).map(|(h, _)| h).collect()));
+            }
+            !list.is_empty()
+        });
+        stale
+    }
+
+    /// Restarts the orphans' clocks: a sync round ran, and may have been what they
+    /// waited for.
+    pub(crate) fn orphans_waited_for_sync(&mut self, now: Instant) {
+        for list in self.orphans.values_mut() {
+            for (_, at) in list.iter_mut() {
+                *at = now;
+            }
+        }
     }
 
     pub(crate) fn address(&self, peer: &PeerId) -> Option<&Multiaddr> {

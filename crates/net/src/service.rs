@@ -556,8 +556,41 @@ impl Service {
             self.ask_statuses();
         }
         self.ban_invalid_senders();
+        self.check_orphans(now);
         self.drive_sync();
         self.publish_info();
+    }
+
+    /// Strikes the peers whose orphans waited [`crate::peers::ORPHAN_GRACE`] outside any sync
+    /// round and never connected, and drops those orphans.
+    fn check_orphans(&mut self, now: Instant) {
+        if self.syncer.syncing() {
+            self.peers.orphans_waited_for_sync(now);
+            return;
+        }
+        let store = self.store.clone();
+        let stale = self
+            .peers
+            .stale_orphans(now, |hash| matches!(store.header(hash), Ok(Some(_))));
+        for (peer, hashes) in stale {
+            self.drop_orphans(hashes);
+            self.carry_out(Step::Penalise {
+                peer,
+                penalty: Penalty::Strike("orphans_never_connected"),
+            });
+        }
+    }
+
+    /// Drops orphans from the chain's pool, off the loop (the pool is the writer's).
+    fn drop_orphans(&mut self, hashes: Vec<BlockHash>) {
+        let chain = self.chain.clone();
+        tokio::task::spawn_blocking(move || {
+            chain.write(|c| {
+                for hash in &hashes {
+                    c.drop_orphan(hash);
+                }
+            })
+        });
     }
 
     /// Bans the peers whose gossip score went negative: gossipsub dropped a message of
@@ -742,7 +775,7 @@ impl Service {
                 let verdict = gossip::check_transfer(&chain, transfer);
                 let checked = gossip::Checked {
                     verdict,
-                    orphan: false,
+                    orphan: None,
                     height: None,
                 };
                 let _ = done.send(Done::Gossip {
@@ -785,16 +818,10 @@ impl Service {
                     self.syncer.saw_height(source, height);
                 }
                 // A block whose parent we lack: its sender has a chain we have not seen,
-                // unless a sync fault keeps it from being asked.
-                if checked.orphan
-                    && self.swarm.is_connected(&source)
-                    && !self.peers.paused(&source, Instant::now())
-                {
-                    let local = ChainLocal {
-                        view: self.chain.view(),
-                        genesis: self.genesis,
-                    };
-                    self.syncer.orphan_from(&local, source, Instant::now());
+                // unless a sync fault keeps it from being asked. Each peer's share of the
+                // orphan pool is capped.
+                if let Some(orphan) = checked.orphan {
+                    self.on_orphan(source, orphan);
                 }
             }
             Done::Respond { channel, response } => {
@@ -817,6 +844,21 @@ impl Service {
         }
         self.drive_sync();
         self.publish_info();
+    }
+
+    /// A gossiped block from `source` waits in the orphan pool.
+    fn on_orphan(&mut self, source: PeerId, orphan: BlockHash) {
+        let now = Instant::now();
+        if let Some(dropped) = self.peers.orphan(source, orphan, now) {
+            self.drop_orphans(vec![dropped]);
+        }
+        if self.swarm.is_connected(&source) && !self.peers.paused(&source, now) {
+            let local = ChainLocal {
+                view: self.chain.view(),
+                genesis: self.genesis,
+            };
+            self.syncer.orphan_from(&local, source, now);
+        }
     }
 
     fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {

@@ -8,7 +8,12 @@ mod common;
 use common::{node, now_ms, wait_for};
 use oxchain_net::message::SyncRequest;
 use oxchain_testkit::ChainBuilder;
-use oxchain_testkit::adversary::{Adversary, Script};
+use std::time::Duration;
+
+use libp2p::gossipsub::IdentTopic;
+use oxchain_consensus::ChainParams;
+use oxchain_primitives::encode;
+use oxchain_testkit::adversary::{Adversary, Envelope, Script, gossip};
 
 /// A peer that claims more work than any chain and answers with no headers used to be
 /// picked as the sync peer again and again (about 1,000 requests a second), while an
@@ -123,7 +128,7 @@ async fn a_host_that_rotates_its_peer_id_is_refused_by_address() {
     }
     // A third peer id from the same address never gets as far as a Status request.
     let third = Adversary::start(&target, Script::Unchained(store.clone()));
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         third.count(|r| matches!(r, SyncRequest::Status)),
         0,
@@ -243,4 +248,50 @@ async fn a_peer_that_stalls_is_passed_over_before_the_transport_times_out() {
         "synced {:?} after the honest peer joined",
         started.elapsed()
     );
+}
+
+/// A peer that gossips orphans that never connect: it holds at most 8 places in the
+/// orphan pool, and after 20 s without a sync round its orphans are dropped and it is
+/// struck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_that_never_connect_are_capped_per_peer_and_cost_their_sender() {
+    let a = node(&[]).await;
+    let mut builder = ChainBuilder::regtest();
+    for _ in 0..13 {
+        builder.extend(vec![]).unwrap();
+    }
+    // Blocks 2 to 13 of a chain whose block 1 never comes: twelve orphans.
+    let orphans: Vec<Vec<u8>> = builder.blocks[2..].iter().map(encode).collect();
+    let target = a.net.info().listen_addrs[0].clone();
+    let genesis = ChainParams::regtest().genesis_hash().to_string();
+    let topic = IdentTopic::new(format!("/oxchain/regtest/{}/blocks", &genesis[..16]));
+    let sender = tokio::spawn(async move {
+        gossip(
+            &target,
+            topic,
+            orphans,
+            Duration::from_secs(40),
+            Envelope::Anonymous,
+        )
+        .await
+    });
+    wait_for("the orphans to arrive", 20, || {
+        a.chain.write(|c| c.orphans().len()) >= 8
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = a.chain.write(|c| c.orphans().len());
+    assert_eq!(held, 8, "one peer's share of the pool");
+    wait_for("the sender to be struck", 40, || {
+        a.net
+            .info()
+            .rejected
+            .contains_key("orphans_never_connected")
+    })
+    .await;
+    wait_for("its orphans to be dropped", 10, || {
+        a.chain.write(|c| c.orphans().is_empty())
+    })
+    .await;
+    sender.abort();
 }

@@ -10,94 +10,16 @@ mod common;
 use std::time::Duration;
 
 use common::{node, now_ms, wait_for};
-use libp2p::futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{SwarmBuilder, noise, tcp, yamux};
+use libp2p::gossipsub::IdentTopic;
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::validate::validate_pow;
 use oxchain_primitives::{Address, encode};
+use oxchain_testkit::adversary::{Envelope, gossip};
 use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, signed_transfer};
 
-/// A bare libp2p peer that speaks gossipsub only: it publishes what it is told to,
-/// valid or not, then keeps the connection until the node drops it (a ban) or `linger`
-/// passes.
+/// A raw gossip peer (`oxchain_testkit::adversary::gossip`) that publishes `data`.
 async fn gossip_raw(target: &str, topic: IdentTopic, data: Vec<u8>, linger: Duration) {
-    gossip_raw_as(target, topic, data, linger, Envelope::Anonymous).await;
-}
-
-/// How a raw peer's gossip envelope is made.
-#[derive(Clone, Copy)]
-enum Envelope {
-    /// As the protocol says: no author, sequence number or signature (ADR 0013).
-    Anonymous,
-    /// Signed by the peer's key, as gossipsub does by default.
-    Signed,
-}
-
-async fn gossip_raw_as(
-    target: &str,
-    topic: IdentTopic,
-    data: Vec<u8>,
-    linger: Duration,
-    envelope: Envelope,
-) {
-    let max_transmit = data.len() + 1024;
-    let mut swarm = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|key| {
-            let mode = match envelope {
-                Envelope::Anonymous => gossipsub::ValidationMode::Anonymous,
-                Envelope::Signed => gossipsub::ValidationMode::Strict,
-            };
-            let config = gossipsub::ConfigBuilder::default()
-                .heartbeat_interval(Duration::from_millis(200))
-                .max_transmit_size(max_transmit.max(65_536))
-                .validation_mode(mode)
-                .build()
-                .unwrap();
-            let authenticity = match envelope {
-                Envelope::Anonymous => gossipsub::MessageAuthenticity::Anonymous,
-                Envelope::Signed => gossipsub::MessageAuthenticity::Signed(key.clone()),
-            };
-            let behaviour: gossipsub::Behaviour =
-                gossipsub::Behaviour::new(authenticity, config).unwrap();
-            behaviour
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
-    swarm.behaviour_mut().subscribe(&topic).unwrap();
-    swarm
-        .dial(target.parse::<libp2p::Multiaddr>().unwrap())
-        .unwrap();
-    // Publish once the node has subscribed us into its view of the topic.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
-            .await
-            .expect("the node subscribes");
-        if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) = event
-            && t == topic.hash()
-        {
-            break;
-        }
-    }
-    swarm.behaviour_mut().publish(topic, data).unwrap();
-    let _ = tokio::time::timeout(linger, async {
-        loop {
-            if let SwarmEvent::ConnectionClosed { .. } = swarm.select_next_some().await {
-                return;
-            }
-        }
-    })
-    .await;
+    gossip(target, topic, vec![data], linger, Envelope::Anonymous).await;
 }
 
 fn topic(kind: &str) -> IdentTopic {
@@ -115,10 +37,10 @@ async fn a_gossiped_block_in_a_signed_envelope_is_dropped_and_its_sender_banned(
     let target = a.net.info().listen_addrs[0].clone();
     // A valid block on A's tip: only its envelope is wrong.
     let block = ChainBuilder::new(params).build_block(vec![]);
-    gossip_raw_as(
+    gossip(
         &target,
         topic("blocks"),
-        encode(&block),
+        vec![encode(&block)],
         UNTIL_BANNED,
         Envelope::Signed,
     )

@@ -2,13 +2,15 @@
 //! protocol with the network crate's own codec and answers as its [`Script`] says,
 //! honestly or not. It records every request it gets, so that a test can see what the
 //! node asked. Each one has a fresh peer id: starting several is a host that rotates
-//! its identity.
+//! its identity. [`gossip`] is its gossip side: a bare gossipsub peer that publishes
+//! whatever it is told to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, noise, tcp, yamux};
@@ -174,4 +176,90 @@ impl Adversary {
             })
             .collect()
     }
+}
+
+/// How a raw gossip peer's envelope is made.
+#[derive(Debug, Clone, Copy)]
+pub enum Envelope {
+    /// As the protocol says: no author, sequence number or signature (ADR 0013).
+    Anonymous,
+    /// Signed by the peer's key, as gossipsub does by default.
+    Signed,
+}
+
+/// A bare libp2p peer under a fresh peer id that speaks gossipsub only: it dials
+/// `target`, waits until the node has subscribed it to `topic`, publishes `messages` in
+/// order (valid or not, each distinct), then keeps the connection until the node drops
+/// it (a ban) or `linger` passes.
+pub async fn gossip(
+    target: &str,
+    topic: IdentTopic,
+    messages: Vec<Vec<u8>>,
+    linger: Duration,
+    envelope: Envelope,
+) {
+    let largest = messages.iter().map(Vec::len).max().unwrap_or(0);
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| {
+            let mode = match envelope {
+                Envelope::Anonymous => gossipsub::ValidationMode::Anonymous,
+                Envelope::Signed => gossipsub::ValidationMode::Strict,
+            };
+            let config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(Duration::from_millis(200))
+                .max_transmit_size((largest + 1024).max(65_536))
+                .validation_mode(mode)
+                // Ids from the content, as a node makes them, so that distinct messages
+                // without an author or sequence number are distinct.
+                .message_id_fn(|m: &gossipsub::Message| {
+                    use std::hash::{Hash, Hasher};
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    m.data.hash(&mut hasher);
+                    gossipsub::MessageId::from(hasher.finish().to_be_bytes().to_vec())
+                })
+                .build()
+                .unwrap();
+            let authenticity = match envelope {
+                Envelope::Anonymous => gossipsub::MessageAuthenticity::Anonymous,
+                Envelope::Signed => gossipsub::MessageAuthenticity::Signed(key.clone()),
+            };
+            let behaviour: gossipsub::Behaviour =
+                gossipsub::Behaviour::new(authenticity, config).unwrap();
+            behaviour
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm.behaviour_mut().subscribe(&topic).unwrap();
+    swarm.dial(target.parse::<Multiaddr>().unwrap()).unwrap();
+    // Publish once the node has subscribed us into its view of the topic.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .expect("the node subscribes");
+        if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) = event
+            && t == topic.hash()
+        {
+            break;
+        }
+    }
+    for data in messages {
+        swarm.behaviour_mut().publish(topic.clone(), data).unwrap();
+    }
+    let _ = tokio::time::timeout(linger, async {
+        loop {
+            if let SwarmEvent::ConnectionClosed { .. } = swarm.select_next_some().await {
+                return;
+            }
+        }
+    })
+    .await;
 }
