@@ -201,6 +201,8 @@ struct Service {
     /// Blocks that came by gossip lately: gossipsub forwards those it accepts, so they
     /// are not published again when they connect (at most [`MAX_GOSSIPED`]).
     gossiped: VecDeque<BlockHash>,
+    /// The new tip of a reorg whose connected blocks are being announced.
+    reorg_to: Option<BlockHash>,
     info: watch::Sender<NetInfo>,
     rejected: std::collections::BTreeMap<String, u64>,
     /// Transfers that found no subscribed peer, sent again when a peer subscribes.
@@ -358,6 +360,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         requests: HashMap::new(),
         validating: 0,
         gossiped: VecDeque::new(),
+        reorg_to: None,
         info,
         rejected: Default::default(),
         unsent: VecDeque::new(),
@@ -521,11 +524,15 @@ impl Service {
                     *self.rejected.entry(why.to_string()).or_default() += 1;
                 }
             },
-            Step::Finished { height, reached } => {
-                if reached {
+            Step::Finished {
+                height,
+                reached,
+                imported,
+            } => {
+                if reached && imported {
                     tracing::info!(height, "sync done");
                 } else {
-                    tracing::debug!(height, "sync round ended short of its target");
+                    tracing::debug!(height, reached, imported, "sync round ended");
                 }
                 self.publish_info();
             }
@@ -611,9 +618,20 @@ impl Service {
 
     fn on_chain(&mut self, event: ChainEvent) {
         match event {
+            // A reorg's events: the Reorg, then each branch block connected, the new
+            // tip last.
+            ChainEvent::Reorg { new_tip, .. } => self.reorg_to = Some(new_tip),
             ChainEvent::BlockConnected { hash, block, .. } => {
-                // Blocks a sync brings are old news to the peers, and gossipsub forwards
-                // the ones that came by gossip: neither is published again.
+                // Blocks a sync brings are old news to the peers, gossipsub forwards the
+                // ones that came by gossip, and of a reorg's branch only the new tip is
+                // news (a peer that lacks its parents fetches them by sync): none of
+                // those is published again.
+                if let Some(tip) = self.reorg_to {
+                    if tip != hash {
+                        return;
+                    }
+                    self.reorg_to = None;
+                }
                 if self.syncer.syncing() || self.gossiped.contains(&hash) {
                     return;
                 }
@@ -738,10 +756,9 @@ impl Service {
     }
 
     fn on_gossip(&mut self, source: PeerId, id: MessageId, message: gossipsub::Message) {
-        if self.validating >= MAX_VALIDATING {
-            self.report(&id, &source, Verdict::Ignore);
-            return;
-        }
+        // Decoding comes first, so that bytes that do not decode get their sender banned
+        // even while the checks are full; past [`MAX_VALIDATING`] the rest is ignored.
+        let full = self.validating >= MAX_VALIDATING;
         let chain = self.chain.clone();
         let done = self.done_tx.clone();
         if message.topic == self.blocks_topic.hash() {
@@ -749,6 +766,10 @@ impl Service {
                 self.report(&id, &source, Verdict::Reject);
                 return;
             };
+            if full {
+                self.report(&id, &source, Verdict::Ignore);
+                return;
+            }
             if self.gossiped.len() == MAX_GOSSIPED {
                 self.gossiped.pop_front();
             }
@@ -770,6 +791,10 @@ impl Service {
                     return;
                 }
             };
+            if full {
+                self.report(&id, &source, Verdict::Ignore);
+                return;
+            }
             self.validating += 1;
             tokio::task::spawn_blocking(move || {
                 let verdict = gossip::check_transfer(&chain, transfer);

@@ -83,8 +83,13 @@ pub(crate) enum Step {
     Import(Vec<(Block, PeerId)>),
     /// Penalise a peer.
     Penalise { peer: PeerId, penalty: Penalty },
-    /// A round ended; `reached` when it brought us to its leader's height.
-    Finished { height: u64, reached: bool },
+    /// A round ended; `reached` when it brought us to its leader's height, `imported`
+    /// when it imported any block.
+    Finished {
+        height: u64,
+        reached: bool,
+        imported: bool,
+    },
 }
 
 /// Peers a round downloads from at once, at most (the leader among them).
@@ -128,6 +133,7 @@ struct Round {
     arrived: BTreeMap<u64, (Block, PeerId)>,
     arrived_bytes: usize,
     importing: bool,
+    imported: bool,
 }
 
 impl Round {
@@ -173,7 +179,14 @@ pub(crate) struct Syncer {
     round: Option<Round>,
     next_token: Token,
     out: Vec<Step>,
+    /// When a round's start was last logged at INFO, and how many started since.
+    logged: Option<Instant>,
+    rounds_unlogged: u64,
 }
+
+/// Round starts are logged at INFO at most this often (the rest at DEBUG, counted in the
+/// next INFO line).
+const LOG_EVERY: Duration = Duration::from_secs(60);
 
 impl Syncer {
     /// The steps to carry out, in order.
@@ -325,7 +338,17 @@ impl Syncer {
 
     fn start(&mut self, local: &dyn Local, leader: PeerId, status: Option<Status>, now: Instant) {
         let claimed = status.map_or(Work::default(), |s| s.work);
-        tracing::info!(peer = %leader, target = status.map_or(0, |s| s.height), "syncing: headers first from the peer with most work");
+        // One line a minute at most: rounds that end at once (a peer's orphan on a
+        // branch we have, a struck leader) would otherwise fill the log.
+        let target = status.map_or(0, |s| s.height);
+        if self.logged.is_none_or(|at| at + LOG_EVERY <= now) {
+            self.logged = Some(now);
+            tracing::info!(peer = %leader, target, rounds = self.rounds_unlogged + 1, "syncing: headers first from the peer with most work");
+            self.rounds_unlogged = 0;
+        } else {
+            self.rounds_unlogged += 1;
+            tracing::debug!(peer = %leader, target, "syncing: headers first from the peer with most work");
+        }
         self.round = Some(Round {
             leader,
             leader_tip: status.map_or(BlockHash([0; 32]), |s| s.tip),
@@ -344,6 +367,7 @@ impl Syncer {
             arrived: BTreeMap::new(),
             arrived_bytes: 0,
             importing: false,
+            imported: false,
         });
         self.request_headers(local, now);
     }
@@ -670,17 +694,20 @@ impl Syncer {
         }
         if !batch.is_empty() {
             round.importing = true;
+            round.imported = true;
             self.out.push(Step::Import(batch));
         }
     }
 
     fn maybe_finish(&mut self, local: &dyn Local) {
-        if self.round.as_ref().is_some_and(Round::finished) {
-            let target = self.round.take().map_or(0, |r| r.target);
+        if self.round.as_ref().is_some_and(Round::finished)
+            && let Some(round) = self.round.take()
+        {
             let height = local.tip_height();
             self.out.push(Step::Finished {
                 height,
-                reached: height >= target,
+                reached: height >= round.target,
+                imported: round.imported,
             });
         }
     }

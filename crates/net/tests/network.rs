@@ -13,8 +13,8 @@ use common::{node, now_ms, wait_for};
 use libp2p::gossipsub::IdentTopic;
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::validate::validate_pow;
-use oxchain_primitives::{Address, encode};
-use oxchain_testkit::adversary::{Envelope, gossip};
+use oxchain_primitives::{Address, Block, decode, encode};
+use oxchain_testkit::adversary::{Envelope, gossip, listen};
 use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, signed_transfer};
 
 /// A raw gossip peer (`oxchain_testkit::adversary::gossip`) that publishes `data`.
@@ -176,6 +176,56 @@ async fn a_low_work_side_chain_is_not_stored() {
     }
     assert_eq!(a.net.info().banned, 0, "low work is no fault");
     assert_eq!(a.chain.view().tip().hash, main.tip().compute_hash());
+}
+
+/// Of a reorg's branch only the new tip is announced: the blocks below it are old news
+/// to whoever sent them, and a peer that lacks them fetches them by sync. They used to be
+/// published one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_a_reorg_only_the_new_tip_is_gossiped() {
+    let params = ChainParams::regtest();
+    let a = node(&[]).await;
+    let target = a.net.info().listen_addrs[0].clone();
+    let listener =
+        tokio::spawn(async move { listen(&target, topic("blocks"), Duration::from_secs(8)).await });
+    wait_for("the listener to connect", 20, || {
+        a.net.info().peers.len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut main = ChainBuilder::new(params.clone());
+    let mut branch = ChainBuilder::new(params);
+    branch.miner = Address([0x77; 20]);
+    for _ in 0..2 {
+        main.extend(vec![]).unwrap();
+    }
+    for _ in 0..3 {
+        branch.extend(vec![]).unwrap();
+    }
+    for block in &main.blocks[1..] {
+        a.chain
+            .write(|c| c.process_block(block.clone(), now_ms()))
+            .unwrap();
+    }
+    // The branch as a sync brings it: two side blocks, then the one that reorgs.
+    a.chain
+        .write(|c| c.process_blocks(branch.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    assert_eq!(a.chain.view().tip().hash, branch.tip().compute_hash());
+    let received: Vec<_> = listener
+        .await
+        .unwrap()
+        .iter()
+        .map(|data| decode::<Block>(data).unwrap().compute_hash())
+        .collect();
+    let expected: Vec<_> = [&main.blocks[1], &main.blocks[2], &branch.blocks[3]]
+        .iter()
+        .map(|b| b.compute_hash())
+        .collect();
+    assert_eq!(
+        received, expected,
+        "the main blocks, then the reorg's new tip only"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

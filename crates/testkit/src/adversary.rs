@@ -199,7 +199,37 @@ pub async fn gossip(
     envelope: Envelope,
 ) {
     let largest = messages.iter().map(Vec::len).max().unwrap_or(0);
-    let mut swarm = SwarmBuilder::with_new_identity()
+    let mut swarm = gossip_swarm(envelope, largest);
+    swarm.behaviour_mut().subscribe(&topic).unwrap();
+    swarm.dial(target.parse::<Multiaddr>().unwrap()).unwrap();
+    // Publish once the node has subscribed us into its view of the topic.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .expect("the node subscribes");
+        if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) = event
+            && t == topic.hash()
+        {
+            break;
+        }
+    }
+    for data in messages {
+        swarm.behaviour_mut().publish(topic.clone(), data).unwrap();
+    }
+    let _ = tokio::time::timeout(linger, async {
+        loop {
+            if let SwarmEvent::ConnectionClosed { .. } = swarm.select_next_some().await {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
+/// A gossipsub-only swarm under a fresh peer id.
+fn gossip_swarm(envelope: Envelope, largest: usize) -> libp2p::Swarm<gossipsub::Behaviour> {
+    SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
             tcp::Config::default(),
@@ -236,30 +266,26 @@ pub async fn gossip(
         })
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+        .build()
+}
+
+/// A gossipsub peer under a fresh peer id that dials `target`, subscribes to `topic`
+/// and returns every message it receives on it in `listen`, in order.
+pub async fn listen(target: &str, topic: IdentTopic, listen: Duration) -> Vec<Vec<u8>> {
+    let mut swarm = gossip_swarm(Envelope::Anonymous, 2 << 20);
     swarm.behaviour_mut().subscribe(&topic).unwrap();
     swarm.dial(target.parse::<Multiaddr>().unwrap()).unwrap();
-    // Publish once the node has subscribed us into its view of the topic.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
-            .await
-            .expect("the node subscribes");
-        if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) = event
-            && t == topic.hash()
-        {
-            break;
-        }
-    }
-    for data in messages {
-        swarm.behaviour_mut().publish(topic.clone(), data).unwrap();
-    }
-    let _ = tokio::time::timeout(linger, async {
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(listen, async {
         loop {
-            if let SwarmEvent::ConnectionClosed { .. } = swarm.select_next_some().await {
-                return;
+            if let SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) =
+                swarm.select_next_some().await
+                && message.topic == topic.hash()
+            {
+                received.push(message.data);
             }
         }
     })
     .await;
+    received
 }
