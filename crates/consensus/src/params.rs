@@ -1,7 +1,7 @@
 //! Chain parameters: what differs between main, test, dev and regtest. The rules are the
 //! same on every network.
 
-use oxchain_primitives::{Amount, Block, BlockHash, CompactTarget, Height, Network, Target};
+use oxchain_primitives::{Amount, Block, BlockHash, CompactTarget, Height, Network, Target, Work};
 use ruint::aliases::U256;
 
 use crate::genesis;
@@ -36,6 +36,11 @@ pub struct ChainParams {
     pub initial_subsidy: Amount,
     /// Coins each dev account receives in genesis (dev and regtest only).
     pub dev_account_funds: Amount,
+    /// The least cumulative work a chain must show before a syncing node downloads its
+    /// blocks: headers that show less are not worth a block, so a fresh node cannot be
+    /// fed a cheap chain first. Zero on every network today (none has history yet); a
+    /// release raises it to the work of a recent block of the network's best chain.
+    pub min_chain_work: Work,
     genesis: Block,
     genesis_hash: BlockHash,
 }
@@ -78,6 +83,7 @@ impl ChainParams {
             halving_interval: halving,
             initial_subsidy: fifty,
             dev_account_funds: Amount::from_units(10_000 * COIN),
+            min_chain_work: Work::default(),
             genesis: Block {
                 header: genesis::placeholder_header(),
                 transactions: Vec::new(),

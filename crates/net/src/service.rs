@@ -260,6 +260,10 @@ impl Local for ChainLocal<'_> {
     fn pow_ok(&self, header: &Header) -> bool {
         oxchain_consensus::validate::validate_pow(self.view.params(), header).is_ok()
     }
+
+    fn min_chain_work(&self) -> Work {
+        self.view.params().min_chain_work
+    }
 }
 
 /// Starts the network on the current tokio runtime.

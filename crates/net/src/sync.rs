@@ -33,6 +33,8 @@ pub(crate) trait Local {
     fn locator(&self, head: Option<BlockHash>) -> Vec<BlockHash>;
     /// Whether a header's hash meets its own target, within the network's limit.
     fn pow_ok(&self, header: &Header) -> bool;
+    /// The least work a chain must show before its blocks are downloaded.
+    fn min_chain_work(&self) -> Work;
 }
 
 /// Names a request the machine sent; the loop maps libp2p's request ids to these.
@@ -99,6 +101,9 @@ pub(crate) const READY_BYTES: usize = 32 << 20;
 /// Headers a round holds ahead of its imports, at most: the next headers are asked for
 /// once fewer wait.
 const HEADERS_AHEAD: usize = 2 * MAX_HEADERS;
+/// Headers a round may hold before they show the network's minimum chain work (no block
+/// is asked for until then), at most: 32 bytes each and a map entry.
+const HEADERS_BELOW_MIN_WORK: usize = 100 * MAX_HEADERS;
 /// A request for headers, or for blocks that the round waits on while another peer
 /// could serve them, unanswered after this long: its peer stalls the round (struck, and
 /// what it held is asked of another). The transport's own timeout (30 s) is the bound
@@ -274,10 +279,11 @@ impl Syncer {
         }
         if self.round.is_none() {
             let ours = local.tip_work();
+            let least = ours.max(local.min_chain_work());
             let best = self
                 .statuses
                 .iter()
-                .filter(|(peer, s)| s.work > ours && usable(peer))
+                .filter(|(peer, s)| s.work > ours && s.work >= least && usable(peer))
                 .max_by_key(|(_, s)| s.work)
                 .map(|(p, s)| (*p, *s));
             if let Some((peer, status)) = best {
@@ -286,7 +292,7 @@ impl Syncer {
             return;
         }
         self.request_headers(local, now);
-        self.request_blocks(usable, now);
+        self.request_blocks(local, usable, now);
     }
 
     /// Strikes the peer of a request that stalls the round (see [`STALL_AFTER`]); true
@@ -382,7 +388,15 @@ impl Syncer {
         let Some(round) = self.round.as_mut() else {
             return;
         };
-        if round.headers_out.is_some() || round.headers_done || round.order.len() >= HEADERS_AHEAD {
+        let below_min = round
+            .last
+            .is_none_or(|(_, work)| work < local.min_chain_work());
+        let ahead = if below_min {
+            HEADERS_BELOW_MIN_WORK
+        } else {
+            HEADERS_AHEAD
+        };
+        if round.headers_out.is_some() || round.headers_done || round.order.len() >= ahead {
             return;
         }
         round.headers_out = Some((token, now));
@@ -400,10 +414,22 @@ impl Syncer {
         });
     }
 
-    fn request_blocks(&mut self, usable: &dyn Fn(&PeerId) -> bool, now: Instant) {
+    fn request_blocks(
+        &mut self,
+        local: &dyn Local,
+        usable: &dyn Fn(&PeerId) -> bool,
+        now: Instant,
+    ) {
         let Some(round) = self.round.as_ref() else {
             return;
         };
+        // No block before the headers show the network's minimum chain work.
+        if round
+            .last
+            .is_none_or(|(_, work)| work < local.min_chain_work())
+        {
+            return;
+        }
         // The leader first, then helpers, each with at most one request out.
         let mut peers: Vec<PeerId> = vec![round.leader];
         let mut helpers: Vec<PeerId> = self
@@ -549,6 +575,12 @@ impl Syncer {
         let short = headers.len() < MAX_HEADERS;
         if short && work < round.claimed_at_request {
             return self.penalise(peer, Penalty::Strike("sync_work_not_shown"));
+        }
+        // A chain that ends, or grew this long, below the network's minimum chain work
+        // is not worth its blocks.
+        let below_min = work < local.min_chain_work();
+        if below_min && (short || round.order.len() + fresh.len() > HEADERS_BELOW_MIN_WORK) {
+            return self.penalise(peer, Penalty::Strike("below_min_chain_work"));
         }
         round.headers_done = short;
         if let Some(last) = headers.last() {

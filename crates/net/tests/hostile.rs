@@ -126,6 +126,7 @@ async fn a_host_that_rotates_its_peer_id_is_refused_by_address() {
         wait_for("the ban", 20, || a.net.info().banned == n).await;
         assert!(liar.count(|r| matches!(r, SyncRequest::GetHeaders { .. })) > 0);
     }
+    assert_eq!(a.net.info().rejected.get("unchained_headers"), Some(&2));
     // A third peer id from the same address never gets as far as a Status request.
     let third = Adversary::start(&target, Script::Unchained(store.clone()));
     tokio::time::sleep(Duration::from_secs(3)).await;

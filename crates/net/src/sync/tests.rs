@@ -13,6 +13,7 @@ struct Fake {
     stored: HashMap<BlockHash, Work>,
     tip: (u64, Work),
     bad_pow: HashSet<BlockHash>,
+    min_work: Work,
 }
 
 impl Fake {
@@ -23,6 +24,7 @@ impl Fake {
             stored: HashMap::from([(genesis.compute_hash(), work)]),
             tip: (0, work),
             bad_pow: HashSet::new(),
+            min_work: Work::default(),
         }
     }
 }
@@ -42,6 +44,9 @@ impl Local for Fake {
     }
     fn pow_ok(&self, header: &Header) -> bool {
         !self.bad_pow.contains(&header.compute_hash())
+    }
+    fn min_chain_work(&self) -> Work {
+        self.min_work
     }
 }
 
@@ -408,4 +413,63 @@ fn a_leader_that_sits_on_a_request_for_headers_is_struck() {
         vec![(peer, Penalty::Strike("sync_stalled"))]
     );
     assert!(!sync.syncing());
+}
+
+#[test]
+fn headers_that_end_below_the_minimum_chain_work_fetch_no_block_and_strike() {
+    let honest = chain(50);
+    let mut local = Fake::at_genesis(&honest);
+    let status = status_of(&honest);
+    // The network's minimum is more than this chain's work.
+    local.min_work = status.work.checked_add(status.work).unwrap();
+    let peer = PeerId::random();
+    let mut sync = Syncer::default();
+    sync.status(peer, status);
+    // A peer that claims less than the minimum is not synced from ...
+    sync.drive(&local, &everyone, Instant::now());
+    assert!(sync.take_steps().is_empty());
+    // ... but one of its blocks with an unknown parent starts a round, whose headers
+    // then fall short of the minimum.
+    sync.orphan_from(&local, peer, Instant::now());
+    let sent = sends(&sync.take_steps());
+    sync.headers(&local, peer, sent[0].1, headers(&honest));
+    let steps = sync.take_steps();
+    assert_eq!(
+        penalties(&steps),
+        vec![(peer, Penalty::Strike("below_min_chain_work"))]
+    );
+    assert!(sends(&steps).is_empty(), "no block asked for");
+    assert!(!sync.syncing());
+}
+
+#[test]
+fn blocks_are_asked_for_only_once_the_headers_show_the_minimum_chain_work() {
+    // More than one answer of headers: the first 2,000 are below the minimum, the
+    // minimum is reached at the last header.
+    let honest = chain(MAX_HEADERS + 5);
+    let mut local = Fake::at_genesis(&honest);
+    let status = status_of(&honest);
+    local.min_work = status.work;
+    let peer = PeerId::random();
+    let (mut sync, token) = started(&local, peer, status);
+    let all = headers(&honest);
+    sync.headers(&local, peer, token, all[..MAX_HEADERS].to_vec());
+    sync.drive(&local, &everyone, Instant::now());
+    let sent = sends(&sync.take_steps());
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        matches!(sent[0].2, SyncRequest::GetHeaders { .. }),
+        "more headers, no blocks yet"
+    );
+    sync.headers(&local, peer, sent[0].1, all[MAX_HEADERS..].to_vec());
+    sync.drive(&local, &everyone, Instant::now());
+    let sent = sends(&sync.take_steps());
+    assert!(
+        !sent.is_empty()
+            && sent
+                .iter()
+                .all(|(_, _, r)| matches!(r, SyncRequest::GetBlocks(_))),
+        "{sent:?}"
+    );
+    assert_eq!(answer(&honest, &sent[0].2)[0], honest.blocks[1]);
 }
