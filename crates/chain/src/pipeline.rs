@@ -65,8 +65,10 @@ impl Chain {
             stored.push(outcome.hash());
         }
         while let Some(parent) = stored.pop() {
+            // Orphans came unasked (by gossip): the low-work rule applies to them,
+            // whatever brought their parent.
             for child in self.orphans.take_children(&parent) {
-                let outcome = self.run_steps(w, &child, None, requested, now_ms, effects)?;
+                let outcome = self.run_steps(w, &child, None, false, now_ms, effects)?;
                 if is_stored(&outcome) {
                     stored.push(outcome.hash());
                 }

@@ -36,7 +36,8 @@ pub(crate) fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
     use libp2p::multiaddr::Protocol;
     addr.iter().find_map(|p| match p {
         Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
-        Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+        // An IPv4 address mapped into IPv6 is that IPv4 address (a dual-stack listener).
+        Protocol::Ip6(ip) => Some(IpAddr::V6(ip).to_canonical()),
         _ => None,
     })
 }

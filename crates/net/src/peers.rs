@@ -77,7 +77,13 @@ pub(crate) struct Peers {
     remembered: Vec<Multiaddr>,
     /// Orphans each connected peer sent that have not connected yet, oldest first.
     orphans: HashMap<PeerId, VecDeque<(BlockHash, Instant)>>,
+    /// The IPs of peers that disconnected lately (a verdict on their message may come
+    /// after they left), at most [`MAX_RECENT`].
+    recent: VecDeque<(PeerId, IpAddr)>,
 }
+
+/// Disconnected peers whose IP is remembered for a late ban.
+const MAX_RECENT: usize = 1024;
 
 /// The subnet an IP belongs to, for the book's per-subnet cap.
 fn subnet(ip: IpAddr) -> Vec<u8> {
@@ -128,6 +134,7 @@ impl Peers {
             peers_file,
             remembered: Vec::new(),
             orphans: HashMap::new(),
+            recent: VecDeque::new(),
         };
         for addr in &remembered {
             peers.add_to_book(addr.clone());
@@ -153,7 +160,12 @@ impl Peers {
     }
 
     pub(crate) fn disconnected(&mut self, peer: &PeerId) {
-        self.connected.remove(peer);
+        if let Some(ip) = self.connected.remove(peer).and_then(|c| ip_of(&c.addr)) {
+            if self.recent.len() == MAX_RECENT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((*peer, ip));
+        }
         self.orphans.remove(peer);
     }
 
@@ -217,7 +229,10 @@ impl Peers {
     /// it within a ban's time.
     pub(crate) fn banned(&mut self, peer: PeerId, now: Instant) -> Option<IpAddr> {
         self.strikes.remove(&peer);
-        let ip = ip_of(&self.connected.get(&peer)?.addr)?;
+        let ip = match self.connected.get(&peer) {
+            Some(c) => ip_of(&c.addr)?,
+            None => self.recent.iter().rev().find(|(p, _)| *p == peer)?.1,
+        };
         if self.banned_from.len() >= MAX_COUNTED_IPS && !self.banned_from.contains_key(&ip) {
             let ban_for = self.ban_for;
             self.banned_from
@@ -401,6 +416,20 @@ mod tests {
         peers.expire(later);
         peers.connected(a, addr("/ip4/10.0.0.1/tcp/5000"), false);
         assert_eq!(peers.banned(a, later), None);
+    }
+
+    #[test]
+    fn a_peer_banned_after_it_left_still_counts_against_its_ip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut peers = Peers::new(Duration::from_secs(3600), vec![], dir.path());
+        let now = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        peers.connected(a, addr("/ip4/10.0.0.1/tcp/5000"), false);
+        peers.connected(b, addr("/ip4/10.0.0.1/tcp/5001"), false);
+        peers.disconnected(&a);
+        peers.disconnected(&b);
+        assert_eq!(peers.banned(a, now), None);
+        assert_eq!(peers.banned(b, now), Some("10.0.0.1".parse().unwrap()));
     }
 
     #[test]

@@ -108,7 +108,7 @@ enum Command {
 pub struct NetHandle {
     commands: mpsc::UnboundedSender<Command>,
     info: watch::Receiver<NetInfo>,
-    task: tokio::task::JoinHandle<()>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl NetHandle {
@@ -136,9 +136,23 @@ impl NetHandle {
     }
 }
 
+impl NetHandle {
+    /// Stops the network and waits until its loop has let go of the chain (and so of
+    /// the store): a node that restarts on the same data directory finds it free.
+    pub async fn stop(&self) {
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
 impl Drop for NetHandle {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = self.task.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
     }
 }
 
@@ -163,8 +177,12 @@ enum Done {
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
     },
-    /// A sync import ended; the senders of the blocks found invalid by their fault.
-    Imported { faulty: Vec<PeerId> },
+    /// A sync round's import ended; the senders of the blocks found invalid by their
+    /// fault (`None` if the import failed: the round ends, no one is at fault).
+    Imported {
+        round: u64,
+        faulty: Option<Vec<PeerId>>,
+    },
 }
 
 /// Gossip messages checked at once, at most: past it a message is ignored (not
@@ -380,7 +398,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
     Ok(NetHandle {
         commands,
         info: info_rx,
-        task,
+        task: std::sync::Mutex::new(Some(task)),
     })
 }
 
@@ -472,6 +490,15 @@ impl Service {
     /// Runs the sync machine: starts what it can start, and carries out its steps.
     fn drive_sync(&mut self) {
         loop {
+            // Steps an input left (a penalty above all) are carried out before the
+            // machine chooses whom to ask next, so that it sees the penalty.
+            let pending = self.syncer.take_steps();
+            if !pending.is_empty() {
+                for step in pending {
+                    self.carry_out(step);
+                }
+                continue;
+            }
             let now = Instant::now();
             {
                 let Service {
@@ -513,7 +540,7 @@ impl Service {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.requests.insert(id, Some(token));
             }
-            Step::Import(blocks) => self.import(blocks),
+            Step::Import { round, blocks } => self.import(round, blocks),
             Step::Penalise {
                 peer,
                 penalty: Penalty::Ban(why),
@@ -583,12 +610,18 @@ impl Service {
         let stale = self
             .peers
             .stale_orphans(now, |hash| matches!(store.header(hash), Ok(Some(_))));
+        let ours = self.chain.view().tip().chain_work;
         for (peer, hashes) in stale {
             self.drop_orphans(hashes);
-            self.carry_out(Step::Penalise {
-                peer,
-                penalty: Penalty::Strike("orphans_never_connected"),
-            });
+            // A peer on a branch with no more work than ours may have sent honest
+            // blocks that we do not store (their parents had low work): only a peer that
+            // claims a better chain and does not show it is at fault.
+            if self.syncer.claimed(&peer).is_some_and(|work| work > ours) {
+                self.carry_out(Step::Penalise {
+                    peer,
+                    penalty: Penalty::Strike("orphans_never_connected"),
+                });
+            }
         }
     }
 
@@ -860,15 +893,16 @@ impl Service {
                     .sync
                     .send_response(channel, response);
             }
-            Done::Imported { faulty } => {
-                for peer in &faulty {
+            Done::Imported { round, faulty } => {
+                for peer in faulty.iter().flatten() {
                     self.ban(*peer, "invalid_sync_block");
                 }
                 let local = ChainLocal {
                     view: self.chain.view(),
                     genesis: self.genesis,
                 };
-                self.syncer.imported(&local, !faulty.is_empty());
+                let failed = faulty.is_none_or(|f| !f.is_empty());
+                self.syncer.imported(&local, round, failed);
             }
         }
         self.drive_sync();
@@ -878,10 +912,14 @@ impl Service {
     /// A gossiped block from `source` waits in the orphan pool.
     fn on_orphan(&mut self, source: PeerId, orphan: BlockHash) {
         let now = Instant::now();
+        // A sender gone by now has no share to keep: its orphans age out of the pool.
+        if !self.swarm.is_connected(&source) {
+            return;
+        }
         if let Some(dropped) = self.peers.orphan(source, orphan, now) {
             self.drop_orphans(vec![dropped]);
         }
-        if self.swarm.is_connected(&source) && !self.peers.paused(&source, now) {
+        if !self.peers.paused(&source, now) {
             let local = ChainLocal {
                 view: self.chain.view(),
                 genesis: self.genesis,
@@ -970,24 +1008,39 @@ impl Service {
         }
     }
 
-    /// Imports a batch of the sync, off the loop, one batch at a time.
-    fn import(&mut self, batch: Vec<(Block, PeerId)>) {
+    /// Imports a batch of sync round `round`, off the loop, one batch at a time. The
+    /// loop always hears back, even if the import panics (else the sync would wait on it
+    /// for ever).
+    fn import(&mut self, round: u64, batch: Vec<(Block, PeerId)>) {
         let chain = self.chain.clone();
         let done = self.done_tx.clone();
         tokio::task::spawn_blocking(move || {
             let (blocks, senders): (Vec<Block>, Vec<PeerId>) = batch.into_iter().unzip();
-            let outcomes = chain.write(|c| c.process_blocks(blocks, now_ms()));
-            let mut faulty: Vec<PeerId> = match outcomes {
-                Ok(outcomes) => outcomes
-                    .iter()
-                    .zip(&senders)
-                    .filter(|(o, _)| o.fault() == Some(Fault::Sender))
-                    .map(|(_, p)| *p)
-                    .collect(),
-                Err(_) => Vec::new(),
+            let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                chain.write(|c| c.process_blocks(blocks, now_ms()))
+            }));
+            let faulty = match outcomes {
+                Ok(Ok(outcomes)) => {
+                    let mut faulty: Vec<PeerId> = outcomes
+                        .iter()
+                        .zip(&senders)
+                        .filter(|(o, _)| o.fault() == Some(Fault::Sender))
+                        .map(|(_, p)| *p)
+                        .collect();
+                    faulty.sort();
+                    faulty.dedup();
+                    Some(faulty)
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "sync import failed");
+                    None
+                }
+                Err(_) => {
+                    tracing::error!("sync import panicked");
+                    None
+                }
             };
-            faulty.dedup();
-            let _ = done.send(Done::Imported { faulty });
+            let _ = done.send(Done::Imported { round, faulty });
         });
     }
 

@@ -80,9 +80,12 @@ pub(crate) enum Step {
         token: Token,
         request: SyncRequest,
     },
-    /// Import these blocks, in order, then call [`Syncer::imported`]. Each comes with
-    /// the peer that sent it.
-    Import(Vec<(Block, PeerId)>),
+    /// Import these blocks, in order, then call [`Syncer::imported`] with `round`. Each
+    /// comes with the peer that sent it. One import at a time, across rounds.
+    Import {
+        round: u64,
+        blocks: Vec<(Block, PeerId)>,
+    },
     /// Penalise a peer.
     Penalise { peer: PeerId, penalty: Penalty },
     /// A round ended; `reached` when it brought us to its leader's height, `imported`
@@ -111,6 +114,8 @@ const HEADERS_BELOW_MIN_WORK: usize = 100 * MAX_HEADERS;
 pub(crate) const STALL_AFTER: Duration = Duration::from_secs(10);
 
 struct Round {
+    /// Tells this round's imports from an earlier round's.
+    id: u64,
     leader: PeerId,
     /// The leader's tip and height, as it last said.
     leader_tip: BlockHash,
@@ -137,7 +142,6 @@ struct Round {
     useless: HashSet<PeerId>,
     arrived: BTreeMap<u64, (Block, PeerId)>,
     arrived_bytes: usize,
-    importing: bool,
     imported: bool,
 }
 
@@ -172,8 +176,8 @@ impl Round {
         self.position.get(&status.tip).copied()
     }
 
-    fn finished(&self) -> bool {
-        self.headers_done && self.order.is_empty() && !self.importing
+    fn finished(&self, importing: Option<u64>) -> bool {
+        self.headers_done && self.order.is_empty() && importing != Some(self.id)
     }
 }
 
@@ -187,6 +191,10 @@ pub(crate) struct Syncer {
     /// When a round's start was last logged at INFO, and how many started since.
     logged: Option<Instant>,
     rounds_unlogged: u64,
+    /// Rounds started so far: the next round's id.
+    rounds: u64,
+    /// The round whose import runs now, if one does (it may have ended since).
+    importing: Option<u64>,
 }
 
 /// Round starts are logged at INFO at most this often (the rest at DEBUG, counted in the
@@ -207,6 +215,11 @@ impl Syncer {
     /// Whether a round is under way.
     pub(crate) fn syncing(&self) -> bool {
         self.round.is_some()
+    }
+
+    /// The work the peer claims (Status), if it said.
+    pub(crate) fn claimed(&self, peer: &PeerId) -> Option<Work> {
+        self.statuses.get(peer).map(|s| s.work)
     }
 
     /// The peer's height, as it said or as its blocks showed.
@@ -295,8 +308,10 @@ impl Syncer {
         self.request_blocks(local, usable, now);
     }
 
-    /// Strikes the peer of a request that stalls the round (see [`STALL_AFTER`]); true
-    /// when it did.
+    /// Strikes a leader that sits on a request for headers (see [`STALL_AFTER`]): true
+    /// when it did. Gives a request for blocks that the round waits on to another peer,
+    /// without a penalty (the peer may just be slow; its answer, if it comes, is not
+    /// taken, and it is asked for no more blocks this round).
     fn check_stalls(&mut self, usable: &dyn Fn(&PeerId) -> bool, now: Instant) -> bool {
         let Some(round) = self.round.as_ref() else {
             return false;
@@ -331,15 +346,15 @@ impl Syncer {
                         .serves_up_to(p, self.statuses.get(p))
                         .is_some_and(|limit| limit >= first)
             });
-        if other {
-            if let Some(round) = self.round.as_mut()
-                && let Some((_, positions, _)) = round.inflight.remove(&token)
-            {
-                round.queue.extend(positions);
-            }
-            self.penalise(peer, Penalty::Strike("sync_stalled"));
+        if other
+            && let Some(round) = self.round.as_mut()
+            && let Some((_, positions, _)) = round.inflight.remove(&token)
+        {
+            tracing::debug!(%peer, "slow to answer for blocks: asking another peer");
+            round.queue.extend(positions);
+            round.useless.insert(peer);
         }
-        other
+        false
     }
 
     fn start(&mut self, local: &dyn Local, leader: PeerId, status: Option<Status>, now: Instant) {
@@ -355,7 +370,9 @@ impl Syncer {
             self.rounds_unlogged += 1;
             tracing::debug!(peer = %leader, target, "syncing: headers first from the peer with most work");
         }
+        self.rounds += 1;
         self.round = Some(Round {
+            id: self.rounds,
             leader,
             leader_tip: status.map_or(BlockHash([0; 32]), |s| s.tip),
             target: status.map_or(0, |s| s.height),
@@ -372,7 +389,6 @@ impl Syncer {
             useless: HashSet::new(),
             arrived: BTreeMap::new(),
             arrived_bytes: 0,
-            importing: false,
             imported: false,
         });
         self.request_headers(local, now);
@@ -430,8 +446,10 @@ impl Syncer {
         {
             return;
         }
-        // The leader first, then helpers, each with at most one request out.
+        // The leader first, then helpers, each with at most one request out (none to a
+        // peer found slow or without the blocks this round).
         let mut peers: Vec<PeerId> = vec![round.leader];
+        peers.retain(|p| !round.useless.contains(p));
         let mut helpers: Vec<PeerId> = self
             .statuses
             .keys()
@@ -493,6 +511,15 @@ impl Syncer {
                 token,
                 request: SyncRequest::GetBlocks(hashes),
             });
+        }
+        // Blocks wait and nobody is asked for them (every peer was found slow or without
+        // them): everyone gets another chance, rather than the round waiting for ever.
+        if let Some(round) = self.round.as_mut()
+            && round.inflight.is_empty()
+            && !round.queue.is_empty()
+            && !round.useless.is_empty()
+        {
+            round.useless.clear();
         }
     }
 
@@ -576,11 +603,24 @@ impl Syncer {
         if short && work < round.claimed_at_request {
             return self.penalise(peer, Penalty::Strike("sync_work_not_shown"));
         }
-        // A chain that ends, or grew this long, below the network's minimum chain work
-        // is not worth its blocks.
+        // A full answer must take the round further: the same headers again (they
+        // would pass every other check) would keep the round going for ever.
+        if !short && round.last.is_some_and(|(_, before)| work <= before) {
+            return self.penalise(peer, Penalty::Strike("sync_no_progress"));
+        }
+        // A chain that ends below the network's minimum chain work is not worth its
+        // blocks.
         let below_min = work < local.min_chain_work();
-        if below_min && (short || round.order.len() + fresh.len() > HEADERS_BELOW_MIN_WORK) {
+        if below_min && short {
             return self.penalise(peer, Penalty::Strike("below_min_chain_work"));
+        }
+        // Headers held below the minimum are capped; past the cap the round ends with no
+        // penalty (a chain that long below the minimum needs a header presync, which a
+        // network will need before its minimum is raised that far).
+        if below_min && round.order.len() + fresh.len() > HEADERS_BELOW_MIN_WORK {
+            tracing::warn!(%peer, "over {HEADERS_BELOW_MIN_WORK} headers below the minimum chain work: round ended");
+            self.round = None;
+            return;
         }
         round.headers_done = short;
         if let Some(last) = headers.last() {
@@ -688,14 +728,12 @@ impl Syncer {
         self.penalise(peer, penalty);
     }
 
-    /// The last [`Step::Import`] is done; `faulty` when a block in it was invalid (the
-    /// loop penalises its sender): the round ends, since what follows cannot connect.
-    pub(crate) fn imported(&mut self, local: &dyn Local, faulty: bool) {
-        let Some(round) = self.round.as_mut() else {
-            return;
-        };
-        round.importing = false;
-        if faulty {
+    /// The [`Step::Import`] of round `id` is done; `faulty` when a block in it was
+    /// invalid (the loop penalises its sender): that round ends, if it still runs, since
+    /// what follows cannot connect.
+    pub(crate) fn imported(&mut self, local: &dyn Local, id: u64, faulty: bool) {
+        self.importing = None;
+        if faulty && self.round.as_ref().is_some_and(|r| r.id == id) {
             self.round = None;
             return;
         }
@@ -705,12 +743,12 @@ impl Syncer {
 
     /// Hands the blocks that arrived in order to the import, unless one is running.
     fn import_next(&mut self) {
+        if self.importing.is_some() {
+            return;
+        }
         let Some(round) = self.round.as_mut() else {
             return;
         };
-        if round.importing {
-            return;
-        }
         let mut batch = Vec::new();
         while let Some(entry) = round.arrived.first_entry() {
             if *entry.key() != round.base {
@@ -725,14 +763,20 @@ impl Syncer {
             batch.push((block, peer));
         }
         if !batch.is_empty() {
-            round.importing = true;
             round.imported = true;
-            self.out.push(Step::Import(batch));
+            self.importing = Some(round.id);
+            self.out.push(Step::Import {
+                round: round.id,
+                blocks: batch,
+            });
         }
     }
 
     fn maybe_finish(&mut self, local: &dyn Local) {
-        if self.round.as_ref().is_some_and(Round::finished)
+        if self
+            .round
+            .as_ref()
+            .is_some_and(|r| r.finished(self.importing))
             && let Some(round) = self.round.take()
         {
             let height = local.tip_height();

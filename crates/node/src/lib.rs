@@ -182,13 +182,17 @@ pub async fn run(
         })
         .await;
 
-    // The miner finishes the block it is on, then the chain and store close.
-    let miner = Arc::try_unwrap(miner);
-    if let Ok(miner) = miner {
+    // The events forwarder holds the API's state (and so the miner): it goes first,
+    // and the network, so that the miner's last handle is ours.
+    events.abort();
+    let _ = events.await;
+    net.stop().await;
+    drop(net);
+    // The miner finishes the block it is on, then the chain and store close. If a
+    // request still holds the miner, it stops when that lets go.
+    if let Ok(miner) = Arc::try_unwrap(miner) {
         tokio::task::spawn_blocking(move || miner.stop()).await?;
     }
-    events.abort();
-    drop(net);
     let mempool_saved = {
         let (dir, chain) = (config.data_dir.clone(), chain.view().clone());
         tokio::task::spawn_blocking(move || mempool_file::save(&dir, &chain))
@@ -196,5 +200,17 @@ pub async fn run(
             .context("writing mempool.dat")?
     };
     served.context("the API server failed")?;
+    // The store closes when its last handle goes: a connection task or checker thread
+    // may still hold one for a moment. Wait for it (a restart on the same directory
+    // needs the lock), but not for ever.
+    let closed = chain.view().store().closed();
+    drop(chain);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !closed.is_closed() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    if !closed.is_closed() {
+        tracing::warn!("the store is still in use 10 s after the node stopped");
+    }
     Ok(Stopped { mempool_saved })
 }

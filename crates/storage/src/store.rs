@@ -83,6 +83,17 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// Tells when every handle on a [`Store`] is gone, and so the directory's lock is free.
+#[derive(Debug, Clone)]
+pub struct StoreClosed(std::sync::Weak<Inner>);
+
+impl StoreClosed {
+    /// Whether every handle on the store is gone.
+    pub fn is_closed(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+}
+
 struct Inner {
     db: Database,
     dir: PathBuf,
@@ -143,6 +154,12 @@ fn create_fresh(
 }
 
 impl Store {
+    /// A watch on this store's closing: a node that stops waits on it, so that a
+    /// restart on the same directory finds the lock free.
+    pub fn closed(&self) -> StoreClosed {
+        StoreClosed(Arc::downgrade(&self.inner))
+    }
+
     /// Opens (or creates) the store in `dir` for the network of `params`.
     pub fn open(dir: &Path, params: &ChainParams) -> Result<Store, StoreError> {
         let io = |path: &Path| {

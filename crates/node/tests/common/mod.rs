@@ -54,7 +54,10 @@ impl TestNode {
                 let _ = started_tx.send(s.clone());
             },
         ));
-        let started = started_rx.await.expect("the node starts");
+        let Ok(started) = started_rx.await else {
+            let result = task.await;
+            panic!("the node did not start: {result:?}");
+        };
         TestNode {
             addr: started.api,
             started,
