@@ -133,3 +133,19 @@ pub(crate) fn check_transfer(chain: &SharedChain, transfer: Transfer) -> Verdict
         Err(_) => Verdict::Ignore,
     }
 }
+
+/// Starts the thread that checks gossiped transfers one at a time, in the order sent
+/// (`check` for each). It stops when the sender is dropped.
+pub(crate) fn transfer_checker<T: Send + 'static>(
+    check: impl Fn(T) + Send + 'static,
+) -> std::io::Result<std::sync::mpsc::Sender<T>> {
+    let (queue, inbox) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("gossip-transfers".into())
+        .spawn(move || {
+            for item in inbox {
+                check(item);
+            }
+        })?;
+    Ok(queue)
+}

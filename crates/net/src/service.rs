@@ -210,6 +210,8 @@ struct Service {
     blocks_topic: IdentTopic,
     txs_topic: IdentTopic,
     done_tx: mpsc::UnboundedSender<Done>,
+    /// Gossiped transfers to check, in order (see [`gossip::transfer_checker`]).
+    transfers: std::sync::mpsc::Sender<(MessageId, PeerId, oxchain_primitives::Transfer)>,
     syncer: Syncer,
     peers: Peers,
     /// Requests out, each with the syncer's token (none for a Status).
@@ -237,6 +239,14 @@ fn now_ms() -> u64 {
 struct ChainLocal<'a> {
     view: &'a ChainView,
     genesis: BlockHash,
+}
+
+/// The local chain of `chain`, as the sync machine sees it.
+fn local(chain: &SharedChain, genesis: BlockHash) -> ChainLocal<'_> {
+    ChainLocal {
+        view: chain.view(),
+        genesis,
+    }
 }
 
 impl Local for ChainLocal<'_> {
@@ -368,6 +378,22 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
     });
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let transfers = {
+        let (chain, done) = (chain.clone(), done_tx.clone());
+        gossip::transfer_checker(move |(id, source, transfer)| {
+            let checked = gossip::Checked {
+                verdict: gossip::check_transfer(&chain, transfer),
+                orphan: None,
+                height: None,
+            };
+            let _ = done.send(Done::Gossip {
+                id,
+                source,
+                checked,
+            });
+        })
+        .map_err(|e| setup(&e))?
+    };
     let events = chain.view().subscribe();
     let service = Service {
         swarm,
@@ -377,6 +403,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         blocks_topic,
         txs_topic,
         done_tx,
+        transfers,
         syncer: Syncer::default(),
         peers,
         requests: HashMap::new(),
@@ -833,19 +860,12 @@ impl Service {
                 return;
             }
             self.validating += 1;
-            tokio::task::spawn_blocking(move || {
-                let verdict = gossip::check_transfer(&chain, transfer);
-                let checked = gossip::Checked {
-                    verdict,
-                    orphan: None,
-                    height: None,
-                };
-                let _ = done.send(Done::Gossip {
-                    id,
-                    source,
-                    checked,
-                });
-            });
+            // In arrival order, on one thread: a sender's transfers come in nonce order,
+            // and checked side by side the later one could find a nonce gap and be
+            // dropped.
+            if self.transfers.send((id, source, transfer)).is_err() {
+                tracing::error!("the gossip transfer checker has stopped");
+            }
         } else {
             self.report(&id, &source, Verdict::Ignore);
         }
@@ -897,10 +917,7 @@ impl Service {
                 for peer in faulty.iter().flatten() {
                     self.ban(*peer, "invalid_sync_block");
                 }
-                let local = ChainLocal {
-                    view: self.chain.view(),
-                    genesis: self.genesis,
-                };
+                let local = local(&self.chain, self.genesis);
                 let failed = faulty.is_none_or(|f| !f.is_empty());
                 self.syncer.imported(&local, round, failed);
             }
@@ -920,10 +937,7 @@ impl Service {
             self.drop_orphans(vec![dropped]);
         }
         if !self.peers.paused(&source, now) {
-            let local = ChainLocal {
-                view: self.chain.view(),
-                genesis: self.genesis,
-            };
+            let local = local(&self.chain, self.genesis);
             self.syncer.orphan_from(&local, source, now);
         }
     }
@@ -967,10 +981,7 @@ impl Service {
     }
 
     fn on_response(&mut self, peer: PeerId, token: Option<Token>, response: SyncResponse) {
-        let local = ChainLocal {
-            view: self.chain.view(),
-            genesis: self.genesis,
-        };
+        let local = local(&self.chain, self.genesis);
         match (response, token) {
             (
                 SyncResponse::Status {

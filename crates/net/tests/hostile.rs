@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{node, now_ms, wait_for};
+use common::{node, now_ms, served_node, wait_for};
 use oxchain_net::message::SyncRequest;
 use oxchain_testkit::ChainBuilder;
 use std::time::Duration;
@@ -59,15 +59,7 @@ async fn a_peer_claiming_work_it_cannot_show_does_not_stop_the_sync() {
 /// for the rest, instead of ending the round and waiting for the next status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocks_left_out_of_an_answer_are_asked_for_again() {
-    let mut builder = ChainBuilder::regtest();
-    for _ in 0..40 {
-        builder.extend(vec![]).unwrap();
-    }
-    let served = node(&[]).await;
-    served
-        .chain
-        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
-        .unwrap();
+    let served = served_node(40).await;
     let a = node(&[]).await;
     let partial = Adversary::start(
         &a.net.info().listen_addrs[0],
@@ -103,15 +95,7 @@ async fn blocks_left_out_of_an_answer_are_asked_for_again() {
 /// handshake. A peer connected before keeps its connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_rotates_its_peer_id_is_refused_by_address() {
-    let mut builder = ChainBuilder::regtest();
-    for _ in 0..3 {
-        builder.extend(vec![]).unwrap();
-    }
-    let served = node(&[]).await;
-    served
-        .chain
-        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
-        .unwrap();
+    let served = served_node(3).await;
     let a = node(&[]).await;
     // An honest peer, connected first.
     let honest = node(&[&a]).await;
@@ -186,15 +170,7 @@ async fn blocks_download_from_two_peers_at_once() {
 /// banned, and the sync goes on from an honest peer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_answering_with_blocks_not_asked_for_is_banned() {
-    let mut builder = ChainBuilder::regtest();
-    for _ in 0..70 {
-        builder.extend(vec![]).unwrap();
-    }
-    let served = node(&[]).await;
-    served
-        .chain
-        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
-        .unwrap();
+    let served = served_node(70).await;
     let a = node(&[]).await;
     // Its answer to the first request (blocks 1 to 64) is block 70.
     let liar = Adversary::start(
@@ -216,15 +192,7 @@ async fn a_peer_answering_with_blocks_not_asked_for_is_banned() {
 /// and the sync moves to an honest peer, well before the transport's 30 s timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stalls_is_passed_over_before_the_transport_times_out() {
-    let mut builder = ChainBuilder::regtest();
-    for _ in 0..30 {
-        builder.extend(vec![]).unwrap();
-    }
-    let served = node(&[]).await;
-    served
-        .chain
-        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
-        .unwrap();
+    let served = served_node(30).await;
     let a = node(&[]).await;
     let staller = Adversary::start(
         &a.net.info().listen_addrs[0],

@@ -118,6 +118,23 @@ fn started(local: &Fake, leader: PeerId, status: Status) -> (Syncer, Token) {
     (sync, sent[0].1)
 }
 
+/// A round led by one peer with a helper, both on `honest`'s tip, after its headers:
+/// the leader, the helper, the syncer and the requests for blocks sent at `now`.
+#[allow(clippy::type_complexity)]
+fn two_downloading(
+    local: &Fake,
+    honest: &ChainBuilder,
+    now: Instant,
+) -> (PeerId, PeerId, Syncer, Vec<(PeerId, Token, SyncRequest)>) {
+    let (leader, helper) = (PeerId::random(), PeerId::random());
+    let (mut sync, token) = started(local, leader, status_of(honest));
+    sync.status(helper, status_of(honest));
+    sync.headers(local, leader, token, headers(honest));
+    sync.drive(local, &everyone, now);
+    let sent = sends(&sync.take_steps());
+    (leader, helper, sync, sent)
+}
+
 /// The blocks a GetBlocks asks for, from `chain`.
 fn answer(chain: &ChainBuilder, request: &SyncRequest) -> Vec<Block> {
     let SyncRequest::GetBlocks(hashes) = request else {
@@ -282,12 +299,7 @@ fn two_peers_on_the_best_chain_download_at_once() {
     // 100 blocks: more than one request's worth (64).
     let honest = chain(100);
     let local = Fake::at_genesis(&honest);
-    let (leader, helper) = (PeerId::random(), PeerId::random());
-    let (mut sync, token) = started(&local, leader, status_of(&honest));
-    sync.status(helper, status_of(&honest));
-    sync.headers(&local, leader, token, headers(&honest));
-    sync.drive(&local, &everyone, Instant::now());
-    let sent = sends(&sync.take_steps());
+    let (leader, helper, mut sync, sent) = two_downloading(&local, &honest, Instant::now());
     assert_eq!(sent.len(), 2, "one request each: {sent:?}");
     assert_eq!(sent[0].0, leader);
     assert_eq!(sent[1].0, helper);
@@ -316,12 +328,7 @@ fn two_peers_on_the_best_chain_download_at_once() {
 fn a_helper_without_the_blocks_is_left_alone_without_penalty() {
     let honest = chain(100);
     let local = Fake::at_genesis(&honest);
-    let (leader, helper) = (PeerId::random(), PeerId::random());
-    let (mut sync, token) = started(&local, leader, status_of(&honest));
-    sync.status(helper, status_of(&honest));
-    sync.headers(&local, leader, token, headers(&honest));
-    sync.drive(&local, &everyone, Instant::now());
-    let sent = sends(&sync.take_steps());
+    let (leader, helper, mut sync, sent) = two_downloading(&local, &honest, Instant::now());
     sync.blocks(&local, helper, sent[1].1, Vec::new());
     assert!(penalties(&sync.take_steps()).is_empty());
     sync.blocks(&local, leader, sent[0].1, answer(&honest, &sent[0].2));
@@ -371,13 +378,8 @@ fn a_helper_whose_tip_is_a_header_of_the_round_is_asked_only_up_to_it() {
 fn blocks_a_slow_helper_holds_too_long_go_to_the_leader_without_a_penalty() {
     let honest = chain(100);
     let local = Fake::at_genesis(&honest);
-    let (leader, helper) = (PeerId::random(), PeerId::random());
-    let (mut sync, token) = started(&local, leader, status_of(&honest));
-    sync.status(helper, status_of(&honest));
-    sync.headers(&local, leader, token, headers(&honest));
     let t0 = Instant::now();
-    sync.drive(&local, &everyone, t0);
-    let sent = sends(&sync.take_steps());
+    let (leader, helper, mut sync, sent) = two_downloading(&local, &honest, t0);
     // The leader answers; the helper holds 65..=100, which the round now waits on.
     sync.blocks(&local, leader, sent[0].1, answer(&honest, &sent[0].2));
     sync.imported(&local, 1, false);

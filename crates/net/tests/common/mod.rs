@@ -51,3 +51,17 @@ pub(crate) async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A node holding a regtest chain of `blocks` empty blocks.
+pub(crate) async fn served_node(blocks: usize) -> Node {
+    let mut builder = oxchain_testkit::ChainBuilder::regtest();
+    for _ in 0..blocks {
+        builder.extend(vec![]).unwrap();
+    }
+    let served = node(&[]).await;
+    served
+        .chain
+        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    served
+}
