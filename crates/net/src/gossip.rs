@@ -34,9 +34,11 @@ pub(crate) enum Verdict {
 /// What checking a gossiped block found.
 pub(crate) struct Checked {
     pub(crate) verdict: Verdict,
-    /// Its hash, when its parent is unknown (it waits in the orphan pool): its sender
-    /// has a chain we have not seen.
-    pub(crate) orphan: Option<BlockHash>,
+    /// Its hash and its parent's, when the parent is unknown (it waits in the orphan
+    /// pool): its sender has a chain we have not seen.
+    pub(crate) orphan: Option<(BlockHash, BlockHash)>,
+    /// Its hash, when it was not stored for its branch's low work.
+    pub(crate) low_work: Option<BlockHash>,
     /// Its height, once stored: its sender has at least it.
     pub(crate) height: Option<u64>,
 }
@@ -107,12 +109,16 @@ pub(crate) fn check_block(chain: &SharedChain, block: Block, now_ms: u64) -> Che
         Ok(Some(outcome)) => Ok(outcome),
         _ => chain.write(|c| c.process_block(block, now_ms)),
     };
+    let low_work = match &outcome {
+        Ok(BlockOutcome::LowWork { hash, .. }) => Some(*hash),
+        _ => None,
+    };
     let (verdict, orphan, height) = match outcome {
         Ok(BlockOutcome::Extended { height, .. } | BlockOutcome::Reorg { height, .. }) => {
             (Verdict::Accept, None, Some(height.0))
         }
         Ok(BlockOutcome::SideChain { height, .. }) => (Verdict::Ignore, None, Some(height.0)),
-        Ok(BlockOutcome::Orphan { hash, .. }) => (Verdict::Ignore, Some(hash), None),
+        Ok(BlockOutcome::Orphan { hash, parent }) => (Verdict::Ignore, Some((hash, parent)), None),
         Ok(BlockOutcome::Invalid { error, .. }) if error.fault() == Fault::Sender => {
             (Verdict::Reject, None, None)
         }
@@ -121,6 +127,7 @@ pub(crate) fn check_block(chain: &SharedChain, block: Block, now_ms: u64) -> Che
     Checked {
         verdict,
         orphan,
+        low_work,
         height,
     }
 }

@@ -221,6 +221,9 @@ struct Service {
     /// Blocks that came by gossip lately: gossipsub forwards those it accepts, so they
     /// are not published again when they connect (at most [`MAX_GOSSIPED`]).
     gossiped: VecDeque<BlockHash>,
+    /// Gossiped blocks lately not stored for their low work (at most [`MAX_GOSSIPED`]):
+    /// their children are orphans through no fault of their senders.
+    low_work: VecDeque<BlockHash>,
     /// The new tip of a reorg whose connected blocks are being announced.
     reorg_to: Option<BlockHash>,
     info: watch::Sender<NetInfo>,
@@ -384,6 +387,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
             let checked = gossip::Checked {
                 verdict: gossip::check_transfer(&chain, transfer),
                 orphan: None,
+                low_work: None,
                 height: None,
             };
             let _ = done.send(Done::Gossip {
@@ -409,6 +413,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         requests: HashMap::new(),
         validating: 0,
         gossiped: VecDeque::new(),
+        low_work: VecDeque::new(),
         reorg_to: None,
         info,
         rejected: Default::default(),
@@ -637,18 +642,12 @@ impl Service {
         let stale = self
             .peers
             .stale_orphans(now, |hash| matches!(store.header(hash), Ok(Some(_))));
-        let ours = self.chain.view().tip().chain_work;
         for (peer, hashes) in stale {
             self.drop_orphans(hashes);
-            // A peer on a branch with no more work than ours may have sent honest
-            // blocks that we do not store (their parents had low work): only a peer that
-            // claims a better chain and does not show it is at fault.
-            if self.syncer.claimed(&peer).is_some_and(|work| work > ours) {
-                self.carry_out(Step::Penalise {
-                    peer,
-                    penalty: Penalty::Strike("orphans_never_connected"),
-                });
-            }
+            self.carry_out(Step::Penalise {
+                peer,
+                penalty: Penalty::Strike("orphans_never_connected"),
+            });
         }
     }
 
@@ -902,8 +901,14 @@ impl Service {
                 // A block whose parent we lack: its sender has a chain we have not seen,
                 // unless a sync fault keeps it from being asked. Each peer's share of the
                 // orphan pool is capped.
-                if let Some(orphan) = checked.orphan {
-                    self.on_orphan(source, orphan);
+                if let Some(hash) = checked.low_work {
+                    if self.low_work.len() == MAX_GOSSIPED {
+                        self.low_work.pop_front();
+                    }
+                    self.low_work.push_back(hash);
+                }
+                if let Some((orphan, parent)) = checked.orphan {
+                    self.on_orphan(source, orphan, parent);
                 }
             }
             Done::Respond { channel, response } => {
@@ -927,9 +932,19 @@ impl Service {
     }
 
     /// A gossiped block from `source` waits in the orphan pool.
-    fn on_orphan(&mut self, source: PeerId, orphan: BlockHash) {
+    fn on_orphan(&mut self, source: PeerId, orphan: BlockHash, parent: BlockHash) {
         let now = Instant::now();
         // A sender gone by now has no share to keep: its orphans age out of the pool.
+        // A child of a block we did not store for its low work is an honest block on a
+        // branch that does not lead: no round, no count against its sender.
+        if self.low_work.contains(&parent) {
+            // Its own children are excused in turn.
+            if self.low_work.len() == MAX_GOSSIPED {
+                self.low_work.pop_front();
+            }
+            self.low_work.push_back(orphan);
+            return;
+        }
         if !self.swarm.is_connected(&source) {
             return;
         }

@@ -217,11 +217,6 @@ impl Syncer {
         self.round.is_some()
     }
 
-    /// The work the peer claims (Status), if it said.
-    pub(crate) fn claimed(&self, peer: &PeerId) -> Option<Work> {
-        self.statuses.get(peer).map(|s| s.work)
-    }
-
     /// The peer's height, as it said or as its blocks showed.
     pub(crate) fn height(&self, peer: &PeerId) -> Option<u64> {
         self.statuses.get(peer).map(|s| s.height)
