@@ -135,6 +135,16 @@ fn two_downloading(
     (leader, helper, sync, sent)
 }
 
+/// Asserts that the last input struck `peer` for `reason` (and nothing else) and ended
+/// the round.
+fn assert_struck(sync: &mut Syncer, peer: PeerId, reason: &'static str) {
+    assert_eq!(
+        penalties(&sync.take_steps()),
+        vec![(peer, Penalty::Strike(reason))]
+    );
+    assert!(!sync.syncing(), "the round ended");
+}
+
 /// The blocks a GetBlocks asks for, from `chain`.
 fn answer(chain: &ChainBuilder, request: &SyncRequest) -> Vec<Block> {
     let SyncRequest::GetBlocks(hashes) = request else {
@@ -162,11 +172,7 @@ fn a_peer_that_claims_work_and_shows_none_is_struck_and_the_round_ends() {
     claim.work = claim.work.checked_add(claim.work).unwrap();
     let (mut sync, token) = started(&local, liar, claim);
     sync.headers(&local, liar, token, Vec::new());
-    assert_eq!(
-        penalties(&sync.take_steps()),
-        vec![(liar, Penalty::Strike("sync_work_not_shown"))]
-    );
-    assert!(!sync.syncing());
+    assert_struck(&mut sync, liar, "sync_work_not_shown");
     // The loop pauses the liar: the next drive leaves it alone.
     sync.drive(&local, &|p| *p != liar, Instant::now());
     assert!(sends(&sync.take_steps()).is_empty());
@@ -350,11 +356,7 @@ fn a_leader_that_stalls_is_struck_and_the_round_ends() {
     sync.drive(&local, &everyone, Instant::now());
     let sent = sends(&sync.take_steps());
     sync.blocks(&local, peer, sent[0].1, Vec::new());
-    assert_eq!(
-        penalties(&sync.take_steps()),
-        vec![(peer, Penalty::Strike("sync_stalled"))]
-    );
-    assert!(!sync.syncing());
+    assert_struck(&mut sync, peer, "sync_stalled");
 }
 
 #[test]
@@ -415,11 +417,7 @@ fn a_leader_repeating_a_full_answer_of_headers_is_struck() {
         .find(|(_, _, r)| matches!(r, SyncRequest::GetHeaders { .. }))
         .unwrap();
     sync.headers(&local, peer, again.1, full);
-    assert_eq!(
-        penalties(&sync.take_steps()),
-        vec![(peer, Penalty::Strike("sync_no_progress"))]
-    );
-    assert!(!sync.syncing());
+    assert_struck(&mut sync, peer, "sync_no_progress");
 }
 
 #[test]
@@ -472,11 +470,7 @@ fn a_leader_that_sits_on_a_request_for_headers_is_struck() {
     let peer = PeerId::random();
     let (mut sync, _) = started(&local, peer, status_of(&honest));
     sync.drive(&local, &everyone, Instant::now() + STALL_AFTER);
-    assert_eq!(
-        penalties(&sync.take_steps()),
-        vec![(peer, Penalty::Strike("sync_stalled"))]
-    );
-    assert!(!sync.syncing());
+    assert_struck(&mut sync, peer, "sync_stalled");
 }
 
 #[test]
