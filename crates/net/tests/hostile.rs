@@ -123,6 +123,21 @@ async fn a_host_that_rotates_its_peer_id_is_refused_by_address() {
     let peers = a.net.info().peers;
     assert_eq!(peers.len(), 1, "only the honest peer: {peers:?}");
     assert_eq!(peers[0].peer_id, honest.net.info().peer_id);
+    // And the node still syncs from it.
+    let mut builder = ChainBuilder::regtest();
+    builder.miner = oxchain_primitives::Address([0x55; 20]);
+    for _ in 0..5 {
+        builder.extend(vec![]).unwrap();
+    }
+    honest
+        .chain
+        .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    a.net.refresh();
+    wait_for("the node to sync from the honest peer", 30, || {
+        a.chain.view().tip() == honest.chain.view().tip()
+    })
+    .await;
 }
 
 /// Two peers on the best chain: the node downloads blocks from both at once.
@@ -263,4 +278,11 @@ async fn orphans_that_never_connect_are_capped_per_peer_and_cost_their_sender() 
     })
     .await;
     sender.abort();
+    // An honest peer's chain still arrives.
+    let served = served_node(5).await;
+    a.net.dial(&served.net.info().listen_addrs[0]).unwrap();
+    wait_for("the node to sync from an honest peer", 30, || {
+        a.chain.view().tip() == served.chain.view().tip()
+    })
+    .await;
 }
