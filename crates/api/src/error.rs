@@ -14,6 +14,9 @@ pub struct ErrorBody {
     pub message: String,
     /// What went wrong, for a program (`bad_request`, `not_found`, `insufficient_funds`, ...).
     pub code: String,
+    /// With `missing_values`: the fields the body lacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<Vec<String>>,
 }
 
 /// An error answer.
@@ -22,6 +25,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    missing: Option<Vec<String>>,
 }
 
 impl ApiError {
@@ -31,6 +35,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            missing: None,
+        }
+    }
+
+    /// 400 `missing_values` ("Missing values", the tutorials' text), naming the fields.
+    pub fn missing_values(fields: &[&str]) -> ApiError {
+        ApiError {
+            missing: Some(fields.iter().map(|f| f.to_string()).collect()),
+            ..ApiError::bad_request("missing_values", "Missing values")
         }
     }
 
@@ -78,6 +91,7 @@ impl IntoResponse for ApiError {
             Json(ErrorBody {
                 message: self.message,
                 code: self.code.to_string(),
+                missing: self.missing,
             }),
         )
             .into_response()
@@ -119,10 +133,42 @@ pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found("no such route: see /openapi.json for the API")
 }
 
-pub(crate) async fn method_not_allowed() -> ApiError {
+/// 405, naming the method tried and the ones the route takes (from the OpenAPI
+/// document, which lists every route: a test checks it against the router).
+pub(crate) async fn method_not_allowed(
+    method: axum::http::Method,
+    matched: Option<axum::extract::MatchedPath>,
+    spec: Option<axum::Extension<std::sync::Arc<utoipa::openapi::OpenApi>>>,
+) -> ApiError {
+    let item = matched
+        .zip(spec)
+        .and_then(|(path, spec)| spec.paths.paths.get(path.as_str()).cloned());
+    let allowed: Vec<&str> = item
+        .map(|item| {
+            [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("DELETE", item.delete.is_some()),
+                ("PATCH", item.patch.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, has)| *has)
+            .map(|(name, _)| name)
+            .collect()
+        })
+        .unwrap_or_default();
+    let message = if allowed.is_empty() {
+        format!("this route does not take that method ({method})")
+    } else {
+        format!(
+            "this route does not take that method ({method}): use {}",
+            allowed.join(" or ")
+        )
+    };
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "this route does not take that method",
+        message,
     )
 }

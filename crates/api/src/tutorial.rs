@@ -183,9 +183,14 @@ pub(crate) async fn transactions_new(
     State(state): State<AppState>,
     JsonOrForm(body): JsonOrForm<NewTransaction>,
 ) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    let absent = [
+        ("sender", body.sender.is_none()),
+        ("recipient", body.recipient.is_none()),
+        ("amount", body.amount.is_none()),
+    ];
     let (Some(sender), Some(recipient), Some(amount)) = (body.sender, body.recipient, body.amount)
     else {
-        return Err(ApiError::bad_request("missing_values", "Missing values"));
+        return Err(missing(&absent));
     };
     let (txid, next_height) = sign_and_submit(&state, &sender, &recipient, &amount).await?;
     Ok((
@@ -221,15 +226,30 @@ pub(crate) async fn transaction(
     State(state): State<AppState>,
     JsonOrForm(body): JsonOrForm<SocketTransaction>,
 ) -> Result<Json<Queued>, ApiError> {
+    let absent = [
+        ("sender", body.sender.is_none()),
+        ("receiver", body.receiver.is_none()),
+        ("amount", body.amount.is_none()),
+    ];
     let (Some(sender), Some(receiver), Some(amount)) = (body.sender, body.receiver, body.amount)
     else {
-        return Err(ApiError::bad_request("missing_values", "Missing values"));
+        return Err(missing(&absent));
     };
     let (txid, _) = sign_and_submit(&state, &sender, &receiver, &amount).await?;
     Ok(Json(Queued {
         message: "transaction success".into(),
         txid: txid.to_string(),
     }))
+}
+
+/// The tutorials' "Missing values", naming the fields that are.
+fn missing(fields: &[(&str, bool)]) -> ApiError {
+    let names: Vec<&str> = fields
+        .iter()
+        .filter(|(_, absent)| *absent)
+        .map(|(name, _)| *name)
+        .collect();
+    ApiError::missing_values(&names)
 }
 
 fn text<'a>(what: &str, value: &'a Value) -> Result<&'a str, ApiError> {

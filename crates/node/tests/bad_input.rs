@@ -106,7 +106,7 @@ bad_input! {
     unknown_route: GET "/no/such/route", ""
         => 404, "not_found", "no such route";
     wrong_method: POST "/v1/status", ""
-        => 405, "method_not_allowed", "does not take that method";
+        => 405, "method_not_allowed", "does not take that method (POST): use GET";
     unknown_block_height: GET "/v1/blocks/999", ""
         => 404, "not_found", "no block at height 999";
     unknown_block_hash: GET &format!("/v1/blocks/{}", "00".repeat(32)), ""
@@ -139,4 +139,50 @@ bad_input! {
         => 400, "data_too_long", "the limit is 1024";
     v1_bad_key: POST "/v1/transactions", signed(&[("from", serde_json::json!("zz"))])
         => 400, "bad_key", "not a public key";
+}
+
+/// The tutorials' "Missing values" stays word for word, and says which fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_values_name_the_missing_fields() {
+    let node = TestNode::start(MiningMode::OnDemand).await;
+    for (path, body, missing) in [
+        (
+            "/transactions/new",
+            r#"{"sender": "alice", "amount": 1}"#,
+            vec!["recipient"],
+        ),
+        (
+            "/transactions/new",
+            "{}",
+            vec!["sender", "recipient", "amount"],
+        ),
+        (
+            "/transaction",
+            r#"{"sender": "alice", "receiver": "bob"}"#,
+            vec!["amount"],
+        ),
+    ] {
+        let (status, answer) = node
+            .send(
+                Method::POST,
+                path,
+                Some("application/json"),
+                body.to_string(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["message"], "Missing values");
+        assert_eq!(answer["code"], "missing_values");
+        assert_eq!(
+            answer["missing"],
+            serde_json::json!(missing),
+            "{path} {body}"
+        );
+    }
+    // Other errors carry no `missing` field.
+    let (_, answer) = node
+        .send(Method::GET, "/v1/blocks/999", None, String::new())
+        .await;
+    assert!(answer.get("missing").is_none(), "{answer}");
+    node.stop().await;
 }
