@@ -42,8 +42,8 @@ fn net(state: &AppState) -> Result<&oxchain_net::NetHandle, ApiError> {
 fn api_url(text: &str) -> Result<String, ApiError> {
     let text = text.trim().trim_end_matches('/');
     let rest = text.strip_prefix("http://").unwrap_or(text);
-    if rest.starts_with("https://") || rest.is_empty() || !rest.contains(':') || rest.contains('/')
-    {
+    let host = rest.rsplit_once(':').map_or("", |(host, _)| host);
+    if rest.starts_with("https://") || host.is_empty() || rest.contains('/') {
         return Err(ApiError::bad_request(
             "bad_node",
             format!(
@@ -214,6 +214,7 @@ pub(crate) async fn add(
 /// The Socket.io tutorial's node: the other node's API host and port.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct TutorialNode {
+    #[schema(min_length = 1)]
     host: String,
     #[schema(value_type = u16)]
     port: Value,

@@ -103,6 +103,8 @@ bad_input! {
         => 400, "bad_address", "not an address of the regtest network";
     huge_body: POST "/transactions/new", "a".repeat(200_000)
         => 413, "body_too_large", "the limit is 65536";
+    empty_host: POST "/nodes", r#"{"host": "", "port": 5000}"#
+        => 400, "bad_node", "is not a node API address";
     unknown_route: GET "/no/such/route", ""
         => 404, "not_found", "no such route";
     wrong_method: POST "/v1/status", ""
