@@ -28,8 +28,9 @@ pub(crate) struct DevnetArgs {
     /// directory, removed on exit.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// How the nodes mine.
-    #[arg(long, default_value = "continuous")]
+    /// How the nodes mine: off, on-demand (GET /mine), continuous, or pool:N (when N
+    /// transfers wait).
+    #[arg(long, value_name = "MODE", default_value = "continuous")]
     mine: MiningMode,
 }
 

@@ -420,6 +420,16 @@ fn every_command_has_help_and_completions() {
     ] {
         assert!(node.contains(flag), "node --help lacks {flag}");
     }
+    // A flag that takes one of a few words lists them.
+    for command in ["node", "devnet"] {
+        let text = help(&[command]);
+        for mode in ["off", "on-demand", "continuous", "pool:N"] {
+            assert!(
+                text.contains(mode),
+                "{command} --help does not list --mine {mode}"
+            );
+        }
+    }
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let out = Command::new(oxchain)
             .args(["completions", shell])
