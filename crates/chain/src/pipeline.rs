@@ -133,10 +133,7 @@ impl Chain {
         // if its branch ever leads, a sync fetches it.
         let work = block
             .header
-            .bits
-            .to_target()
-            .map(|t| t.work())
-            .ok()
+            .work()
             .and_then(|w| parent.chain_work.checked_add(w))
             .ok_or_else(|| StoreError::Corrupt("cumulative work overflows".into()))?;
         let height = Height(parent.height.0 + 1);

@@ -115,10 +115,8 @@ impl ChainView {
         };
         let work = block
             .header
-            .bits
-            .to_target()
-            .ok()
-            .and_then(|t| parent.chain_work.checked_add(t.work()));
+            .work()
+            .and_then(|w| parent.chain_work.checked_add(w));
         if parent.status == oxchain_storage::BlockStatus::Valid
             && work.is_some_and(|work| work < self.tip().chain_work)
         {

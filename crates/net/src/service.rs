@@ -232,6 +232,14 @@ struct Service {
     unsent: VecDeque<(Txid, Vec<u8>)>,
 }
 
+/// Keeps `hash` among the last [`MAX_GOSSIPED`] of `recent`.
+fn remember(recent: &mut VecDeque<BlockHash>, hash: BlockHash) {
+    if recent.len() == MAX_GOSSIPED {
+        recent.pop_front();
+    }
+    recent.push_back(hash);
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -605,13 +613,17 @@ impl Service {
     fn ask_statuses(&mut self) {
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         for peer in peers {
-            let id = self
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_request(&peer, SyncRequest::Status);
-            self.requests.insert(id, None);
+            self.ask_status(peer);
         }
+    }
+
+    fn ask_status(&mut self, peer: PeerId) {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, SyncRequest::Status);
+        self.requests.insert(id, None);
     }
 
     fn on_tick(&mut self, ticks: u64) {
@@ -778,12 +790,7 @@ impl Service {
                     endpoint.get_remote_address().clone(),
                     endpoint.is_dialer(),
                 );
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_request(&peer_id, SyncRequest::Status);
-                self.requests.insert(id, None);
+                self.ask_status(peer_id);
                 self.publish_info();
             }
             SwarmEvent::ConnectionClosed {
@@ -833,10 +840,7 @@ impl Service {
                 self.report(&id, &source, Verdict::Ignore);
                 return;
             }
-            if self.gossiped.len() == MAX_GOSSIPED {
-                self.gossiped.pop_front();
-            }
-            self.gossiped.push_back(block.header.compute_hash());
+            remember(&mut self.gossiped, block.header.compute_hash());
             self.validating += 1;
             tokio::task::spawn_blocking(move || {
                 let checked = gossip::check_block(&chain, block, now_ms());
@@ -902,10 +906,7 @@ impl Service {
                 // unless a sync fault keeps it from being asked. Each peer's share of the
                 // orphan pool is capped.
                 if let Some(hash) = checked.low_work {
-                    if self.low_work.len() == MAX_GOSSIPED {
-                        self.low_work.pop_front();
-                    }
-                    self.low_work.push_back(hash);
+                    remember(&mut self.low_work, hash);
                 }
                 if let Some((orphan, parent)) = checked.orphan {
                     self.on_orphan(source, orphan, parent);
@@ -939,10 +940,7 @@ impl Service {
         // branch that does not lead: no round, no count against its sender.
         if self.low_work.contains(&parent) {
             // Its own children are excused in turn.
-            if self.low_work.len() == MAX_GOSSIPED {
-                self.low_work.pop_front();
-            }
-            self.low_work.push_back(orphan);
+            remember(&mut self.low_work, orphan);
             return;
         }
         if !self.swarm.is_connected(&source) {

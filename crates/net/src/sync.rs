@@ -580,11 +580,8 @@ impl Syncer {
         let mut work = parent;
         let mut fresh = Vec::new();
         for header in &headers {
-            let target_work = header
-                .bits
-                .to_target()
-                .map(|t| t.work())
-                .unwrap_or_default();
+            // Every header's bits decoded in the proof-of-work check above.
+            let target_work = header.work().unwrap_or_default();
             work = work.checked_add(target_work).unwrap_or(work);
             let hash = header.compute_hash();
             if local.stored_work(&hash).is_none() && !round.position.contains_key(&hash) {

@@ -6,7 +6,7 @@ use crate::encode::{self, Encode};
 use crate::hash::{BlockHash, MerkleRoot, Txid, sha256d};
 use crate::limits::HEADER_BYTES;
 use crate::merkle;
-use crate::target::CompactTarget;
+use crate::target::{CompactTarget, Work};
 use crate::tx::Transaction;
 
 /// A block's position in its chain; genesis is height 0.
@@ -46,6 +46,11 @@ impl Header {
     /// The block hash: SHA-256d of the 88 header bytes.
     pub fn compute_hash(&self) -> BlockHash {
         BlockHash(sha256d(&self.to_bytes()))
+    }
+
+    /// The work this header's target stands for (expected hashes), if its bits decode.
+    pub fn work(&self) -> Option<Work> {
+        self.bits.to_target().ok().map(|t| t.work())
     }
 }
 
