@@ -58,6 +58,12 @@ pub(crate) enum Struck {
     Ban,
 }
 
+struct Orphan {
+    hash: BlockHash,
+    parent: BlockHash,
+    at: Instant,
+}
+
 struct Connected {
     addr: Multiaddr,
     outbound: bool,
@@ -76,7 +82,7 @@ pub(crate) struct Peers {
     peers_file: PathBuf,
     remembered: Vec<Multiaddr>,
     /// Orphans each connected peer sent that have not connected yet, oldest first.
-    orphans: HashMap<PeerId, VecDeque<(BlockHash, Instant)>>,
+    orphans: HashMap<PeerId, VecDeque<Orphan>>,
     /// The IPs of peers that disconnected lately (a verdict on their message may come
     /// after they left), at most [`MAX_RECENT`].
     recent: VecDeque<(PeerId, IpAddr)>,
@@ -175,17 +181,40 @@ impl Peers {
         &mut self,
         peer: PeerId,
         hash: BlockHash,
+        parent: BlockHash,
         now: Instant,
     ) -> Option<BlockHash> {
         let list = self.orphans.entry(peer).or_default();
-        if list.iter().any(|(h, _)| *h == hash) {
+        if list.iter().any(|o| o.hash == hash) {
             return None;
         }
-        list.push_back((hash, now));
+        list.push_back(Orphan {
+            hash,
+            parent,
+            at: now,
+        });
         if list.len() > MAX_ORPHANS_PER_PEER {
-            return list.pop_front().map(|(h, _)| h);
+            return list.pop_front().map(|o| o.hash);
         }
         None
+    }
+
+    /// Forgets, and gives, the orphans whose parent is `parent`, whoever sent them:
+    /// the parent turned out to be a block nobody is at fault for not connecting (one
+    /// refused for its low work, whose verdict came after its children's).
+    pub(crate) fn excuse_children(&mut self, parent: &BlockHash) -> Vec<BlockHash> {
+        let mut excused = Vec::new();
+        self.orphans.retain(|_, list| {
+            list.retain(|o| {
+                let child = o.parent == *parent;
+                if child {
+                    excused.push(o.hash);
+                }
+                !child
+            });
+            !list.is_empty()
+        });
+        excused
     }
 
     /// Forgets the orphans that got stored (`stored`), and gives the peers with one
@@ -199,12 +228,9 @@ impl Peers {
     ) -> Vec<(PeerId, Vec<BlockHash>)> {
         let mut stale = Vec::new();
         self.orphans.retain(|peer, list| {
-            list.retain(|(hash, _)| !stored(hash));
-            if list
-                .front()
-                .is_some_and(|(_, at)| *at + ORPHAN_GRACE <= now)
-            {
-                stale.push((*peer, list.drain(..).map(|(h, _)| h).collect()));
+            list.retain(|o| !stored(&o.hash));
+            if list.front().is_some_and(|o| o.at + ORPHAN_GRACE <= now) {
+                stale.push((*peer, list.drain(..).map(|o| o.hash).collect()));
             }
             !list.is_empty()
         });
@@ -215,8 +241,8 @@ impl Peers {
     /// waited for.
     pub(crate) fn orphans_waited_for_sync(&mut self, now: Instant) {
         for list in self.orphans.values_mut() {
-            for (_, at) in list.iter_mut() {
-                *at = now;
+            for o in list.iter_mut() {
+                o.at = now;
             }
         }
     }
@@ -430,6 +456,41 @@ mod tests {
         peers.disconnected(&b);
         assert_eq!(peers.banned(a, now), None);
         assert_eq!(peers.banned(b, now), Some("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn orphans_are_capped_per_peer_and_the_children_of_an_excused_parent_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut peers = Peers::new(Duration::from_secs(3600), vec![], dir.path());
+        let now = Instant::now();
+        let (p, q) = (PeerId::random(), PeerId::random());
+        let h = |i: u8| BlockHash([i; 32]);
+        for i in 0..MAX_ORPHANS_PER_PEER as u8 {
+            assert_eq!(peers.orphan(p, h(i), h(100), now), None);
+        }
+        assert_eq!(
+            peers.orphan(p, h(0), h(100), now),
+            None,
+            "a repeat holds no place"
+        );
+        assert_eq!(
+            peers.orphan(p, h(50), h(101), now),
+            Some(h(0)),
+            "the oldest makes room"
+        );
+        assert_eq!(peers.orphan(q, h(60), h(100), now), None);
+        let mut excused = peers.excuse_children(&h(100));
+        excused.sort_by_key(|b| b.0);
+        let mut want: Vec<BlockHash> = (1..MAX_ORPHANS_PER_PEER as u8).map(h).collect();
+        want.push(h(60));
+        assert_eq!(excused, want, "every sender's children of that parent");
+        let later = now + ORPHAN_GRACE;
+        let stale = peers.stale_orphans(later, |_| false);
+        assert_eq!(
+            stale,
+            vec![(p, vec![h(50)])],
+            "only the unexcused one counts"
+        );
     }
 
     #[test]

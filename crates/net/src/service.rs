@@ -906,7 +906,7 @@ impl Service {
                 // unless a sync fault keeps it from being asked. Each peer's share of the
                 // orphan pool is capped.
                 if let Some(hash) = checked.low_work {
-                    remember(&mut self.low_work, hash);
+                    self.on_low_work(hash, false);
                 }
                 if let Some((orphan, parent)) = checked.orphan {
                     self.on_orphan(source, orphan, parent);
@@ -932,21 +932,39 @@ impl Service {
         self.publish_info();
     }
 
+    /// A gossiped block was refused for its low work, or is a child of one. Its
+    /// children, and theirs, are nobody's fault and are not counted against their
+    /// senders: those already pooled (gossip over several paths, and checks that run
+    /// side by side, can finish a child before its parent) are forgotten now. The pooled
+    /// ones are dropped from the pool: a branch with less work is fetched by sync if it
+    /// ever leads.
+    fn on_low_work(&mut self, hash: BlockHash, pooled: bool) {
+        let mut drop = if pooled { vec![hash] } else { Vec::new() };
+        let mut parents = vec![hash];
+        while let Some(parent) = parents.pop() {
+            remember(&mut self.low_work, parent);
+            for child in self.peers.excuse_children(&parent) {
+                parents.push(child);
+                drop.push(child);
+            }
+        }
+        if !drop.is_empty() {
+            self.drop_orphans(drop);
+        }
+    }
+
     /// A gossiped block from `source` waits in the orphan pool.
     fn on_orphan(&mut self, source: PeerId, orphan: BlockHash, parent: BlockHash) {
         let now = Instant::now();
-        // A sender gone by now has no share to keep: its orphans age out of the pool.
-        // A child of a block we did not store for its low work is an honest block on a
-        // branch that does not lead: no round, no count against its sender.
         if self.low_work.contains(&parent) {
-            // Its own children are excused in turn.
-            remember(&mut self.low_work, orphan);
+            self.on_low_work(orphan, true);
             return;
         }
+        // A sender gone by now has no share to keep: its orphans age out of the pool.
         if !self.swarm.is_connected(&source) {
             return;
         }
-        if let Some(dropped) = self.peers.orphan(source, orphan, now) {
+        if let Some(dropped) = self.peers.orphan(source, orphan, parent, now) {
             self.drop_orphans(vec![dropped]);
         }
         if !self.peers.paused(&source, now) {
