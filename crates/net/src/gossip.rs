@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use libp2p::gossipsub::{self, MessageId};
 use oxchain_chain::{BlockOutcome, SharedChain};
-use oxchain_consensus::Fault;
-use oxchain_primitives::{Block, BlockHash, Transfer};
+use oxchain_consensus::params::MAX_FUTURE_BLOCK_TIME_MS;
+use oxchain_consensus::validate::validate_pow;
+use oxchain_consensus::{ChainParams, Fault};
+use oxchain_primitives::{Block, BlockHash, Header, Transfer};
 
 /// The largest gossip frame read: a larger one is cut at its length prefix, unread.
 const GOSSIP_FRAME_BYTES: usize = 2 * oxchain_primitives::limits::MAX_BLOCK_BYTES;
@@ -37,8 +39,9 @@ pub(crate) struct Checked {
     /// Its hash and its parent's, when the parent is unknown (it waits in the orphan
     /// pool): its sender has a chain we have not seen.
     pub(crate) orphan: Option<(BlockHash, BlockHash)>,
-    /// Its hash, when it was not stored for its branch's low work.
-    pub(crate) low_work: Option<BlockHash>,
+    /// Its hash, when it was not stored through no fault of its sender: its branch has
+    /// less work than ours, or it is a block 1 dated long before our clock (ADR 0017).
+    pub(crate) not_taken: Option<BlockHash>,
     /// Its height, once stored: its sender has at least it.
     pub(crate) height: Option<u64>,
 }
@@ -105,11 +108,20 @@ fn invalid_messages_only(topics: [gossipsub::TopicHash; 2]) -> gossipsub::PeerSc
 /// checked against the ledger, is forwarded: a side block is stored but not relayed (a
 /// peer that needs its branch fetches it by sync when the branch wins).
 pub(crate) fn check_block(chain: &SharedChain, block: Block, now_ms: u64) -> Checked {
-    let outcome = match chain.view().screen_block(&block) {
+    let view = chain.view();
+    let outcome = match view.screen_block(&block) {
         Ok(Some(outcome)) => Ok(outcome),
+        _ if stale_first_block(view.params(), &block.header, now_ms) => {
+            return Checked {
+                verdict: Verdict::Ignore,
+                orphan: None,
+                not_taken: Some(block.header.compute_hash()),
+                height: None,
+            };
+        }
         _ => chain.write(|c| c.process_block(block, now_ms)),
     };
-    let low_work = match &outcome {
+    let not_taken = match &outcome {
         Ok(BlockOutcome::LowWork { hash, .. }) => Some(*hash),
         _ => None,
     };
@@ -127,9 +139,20 @@ pub(crate) fn check_block(chain: &SharedChain, block: Block, now_ms: u64) -> Che
     Checked {
         verdict,
         orphan,
-        low_work,
+        not_taken,
         height,
     }
+}
+
+/// Whether `header` is a block 1 dated more than [`MAX_FUTURE_BLOCK_TIME_MS`] before the
+/// clock, with a valid proof of work, on a network whose difficulty schedule it would
+/// anchor (ADR 0017): gossip brings new blocks, and a new block 1 dated that early would
+/// make every block after it easy. By sync it is taken like any block.
+fn stale_first_block(params: &ChainParams, header: &Header, now_ms: u64) -> bool {
+    params.retarget
+        && header.prev_hash == params.genesis_hash()
+        && header.time_ms.saturating_add(MAX_FUTURE_BLOCK_TIME_MS) < now_ms
+        && validate_pow(params, header).is_ok()
 }
 
 /// Checks a gossiped transfer through the mempool (on a blocking thread).

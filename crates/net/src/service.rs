@@ -221,9 +221,10 @@ struct Service {
     /// Blocks that came by gossip lately: gossipsub forwards those it accepts, so they
     /// are not published again when they connect (at most [`MAX_GOSSIPED`]).
     gossiped: VecDeque<BlockHash>,
-    /// Gossiped blocks lately not stored for their low work (at most [`MAX_GOSSIPED`]):
-    /// their children are orphans through no fault of their senders.
-    low_work: VecDeque<BlockHash>,
+    /// Gossiped blocks lately not taken through no fault of their senders (low work, a
+    /// stale block 1), and their children (at most [`MAX_GOSSIPED`]): the children are
+    /// orphans through no fault of their senders either.
+    not_taken: VecDeque<BlockHash>,
     /// The new tip of a reorg whose connected blocks are being announced.
     reorg_to: Option<BlockHash>,
     info: watch::Sender<NetInfo>,
@@ -395,7 +396,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
             let checked = gossip::Checked {
                 verdict: gossip::check_transfer(&chain, transfer),
                 orphan: None,
-                low_work: None,
+                not_taken: None,
                 height: None,
             };
             let _ = done.send(Done::Gossip {
@@ -421,7 +422,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         requests: HashMap::new(),
         validating: 0,
         gossiped: VecDeque::new(),
-        low_work: VecDeque::new(),
+        not_taken: VecDeque::new(),
         reorg_to: None,
         info,
         rejected: Default::default(),
@@ -905,8 +906,8 @@ impl Service {
                 // A block whose parent we lack: its sender has a chain we have not seen,
                 // unless a sync fault keeps it from being asked. Each peer's share of the
                 // orphan pool is capped.
-                if let Some(hash) = checked.low_work {
-                    self.on_low_work(hash, false);
+                if let Some(hash) = checked.not_taken {
+                    self.on_not_taken(hash, false);
                 }
                 if let Some((orphan, parent)) = checked.orphan {
                     self.on_orphan(source, orphan, parent);
@@ -932,17 +933,17 @@ impl Service {
         self.publish_info();
     }
 
-    /// A gossiped block was refused for its low work, or is a child of one. Its
-    /// children, and theirs, are nobody's fault and are not counted against their
-    /// senders: those already pooled (gossip over several paths, and checks that run
-    /// side by side, can finish a child before its parent) are forgotten now. The pooled
-    /// ones are dropped from the pool: a branch with less work is fetched by sync if it
-    /// ever leads.
-    fn on_low_work(&mut self, hash: BlockHash, pooled: bool) {
+    /// A gossiped block was not taken through no fault of its sender (its low work, or a
+    /// stale block 1), or is a child of one. Its children, and theirs, are not counted
+    /// against their senders: those already pooled (gossip over several paths, and checks
+    /// that run side by side, can finish a child before its parent) are forgotten now.
+    /// The pooled ones are dropped from the pool: a branch we did not take is fetched by
+    /// sync if it ever leads.
+    fn on_not_taken(&mut self, hash: BlockHash, pooled: bool) {
         let mut drop = if pooled { vec![hash] } else { Vec::new() };
         let mut parents = vec![hash];
         while let Some(parent) = parents.pop() {
-            remember(&mut self.low_work, parent);
+            remember(&mut self.not_taken, parent);
             for child in self.peers.excuse_children(&parent) {
                 parents.push(child);
                 drop.push(child);
@@ -956,8 +957,8 @@ impl Service {
     /// A gossiped block from `source` waits in the orphan pool.
     fn on_orphan(&mut self, source: PeerId, orphan: BlockHash, parent: BlockHash) {
         let now = Instant::now();
-        if self.low_work.contains(&parent) {
-            self.on_low_work(orphan, true);
+        if self.not_taken.contains(&parent) {
+            self.on_not_taken(orphan, true);
             return;
         }
         // A sender gone by now has no share to keep: its orphans age out of the pool.

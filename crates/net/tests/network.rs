@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{node, now_ms, wait_for};
+use common::{node, node_on, now_ms, wait_for};
 use libp2p::gossipsub::IdentTopic;
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::validate::validate_pow;
@@ -23,8 +23,16 @@ async fn gossip_raw(target: &str, topic: IdentTopic, data: Vec<u8>, linger: Dura
 }
 
 fn topic(kind: &str) -> IdentTopic {
-    let genesis = ChainParams::regtest().genesis_hash().to_string();
-    IdentTopic::new(format!("/oxchain/regtest/{}/{kind}", &genesis[..16]))
+    topic_on(&ChainParams::regtest(), kind)
+}
+
+fn topic_on(params: &ChainParams, kind: &str) -> IdentTopic {
+    let genesis = params.genesis_hash().to_string();
+    IdentTopic::new(format!(
+        "/oxchain/{}/{}/{kind}",
+        params.network,
+        &genesis[..16]
+    ))
 }
 
 /// Waits that a raw peer keeps its connection: long enough for a ban to show.
@@ -187,6 +195,59 @@ async fn a_low_work_side_chain_is_not_stored() {
     }
     assert_eq!(a.net.info().banned, 0, "low work is no fault");
     assert_eq!(a.chain.view().tip().hash, main.tip().compute_hash());
+}
+
+/// Block 1 anchors the difficulty schedule (ADR 0002), so a block 1 dated near genesis
+/// would make every block after it easy. Gossip takes a block 1 only if it is dated
+/// within two minutes of the clock (ADR 0017), and blames nobody for an older one; by
+/// sync, block 1 is taken like any block, so the chain with the most work still wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gossiped_block_1_dated_long_ago_is_not_taken_but_sync_takes_it() {
+    let params = ChainParams::dev();
+    let a = node_on(params.clone(), &[]).await;
+    let target = a.net.info().listen_addrs[0].clone();
+    // Dated a second after genesis, months ago: what an attacker mining block 1 would do.
+    let mut stale = ChainBuilder::new(params.clone());
+    stale.extend(vec![]).unwrap();
+    let stale_1 = stale.blocks[1].compute_hash();
+    gossip_raw(
+        &target,
+        topic_on(&params, "blocks"),
+        encode(&stale.blocks[1]),
+        Duration::from_secs(3),
+    )
+    .await;
+    // Dated now: taken.
+    let mut fresh = ChainBuilder::new(params.clone());
+    fresh.spacing_ms = now_ms() - params.genesis().header.time_ms;
+    fresh.extend(vec![]).unwrap();
+    gossip_raw(
+        &target,
+        topic_on(&params, "blocks"),
+        encode(&fresh.blocks[1]),
+        Duration::from_secs(1),
+    )
+    .await;
+    wait_for("the fresh block 1", 20, || {
+        a.chain.view().tip().hash == fresh.tip().compute_hash()
+    })
+    .await;
+    assert!(
+        a.chain.view().store().header(&stale_1).unwrap().is_none(),
+        "a block 1 dated long ago was taken from gossip"
+    );
+    assert_eq!(a.net.info().banned, 0, "a stale block 1 is nobody's fault");
+    // A peer whose chain on the old block 1 has more work is synced from.
+    stale.extend(vec![]).unwrap();
+    let b = node_on(params, &[]).await;
+    b.chain
+        .write(|c| c.process_blocks(stale.blocks[1..].to_vec(), now_ms()))
+        .unwrap();
+    a.net.dial(&b.net.info().listen_addrs[0]).unwrap();
+    wait_for("the sync to the chain with more work", 30, || {
+        a.chain.view().tip().hash == stale.tip().compute_hash()
+    })
+    .await;
 }
 
 /// Of a reorg's branch only the new tip is announced: the blocks below it are old news

@@ -15,7 +15,11 @@ pub(crate) struct Node {
 }
 
 pub(crate) async fn node(peers: &[&Node]) -> Node {
-    let params = ChainParams::regtest();
+    node_on(ChainParams::regtest(), peers).await
+}
+
+/// A node of the network `params` describes.
+pub(crate) async fn node_on(params: ChainParams, peers: &[&Node]) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &params).unwrap();
     let chain = SharedChain::new(Chain::new(params, store, MempoolLimits::default(), 1).unwrap());
