@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{node, now_ms, served_node, wait_for};
+use common::{Memory, node, now_ms, served_node, wait_for};
 use oxchain_net::message::SyncRequest;
 use oxchain_testkit::ChainBuilder;
 use std::time::Duration;
@@ -21,6 +21,7 @@ use oxchain_testkit::adversary::{Adversary, Envelope, Script, gossip};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_claiming_work_it_cannot_show_does_not_stop_the_sync() {
     let a = node(&[]).await;
+    let memory = Memory::watch();
     let target = a.net.info().listen_addrs[0].clone();
     let liar = Adversary::start(&target, Script::Liar);
     wait_for("the node to ask the liar for headers", 20, || {
@@ -53,6 +54,7 @@ async fn a_peer_claiming_work_it_cannot_show_does_not_stop_the_sync() {
         "the liar's fault is counted: {:?}",
         a.net.info().rejected
     );
+    memory.assert_bounded("the liar's attack");
 }
 
 /// A peer that answers a request for blocks with only some of them: the node asks again
@@ -61,6 +63,7 @@ async fn a_peer_claiming_work_it_cannot_show_does_not_stop_the_sync() {
 async fn blocks_left_out_of_an_answer_are_asked_for_again() {
     let served = served_node(40).await;
     let a = node(&[]).await;
+    let memory = Memory::watch();
     let partial = Adversary::start(
         &a.net.info().listen_addrs[0],
         Script::FirstBlockOnly(served.chain.view().store().clone()),
@@ -88,6 +91,7 @@ async fn blocks_left_out_of_an_answer_are_asked_for_again() {
         );
     }
     assert!(a.net.info().banned == 0, "a partial answer is no fault");
+    memory.assert_bounded("partial answers");
 }
 
 /// A host that comes back under a fresh peer id after each ban: the second id banned
@@ -97,6 +101,7 @@ async fn blocks_left_out_of_an_answer_are_asked_for_again() {
 async fn a_host_that_rotates_its_peer_id_is_refused_by_address() {
     let served = served_node(3).await;
     let a = node(&[]).await;
+    let memory = Memory::watch();
     // An honest peer, connected first.
     let honest = node(&[&a]).await;
     wait_for("the honest peer to connect", 20, || {
@@ -138,6 +143,7 @@ async fn a_host_that_rotates_its_peer_id_is_refused_by_address() {
         a.chain.view().tip() == honest.chain.view().tip()
     })
     .await;
+    memory.assert_bounded("the rotating peer id");
 }
 
 /// Two peers on the best chain: the node downloads blocks from both at once.
@@ -187,6 +193,7 @@ async fn blocks_download_from_two_peers_at_once() {
 async fn a_peer_answering_with_blocks_not_asked_for_is_banned() {
     let served = served_node(70).await;
     let a = node(&[]).await;
+    let memory = Memory::watch();
     // Its answer to the first request (blocks 1 to 64) is block 70.
     let liar = Adversary::start(
         &a.net.info().listen_addrs[0],
@@ -201,6 +208,7 @@ async fn a_peer_answering_with_blocks_not_asked_for_is_banned() {
         a.chain.view().tip() == served.chain.view().tip()
     })
     .await;
+    memory.assert_bounded("the unrequested blocks");
 }
 
 /// A peer that takes a request for headers and never answers: after 10 s it is struck
@@ -209,6 +217,7 @@ async fn a_peer_answering_with_blocks_not_asked_for_is_banned() {
 async fn a_peer_that_stalls_is_passed_over_before_the_transport_times_out() {
     let served = served_node(30).await;
     let a = node(&[]).await;
+    let memory = Memory::watch();
     let staller = Adversary::start(
         &a.net.info().listen_addrs[0],
         Script::Stall(served.chain.view().store().clone()),
@@ -232,6 +241,7 @@ async fn a_peer_that_stalls_is_passed_over_before_the_transport_times_out() {
         "synced {:?} after the honest peer joined",
         started.elapsed()
     );
+    memory.assert_bounded("the stall");
 }
 
 /// A peer that gossips orphans that never connect: it holds at most 8 places in the
@@ -240,6 +250,7 @@ async fn a_peer_that_stalls_is_passed_over_before_the_transport_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphans_that_never_connect_are_capped_per_peer_and_cost_their_sender() {
     let a = node(&[]).await;
+    let memory = Memory::watch();
     let mut builder = ChainBuilder::regtest();
     for _ in 0..13 {
         builder.extend(vec![]).unwrap();
@@ -285,4 +296,5 @@ async fn orphans_that_never_connect_are_capped_per_peer_and_cost_their_sender() 
         a.chain.view().tip() == served.chain.view().tip()
     })
     .await;
+    memory.assert_bounded("the orphan flood");
 }

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{node, node_on, now_ms, wait_for};
+use common::{Memory, node, node_on, now_ms, rss_bytes, wait_for};
 use libp2p::gossipsub::IdentTopic;
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::validate::validate_pow;
@@ -74,6 +74,7 @@ async fn a_gossiped_block_in_a_signed_envelope_is_dropped_and_its_sender_banned(
 async fn the_tip_header_with_another_body_gets_its_sender_banned() {
     let params = ChainParams::regtest();
     let a = node(&[]).await;
+    let memory = Memory::watch();
     let mut builder = ChainBuilder::new(params);
     builder.extend(vec![]).unwrap();
     let tip = builder.blocks[1].clone();
@@ -98,6 +99,7 @@ async fn the_tip_header_with_another_body_gets_its_sender_banned() {
     wait_for("the ban", 20, || a.net.info().banned == 1).await;
     assert_eq!(a.net.info().rejected.get("invalid_gossip"), Some(&1));
     assert_eq!(a.chain.view().tip().hash, tip.compute_hash());
+    memory.assert_bounded("the forged tip bodies");
 }
 
 /// A side block is stored but not relayed: a node relays only what it has connected,
@@ -148,6 +150,7 @@ async fn a_side_block_is_stored_but_not_relayed() {
 async fn a_low_work_side_chain_is_not_stored() {
     let params = ChainParams::regtest();
     let a = node(&[]).await;
+    let memory = Memory::watch();
     let mut main = ChainBuilder::new(params.clone());
     for _ in 0..4 {
         main.extend(vec![]).unwrap();
@@ -195,6 +198,7 @@ async fn a_low_work_side_chain_is_not_stored() {
     }
     assert_eq!(a.net.info().banned, 0, "low work is no fault");
     assert_eq!(a.chain.view().tip().hash, main.tip().compute_hash());
+    memory.assert_bounded("the low-work side chain");
 }
 
 /// Block 1 anchors the difficulty schedule (ADR 0002), so a block 1 dated near genesis
@@ -205,6 +209,7 @@ async fn a_low_work_side_chain_is_not_stored() {
 async fn a_gossiped_block_1_dated_long_ago_is_not_taken_but_sync_takes_it() {
     let params = ChainParams::dev();
     let a = node_on(params.clone(), &[]).await;
+    let memory = Memory::watch();
     let target = a.net.info().listen_addrs[0].clone();
     // Dated a second after genesis, months ago: what an attacker mining block 1 would do.
     let mut stale = ChainBuilder::new(params.clone());
@@ -248,6 +253,7 @@ async fn a_gossiped_block_1_dated_long_ago_is_not_taken_but_sync_takes_it() {
         a.chain.view().tip().hash == stale.tip().compute_hash()
     })
     .await;
+    memory.assert_bounded("the stale block 1");
 }
 
 /// Of a reorg's branch only the new tip is announced: the blocks below it are old news
@@ -304,6 +310,7 @@ async fn of_a_reorg_only_the_new_tip_is_gossiped() {
 async fn peers_gossiping_invalid_blocks_are_banned_and_honest_sync_carries_on() {
     let params = ChainParams::regtest();
     let a = node(&[]).await;
+    let memory = Memory::watch();
     // An honest node ahead of A, connected to it.
     let honest = node(&[&a]).await;
     let mut builder = ChainBuilder::regtest();
@@ -357,19 +364,10 @@ async fn peers_gossiping_invalid_blocks_are_banned_and_honest_sync_carries_on() 
         1,
         "the honest peer stays connected"
     );
+    memory.assert_bounded("the invalid blocks");
 }
 
 /// This process's resident memory, in bytes.
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib * 1024
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_gossip_is_dropped_unread_or_banned_and_the_node_carries_on() {
     let params = ChainParams::regtest();

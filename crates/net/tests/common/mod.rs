@@ -69,3 +69,43 @@ pub(crate) async fn served_node(blocks: usize) -> Node {
         .unwrap();
     served
 }
+
+/// The resident memory of this process, in bytes. nextest (which `scripts/test` runs)
+/// runs each test in a process of its own, so this is the test's nodes and peers.
+pub(crate) fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// What an attack may add to the process's memory: the bound for a 20 s flood
+/// (`oxchain bench flood`), well above what a node with bounded tables grows by in
+/// these tests (a few MiB) and well below what an unbounded queue of blocks reaches.
+pub(crate) const ATTACK_MEMORY_BOUND: u64 = 64 << 20;
+
+/// The process's memory when an attack starts.
+pub(crate) struct Memory(u64);
+
+impl Memory {
+    pub(crate) fn watch() -> Memory {
+        Memory(rss_bytes())
+    }
+
+    /// Prints the growth since [`Memory::watch`] and checks it against
+    /// [`ATTACK_MEMORY_BOUND`].
+    pub(crate) fn assert_bounded(&self, attack: &str) {
+        let growth = rss_bytes().saturating_sub(self.0);
+        println!(
+            "RSS growth during {attack}: {:.1} MiB",
+            growth as f64 / (1 << 20) as f64
+        );
+        assert!(
+            growth < ATTACK_MEMORY_BOUND,
+            "memory grew {growth} bytes during {attack}"
+        );
+    }
+}
