@@ -143,7 +143,7 @@ async fn run(args: &FloodArgs) -> anyhow::Result<()> {
         "process RSS before and after", rss_before, rss_after
     );
     println!(
-        "{:<44} {:>9.0} msgs/s  ({} peer ids, each banned)",
+        "{:<44} {:>9.0} msgs/s  ({} connections tried, a new peer id each)",
         "flood rate",
         flood_rate,
         identities.load(Ordering::Relaxed)
