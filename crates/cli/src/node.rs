@@ -37,6 +37,17 @@ pub(crate) struct NodeArgs {
         value_delimiter = ','
     )]
     peers: Vec<String>,
+    /// Where others reach this node's p2p port, when that is not where it listens (a
+    /// public IP in front of it): HOST:PORT or a multiaddr (repeatable; comma-separated
+    /// in OXCHAIN_EXTERNAL_ADDRESS). Peers learn it through identify and discovery.
+    #[arg(
+        long = "external-address",
+        value_name = "ADDR",
+        env = "OXCHAIN_EXTERNAL_ADDRESS",
+        value_delimiter = ',',
+        value_parser = parse_external
+    )]
+    external_addresses: Vec<String>,
     /// When to mine: off, on-demand (GET /mine), continuous, or pool:N (when N
     /// transfers wait).
     #[arg(long, env = "OXCHAIN_MINE", default_value = "on-demand")]
@@ -53,7 +64,7 @@ pub(crate) struct NodeArgs {
     #[arg(long = "cors-origin", value_name = "ORIGIN", env = "OXCHAIN_CORS_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
     cors_origins: Vec<String>,
     /// A TOML file with any of these settings (keys: network, data_dir, api, p2p, peers,
-    /// mine, miner_address, threads, cors_origins). Flags and OXCHAIN_* override it.
+    /// external_addresses, mine, miner_address, threads, cors_origins). Flags and OXCHAIN_* override it.
     /// Default: DATA_DIR/oxchain.toml, if it exists.
     #[arg(long, env = "OXCHAIN_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -71,6 +82,7 @@ struct ConfigFile {
     api: Option<String>,
     p2p: Option<String>,
     peers: Option<Vec<String>>,
+    external_addresses: Option<Vec<String>>,
     mine: Option<String>,
     miner_address: Option<String>,
     threads: Option<u64>,
@@ -150,6 +162,17 @@ impl NodeArgs {
         if let Some(v) = file.peers.filter(|_| !given("peers")) {
             self.peers = v;
         }
+        if let Some(v) = file
+            .external_addresses
+            .filter(|_| !given("external_addresses"))
+        {
+            for a in &v {
+                if let Err(e) = parse_external(a) {
+                    bad("external_addresses", a, e);
+                }
+            }
+            self.external_addresses = v;
+        }
         if let Some(v) = file.mine.filter(|_| !given("mine")) {
             self.mine = v
                 .parse()
@@ -174,6 +197,13 @@ impl NodeArgs {
         }
         self.config = Some(path);
         Ok(self)
+    }
+}
+
+fn parse_external(text: &str) -> Result<String, String> {
+    match oxchain_net::parse_peer_addr(text) {
+        Ok(_) => Ok(text.to_string()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -228,6 +258,7 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         threads,
         p2p: args.p2p.clone(),
         peers: args.peers.clone(),
+        external_addresses: args.external_addresses.clone(),
         cors: if args.cors_origins.iter().any(|o| o == "*") {
             oxchain_api::Cors::Any
         } else if args.cors_origins.is_empty() {

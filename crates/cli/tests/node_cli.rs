@@ -160,6 +160,10 @@ fn bad_node_flags_are_usage_errors_naming_the_flag() {
         (&["node", "--network", "moon"], "--network"),
         (&["node", "--api", "nowhere"], "--api"),
         (
+            &["node", "--external-address", "no-port"],
+            "--external-address",
+        ),
+        (
             &[
                 "node",
                 "--network",

@@ -41,6 +41,11 @@ pub struct ChainParams {
     /// fed a cheap chain first. Zero on every network today (none has history yet); a
     /// release raises it to the work of a recent block of the network's best chain.
     pub min_chain_work: Work,
+    /// Where a new node of this network looks for its first peers when it is given none
+    /// it can reach (multiaddrs or `HOST:PORT`): they go in its address book, and
+    /// discovery finds the rest. Empty on every network today: none runs public seed
+    /// nodes yet.
+    pub bootstrap: Vec<String>,
     genesis: Block,
     genesis_hash: BlockHash,
 }
@@ -84,6 +89,7 @@ impl ChainParams {
             initial_subsidy: fifty,
             dev_account_funds: Amount::from_units(10_000 * COIN),
             min_chain_work: Work::default(),
+            bootstrap: Vec::new(),
             genesis: Block {
                 header: genesis::placeholder_header(),
                 transactions: Vec::new(),

@@ -28,6 +28,7 @@
 //!   parts; [`NetHandle`], [`NetInfo`].
 
 pub mod codec;
+mod discovery;
 mod gate;
 mod gossip;
 mod keys;
@@ -75,7 +76,7 @@ pub enum NetError {
 
 /// Parses a peer address: a multiaddr (with `/p2p/ID` or not) or `HOST:PORT`.
 /// A listen address `HOST:0` asks for any free port.
-pub(crate) fn parse_peer_addr(text: &str) -> Result<libp2p::Multiaddr, NetError> {
+pub fn parse_peer_addr(text: &str) -> Result<libp2p::Multiaddr, NetError> {
     let bad = |reason: String| NetError::BadAddress {
         addr: text.to_string(),
         reason,

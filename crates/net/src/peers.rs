@@ -32,7 +32,11 @@ const MAX_COUNTED_IPS: usize = 16_384;
 const MAX_BOOK: usize = 1024;
 const MAX_BOOK_PER_SUBNET: usize = 16;
 /// Peers dialled out to from the book, while fewer are connected.
-const TARGET_OUTBOUND: usize = 8;
+/// How long a dial may take to connect (TCP, noise, yamux) before its place in the
+/// outbound target is given to another.
+const DIAL_PENDING: Duration = Duration::from_secs(10);
+
+pub(crate) const TARGET_OUTBOUND: usize = 8;
 /// Orphans a peer may have in the pool at once: past it, its oldest is dropped.
 pub(crate) const MAX_ORPHANS_PER_PEER: usize = 8;
 /// How long an orphan may wait to connect, counted while no sync round runs, before
@@ -108,6 +112,11 @@ pub(crate) fn same_endpoint(a: &Multiaddr, b: &Multiaddr) -> bool {
             .collect()
     };
     key(a) == key(b)
+}
+
+/// Whether `addr` names an IP one could dial (not `0.0.0.0` or `::`).
+pub(crate) fn dialable(addr: &Multiaddr) -> bool {
+    ip_of(addr).is_some_and(|ip| !ip.is_unspecified())
 }
 
 fn peer_in(addr: &Multiaddr) -> Option<PeerId> {
@@ -347,10 +356,7 @@ impl Peers {
     /// `peer` told us where it listens: the first usable address goes in the book and
     /// in [`PEERS_FILE`], so that a restarted node dials its peers again.
     pub(crate) fn identified(&mut self, peer: PeerId, listen_addrs: &[Multiaddr]) {
-        let Some(addr) = listen_addrs
-            .iter()
-            .find(|a| ip_of(a).is_some_and(|ip| !ip.is_unspecified()))
-        else {
+        let Some(addr) = listen_addrs.iter().find(|a| dialable(a)) else {
             return;
         };
         let full = addr.clone().with(Protocol::P2p(peer));
@@ -370,6 +376,31 @@ impl Peers {
         }
     }
 
+    /// A bootstrap address of the network: in the book, dialled like any found peer.
+    pub(crate) fn bootstrap(&mut self, addr: Multiaddr) {
+        self.add_to_book(addr);
+    }
+
+    /// Discovery found `peer` at `addrs`: its first usable address goes in the book (not
+    /// in [`PEERS_FILE`]: only peers we reached are remembered).
+    pub(crate) fn found(&mut self, peer: PeerId, addrs: &[Multiaddr]) {
+        if self.connected.contains_key(&peer) {
+            return;
+        }
+        if let Some(addr) = addrs.iter().find(|a| dialable(a)) {
+            let addr = match peer_in(addr) {
+                Some(_) => addr.clone(),
+                None => addr.clone().with(Protocol::P2p(peer)),
+            };
+            self.add_to_book(addr);
+        }
+    }
+
+    /// Outbound connections now.
+    pub(crate) fn outbound(&self) -> usize {
+        self.connected.values().filter(|c| c.outbound).count()
+    }
+
     fn linked(&self, addr: &Multiaddr) -> bool {
         peer_in(addr).is_some_and(|p| self.connected.contains_key(&p))
             || self
@@ -382,35 +413,53 @@ impl Peers {
     /// book while fewer than [`TARGET_OUTBOUND`] are out; each with its own backoff
     /// (1 s, doubling to a minute).
     pub(crate) fn due_dials(&mut self, now: Instant) -> Vec<Multiaddr> {
-        let outbound = self.connected.values().filter(|c| c.outbound).count();
-        let mut wanted: Vec<Multiaddr> = self
-            .configured
-            .iter()
-            .filter(|a| !self.linked(a))
-            .cloned()
-            .collect();
-        let room = TARGET_OUTBOUND.saturating_sub(outbound);
-        wanted.extend(
-            self.book
-                .iter()
-                .filter(|a| !self.linked(a))
-                .take(room)
-                .cloned(),
-        );
         self.backoff
             .retain(|a, _| !self.connected.values().any(|c| same_endpoint(&c.addr, a)));
-        let mut dial = Vec::new();
-        for addr in wanted {
-            let (next, delay) = self
+        let due = |a: &Multiaddr| self.backoff.get(a).is_none_or(|(next, _)| *next <= now);
+        let mut dial: Vec<Multiaddr> = self
+            .configured
+            .iter()
+            .filter(|a| !self.linked(a) && due(a))
+            .cloned()
+            .collect();
+        // A dial of the last few seconds that has not connected yet may still: it holds
+        // its place, so that the target is not overshot while dials are under way.
+        let pending = self
+            .book
+            .iter()
+            .filter(|a| {
+                !self.linked(a)
+                    && self
+                        .backoff
+                        .get(*a)
+                        .is_some_and(|(next, delay)| now < *next - *delay + DIAL_PENDING)
+            })
+            .count();
+        let room = TARGET_OUTBOUND.saturating_sub(self.outbound() + pending);
+        // Subnets we have fewest peers in first: a node's peers spread across subnets,
+        // so that one operator's addresses cannot make up all of them.
+        let mut candidates: Vec<&Multiaddr> = self
+            .book
+            .iter()
+            .filter(|a| !self.linked(a) && due(a))
+            .collect();
+        let in_subnet = |a: &Multiaddr| {
+            let net = ip_of(a).map(subnet);
+            self.connected
+                .values()
+                .filter(|c| ip_of(&c.addr).map(subnet) == net)
+                .count()
+        };
+        candidates.sort_by_cached_key(|a| in_subnet(a));
+        let candidates: Vec<Multiaddr> = candidates.into_iter().take(room).cloned().collect();
+        dial.extend(candidates);
+        for addr in &dial {
+            let delay = self
                 .backoff
-                .get(&addr)
-                .copied()
-                .unwrap_or((now, Duration::from_secs(1)));
-            if next <= now {
-                let delay = (delay * 2).min(Duration::from_secs(60));
-                self.backoff.insert(addr.clone(), (now + delay, delay));
-                dial.push(addr);
-            }
+                .get(addr)
+                .map_or(Duration::from_secs(1), |(_, d)| *d);
+            let delay = (delay * 2).min(Duration::from_secs(60));
+            self.backoff.insert(addr.clone(), (now + delay, delay));
         }
         dial
     }
@@ -491,6 +540,46 @@ mod tests {
             vec![(p, vec![h(50)])],
             "only the unexcused one counts"
         );
+    }
+
+    #[test]
+    fn found_peers_are_dialled_subnets_with_fewest_peers_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut peers = Peers::new(Duration::from_secs(3600), vec![], dir.path());
+        let now = Instant::now();
+        // Two peers up in 10.1/16, outbound.
+        for i in 1..=2 {
+            peers.connected(
+                PeerId::random(),
+                addr(&format!("/ip4/10.1.0.{i}/tcp/26950")),
+                true,
+            );
+        }
+        // Found: seven more in 10.1/16, then one in 10.2/16; an unspecified address is
+        // no use, and a connected peer is not dialled again.
+        for i in 3..=9 {
+            peers.found(
+                PeerId::random(),
+                &[addr(&format!("/ip4/10.1.0.{i}/tcp/26950"))],
+            );
+        }
+        let far = PeerId::random();
+        peers.found(
+            far,
+            &[
+                addr("/ip4/0.0.0.0/tcp/26950"),
+                addr("/ip4/10.2.0.1/tcp/26950"),
+            ],
+        );
+        assert_eq!(peers.book.len(), 8);
+        let dials = peers.due_dials(now);
+        assert_eq!(dials.len(), TARGET_OUTBOUND - 2, "up to the target");
+        assert_eq!(
+            dials[0],
+            addr("/ip4/10.2.0.1/tcp/26950").with(Protocol::P2p(far)),
+            "the subnet with no peer first"
+        );
+        assert!(peers.due_dials(now).is_empty(), "each waits its backoff");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::NetError;
 use crate::codec::SyncCodec;
+use crate::discovery;
 use crate::gate::Gate;
 use crate::gossip::{self, Verdict};
 use crate::message::{MAX_LOCATOR, SyncRequest, SyncResponse};
@@ -45,6 +46,10 @@ pub struct NetConfig {
     pub max_inbound: u32,
     /// Outbound connections at most.
     pub max_outbound: u32,
+    /// Addresses where others reach this node (a public IP behind a NAT or a port
+    /// forward), told to peers through identify and discovery: each a multiaddr or
+    /// `HOST:PORT`.
+    pub external_addresses: Vec<String>,
 }
 
 impl NetConfig {
@@ -57,6 +62,7 @@ impl NetConfig {
             ban_for: Duration::from_secs(3600),
             max_inbound: 64,
             max_outbound: 16,
+            external_addresses: Vec::new(),
         }
     }
 }
@@ -164,6 +170,7 @@ struct Behaviour {
     sync: request_response::Behaviour<SyncCodec>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
+    kad: discovery::Kad,
 }
 
 /// Results of work done off the loop.
@@ -227,6 +234,8 @@ struct Service {
     not_taken: VecDeque<BlockHash>,
     /// The new tip of a reorg whose connected blocks are being announced.
     reorg_to: Option<BlockHash>,
+    /// Our network's DHT protocol: peers that speak it join the routing table.
+    kad_protocol: StreamProtocol,
     info: watch::Sender<NetInfo>,
     rejected: std::collections::BTreeMap<String, u64>,
     /// Transfers that found no subscribed peer, sent again when a peer subscribes.
@@ -315,20 +324,30 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         .map(|p| crate::parse_peer_addr(p))
         .collect::<Result<Vec<_>, _>>()?;
     let key = crate::keys::load_or_create(&config.data_dir)?;
-    let peers = Peers::new(config.ban_for, configured, &config.data_dir);
-    let (genesis, network, store) = {
+    let mut peers = Peers::new(config.ban_for, configured, &config.data_dir);
+    let (genesis, network, store, bootstrap) = {
         let c = chain.view();
         (
             c.params().genesis_hash(),
             c.params().network,
             c.store().clone(),
+            c.params().bootstrap.clone(),
         )
     };
+    for addr in &bootstrap {
+        peers.bootstrap(crate::parse_peer_addr(addr)?);
+    }
     let prefix = format!("/oxchain/{}/{}", network.name(), &genesis.to_string()[..16]);
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let sync_protocol =
         StreamProtocol::try_from_owned(format!("{prefix}/sync/1")).map_err(|e| setup(&e))?;
     let identify_protocol = format!("{prefix}/1");
+    let kad_protocol = discovery::protocol(&prefix).map_err(|e| setup(&e))?;
+    let external = config
+        .external_addresses
+        .iter()
+        .map(|a| crate::parse_peer_addr(a))
+        .collect::<Result<Vec<_>, _>>()?;
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established_incoming(Some(config.max_inbound))
         .with_max_established_outgoing(Some(config.max_outbound))
@@ -363,6 +382,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
                         .with_agent_version(format!("oxchain/{}", env!("CARGO_PKG_VERSION"))),
                 ),
                 ping: ping::Behaviour::default(),
+                kad: discovery::behaviour(kad_protocol.clone(), key.public().to_peer_id()),
             })
         })
         .map_err(|e| setup(&e))?
@@ -381,6 +401,9 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
             addr: config.listen.clone(),
             reason: e.to_string(),
         })?;
+    for addr in external {
+        swarm.add_external_address(addr);
+    }
     for addr in peers.initial() {
         let _ = swarm.dial(addr);
     }
@@ -424,6 +447,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         gossiped: VecDeque::new(),
         not_taken: VecDeque::new(),
         reorg_to: None,
+        kad_protocol,
         info,
         rejected: Default::default(),
         unsent: VecDeque::new(),
@@ -524,6 +548,7 @@ impl Service {
             gate.ban_ip(ip, until);
         }
         let _ = self.swarm.disconnect_peer_id(peer);
+        self.swarm.behaviour_mut().kad.remove_peer(&peer);
         self.syncer.forget(&peer);
         self.publish_info();
     }
@@ -637,6 +662,14 @@ impl Service {
         // Ask everyone for their status now and then; a sync starts if someone is ahead.
         if ticks.is_multiple_of(10) {
             self.ask_statuses();
+            // Below the outbound target, look for more peers: a lookup of a random id
+            // walks the DHT and meets peers all over it.
+            if self.peers.outbound() < crate::peers::TARGET_OUTBOUND {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_closest_peers(PeerId::random());
+            }
         }
         self.ban_invalid_senders();
         self.check_orphans(now);
@@ -821,7 +854,27 @@ impl Service {
                 peer_id,
                 info,
                 ..
-            })) => self.peers.identified(peer_id, &info.listen_addrs),
+            })) => {
+                self.peers.identified(peer_id, &info.listen_addrs);
+                // A peer that serves our network's DHT goes in the routing table, at
+                // the addresses it listens on (an inbound peer's address as we see it
+                // is an ephemeral port).
+                if info.protocols.contains(&self.kad_protocol) {
+                    let kad = &mut self.swarm.behaviour_mut().kad;
+                    for addr in &info.listen_addrs {
+                        if crate::peers::dialable(addr) {
+                            kad.add_address(&peer_id, addr.clone());
+                        }
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => {
+                for (peer, addrs) in discovery::found(&event) {
+                    if peer != *self.swarm.local_peer_id() {
+                        self.peers.found(peer, &addrs);
+                    }
+                }
+            }
             _ => {}
         }
     }

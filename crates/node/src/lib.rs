@@ -50,6 +50,9 @@ pub struct NodeConfig {
     pub p2p: String,
     /// Peers to join: multiaddrs, p2p `HOST:PORT`, or `http://HOST:PORT` of a node's API.
     pub peers: Vec<String>,
+    /// Where others reach this node's p2p port, when that is not where it listens (a
+    /// public IP in front of it): multiaddrs or `HOST:PORT`.
+    pub external_addresses: Vec<String>,
 }
 
 /// What a started node tells its caller (for the start-up banner and tests).
@@ -116,6 +119,7 @@ pub async fn run(
         .partition(|p| p.starts_with("http://"));
     let mut net_config = oxchain_net::NetConfig::new(config.data_dir.clone(), config.p2p.clone());
     net_config.peers = p2p_peers;
+    net_config.external_addresses = config.external_addresses.clone();
     let net = Arc::new(oxchain_net::service::start(net_config, chain.clone()).await?);
     // After the network is listening to the chain: restored transfers are gossiped as
     // if they had just arrived (held until a peer subscribes).

@@ -91,6 +91,7 @@ impl BenchNode {
                 cors: oxchain_api::Cors::None,
                 p2p: "127.0.0.1:0".into(),
                 peers: Vec::new(),
+                external_addresses: Vec::new(),
             },
             async move {
                 let _ = stopped.await;

@@ -42,6 +42,7 @@ impl TestNode {
             cors: oxchain_api::Cors::None,
             p2p: "127.0.0.1:0".into(),
             peers: Vec::new(),
+            external_addresses: Vec::new(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
