@@ -13,8 +13,8 @@ use serde_json::Value;
 /// Where the node is, and the output form.
 #[derive(Debug, Args)]
 pub(crate) struct NodeOpts {
-    /// The node's API.
-    #[arg(long, default_value = "http://127.0.0.1:5000")]
+    /// The node's API: http://HOST:PORT or HOST:PORT.
+    #[arg(long, default_value = "http://127.0.0.1:5000", value_parser = parse_node)]
     node: String,
     /// Print the API's JSON answer.
     #[arg(long)]
@@ -58,6 +58,28 @@ pub(crate) enum Query {
         #[command(flatten)]
         opts: NodeOpts,
     },
+}
+
+/// A node's API address as `http://HOST:PORT`, from that or from `HOST:PORT`.
+pub(crate) fn parse_node(text: &str) -> Result<String, String> {
+    let host = text.trim_end_matches('/');
+    let host = host.strip_prefix("http://").unwrap_or(host);
+    if text.starts_with("https://") {
+        return Err(format!(
+            "{text:?}: the node's API speaks plain HTTP; give http://HOST:PORT or HOST:PORT"
+        ));
+    }
+    match host.rsplit_once(':') {
+        Some((name, port))
+            if !name.is_empty() && !name.contains('/') && port.parse::<u16>().is_ok() =>
+        {
+            Ok(format!("http://{host}"))
+        }
+        _ => Err(format!(
+            "{text:?} is not a node's API address: give HOST:PORT or http://HOST:PORT, \
+             such as 127.0.0.1:5000"
+        )),
+    }
 }
 
 /// Sends one request; returns the status code and the JSON body.

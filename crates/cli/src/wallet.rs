@@ -164,16 +164,16 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     to: String,
     /// Coins, at most 8 decimals.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     amount: Amount,
     /// Fee in coins.
-    #[arg(long, default_value = "0.00001")]
+    #[arg(long, default_value = "0.00001", allow_negative_numbers = true)]
     fee: Amount,
     /// Text to attach (at most 1024 bytes).
     #[arg(long)]
     data: Option<String>,
-    /// The node's API.
-    #[arg(long, default_value = "http://127.0.0.1:5000")]
+    /// The node's API: http://HOST:PORT or HOST:PORT.
+    #[arg(long, default_value = "http://127.0.0.1:5000", value_parser = crate::query::parse_node)]
     node: String,
     /// The data directory holding the wallet (default: the platform data dir/oxchain/NETWORK).
     #[arg(long)]

@@ -160,6 +160,21 @@ fn bad_node_flags_are_usage_errors_naming_the_flag() {
         (&["node", "--network", "moon"], "--network"),
         (&["node", "--api", "nowhere"], "--api"),
         (
+            &["status", "--node", "https://127.0.0.1:5000"],
+            "plain HTTP",
+        ),
+        (&["status", "--node", "nowhere"], "HOST:PORT"),
+        (
+            &["send", "--from", "alice", "--to", "bob", "--amount", "-5"],
+            "\"-5\" is negative",
+        ),
+        (
+            &[
+                "send", "--from", "alice", "--to", "bob", "--amount", "1", "--fee=-1",
+            ],
+            "\"-1\" is negative",
+        ),
+        (
             &["node", "--external-address", "no-port"],
             "--external-address",
         ),
@@ -231,6 +246,18 @@ fn queries_against_a_running_node() {
     );
     let status: serde_json::Value = serde_json::from_str(&run(&["status", "--json"])).unwrap();
     assert_eq!(status["height"], 2);
+    // HOST:PORT without http:// names the same node.
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["status", "--json", "--node", &node.addr.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let same: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(same["height"], 2);
     let account = run(&["account", "alice"]);
     assert!(account.contains("balance  10000 coins"), "{account}");
     let block: serde_json::Value = serde_json::from_str(&run(&["block", "1", "--json"])).unwrap();
