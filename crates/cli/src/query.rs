@@ -60,6 +60,30 @@ pub(crate) enum Query {
     },
 }
 
+/// A block time for people: UTC and how long ago, as
+/// `Thu, 03 Dec 2026 09:19:18 GMT (5 min ago)`.
+pub(crate) fn human_time(ms: u64) -> String {
+    // HTTP dates stop at the year 9999; a time past it is shown as it is.
+    const YEAR_10000_MS: u64 = 253_402_300_800_000;
+    if ms >= YEAR_10000_MS {
+        return format!("{ms} ms after 1970");
+    }
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    let (secs, when) = match std::time::SystemTime::now().duration_since(at) {
+        Ok(ago) => (ago.as_secs(), "ago"),
+        Err(ahead) => (ahead.duration().as_secs(), "ahead"),
+    };
+    let span = match secs {
+        // Within a second either way (a block may be dated a little ahead).
+        0 => return format!("{} (just now)", httpdate::fmt_http_date(at)),
+        1..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..86_400 => format!("{} h", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
+    };
+    format!("{} ({span} {when})", httpdate::fmt_http_date(at))
+}
+
 /// A node's API address as `http://HOST:PORT`, from that or from `HOST:PORT`.
 pub(crate) fn parse_node(text: &str) -> Result<String, String> {
     let host = text.trim_end_matches('/');
@@ -189,8 +213,8 @@ pub(crate) fn run(query: Query) -> anyhow::Result<()> {
             );
             println!("  parent   {}", v["prev_hash"].as_str().unwrap_or("?"));
             println!(
-                "  time     {} ms, {} confirmations{}",
-                v["time_ms"],
+                "  time     {}, {} confirmations{}",
+                v["time_ms"].as_u64().map_or("?".into(), human_time),
                 v["confirmations"],
                 if v["best_chain"] == true {
                     ""

@@ -269,6 +269,11 @@ fn queries_against_a_running_node() {
     assert!(tx.contains("confirmed") && tx.contains("coinbase"), "{tx}");
     let human = run(&["block", "2"]);
     assert!(human.contains("at height 2"), "{human}");
+    // Its time in UTC and relative (mined a moment ago), not raw milliseconds.
+    assert!(
+        human.contains(" GMT (just now)") || human.contains(" s ago)"),
+        "{human}"
+    );
     // An unknown block is an error with the node's message.
     let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
         .args(["block", "99", "--node", &url])
