@@ -1,17 +1,22 @@
-//! `GET /metrics` in the Prometheus text format (0.0.4), written by hand: a few gauges,
-//! counters by reason, and request latencies per route.
+//! `GET /metrics`: every family in the node's registry (`prometheus-client`), in the
+//! OpenMetrics text format: the network's and libp2p's (registered by the network), and
+//! the API's own, here: the chain's gauges (read when scraped), blocks and transfers
+//! accepted, transfers refused through the API by reason, and request latencies per
+//! route.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use oxchain_chain::ChainEvent;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::state::AppState;
 
@@ -20,31 +25,99 @@ const BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
 ];
 
-/// Counters the API keeps.
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    blocks_connected: AtomicU64,
-    transfers_accepted: AtomicU64,
-    blocks_rejected: Mutex<BTreeMap<String, u64>>,
-    transfers_rejected: Mutex<BTreeMap<String, u64>>,
-    latencies: Mutex<BTreeMap<String, Histogram>>,
+/// The content type of the OpenMetrics text format.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type Labels = Vec<(&'static str, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// The API's families, registered in the node's registry.
+pub(crate) struct Metrics {
+    height: Gauge,
+    mempool_transactions: Gauge,
+    mempool_bytes: Gauge,
+    hash_rate: FloatGauge,
+    uptime: FloatGauge,
+    blocks_connected: Counter,
+    transfers_accepted: Counter,
+    transfers_rejected: Family<Labels, Counter>,
+    latencies: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
 impl Metrics {
+    /// Registers the API's families in `registry`.
+    pub(crate) fn new(registry: &mut Registry) -> Metrics {
+        let m = Metrics {
+            height: Gauge::default(),
+            mempool_transactions: Gauge::default(),
+            mempool_bytes: Gauge::default(),
+            hash_rate: FloatGauge::default(),
+            uptime: FloatGauge::default(),
+            blocks_connected: Counter::default(),
+            transfers_accepted: Counter::default(),
+            transfers_rejected: Family::default(),
+            latencies: Family::new_with_constructor(latency_histogram),
+        };
+        let r = registry.sub_registry_with_prefix("oxchain");
+        r.register(
+            "height",
+            "Height of the best chain's tip.",
+            m.height.clone(),
+        );
+        r.register(
+            "mempool_transactions",
+            "Transfers in the mempool.",
+            m.mempool_transactions.clone(),
+        );
+        r.register(
+            "mempool_bytes",
+            "Encoded bytes of the transfers in the mempool.",
+            m.mempool_bytes.clone(),
+        );
+        r.register(
+            "hash_rate",
+            "Hashes per second of this node's miner.",
+            m.hash_rate.clone(),
+        );
+        r.register(
+            "uptime_seconds",
+            "Seconds since the API started.",
+            m.uptime.clone(),
+        );
+        r.register(
+            "blocks_accepted",
+            "Blocks connected to the best chain.",
+            m.blocks_connected.clone(),
+        );
+        r.register(
+            "transfers_accepted",
+            "Transfers accepted into the mempool.",
+            m.transfers_accepted.clone(),
+        );
+        r.register(
+            "transfers_rejected",
+            "Transfers submitted through the API and refused, by reason.",
+            m.transfers_rejected.clone(),
+        );
+        r.register(
+            "http_request_duration_seconds",
+            "API request latency by route.",
+            m.latencies.clone(),
+        );
+        m
+    }
+
     pub(crate) fn on_event(&self, event: &ChainEvent) {
         match event {
             ChainEvent::BlockConnected { .. } => {
-                self.blocks_connected.fetch_add(1, Ordering::Relaxed);
+                self.blocks_connected.inc();
             }
             ChainEvent::TransferAccepted { .. } => {
-                self.transfers_accepted.fetch_add(1, Ordering::Relaxed);
+                self.transfers_accepted.inc();
             }
             _ => {}
         }
@@ -52,34 +125,16 @@ impl Metrics {
 
     /// Counts a refused transfer by its error code word.
     pub(crate) fn transfer_rejected(&self, reason: &str) {
-        *lock(&self.transfers_rejected)
-            .entry(reason.to_string())
-            .or_default() += 1;
+        self.transfers_rejected
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
     }
 
-    /// Counts a refused block by its error code word.
-    #[allow(dead_code)] // Blocks come from peers with the network (issue 5).
-    pub(crate) fn block_rejected(&self, reason: &str) {
-        *lock(&self.blocks_rejected)
-            .entry(reason.to_string())
-            .or_default() += 1;
+    fn observe(&self, route: String, seconds: f64) {
+        self.latencies
+            .get_or_create(&vec![("route", route)])
+            .observe(seconds);
     }
-
-    fn observe(&self, route: &str, seconds: f64) {
-        let mut all = lock(&self.latencies);
-        let h = all.entry(route.to_string()).or_default();
-        h.count += 1;
-        h.sum += seconds;
-        for (bound, count) in BUCKETS.iter().zip(h.counts.iter_mut()) {
-            if seconds <= *bound {
-                *count += 1;
-            }
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Times every request by its route pattern (`/v1/blocks/{id}`, not the raw path).
@@ -97,135 +152,40 @@ pub(crate) async fn time_requests(
     state
         .inner
         .metrics
-        .observe(&route, started.elapsed().as_secs_f64());
+        .observe(route, started.elapsed().as_secs_f64());
     response
 }
 
-/// Prometheus metrics: height, peers, mempool, hash rate, blocks and transfers accepted
-/// and rejected by reason, request latencies.
+/// Prometheus metrics (OpenMetrics text): the chain (height, mempool, hash rate), blocks
+/// and transfers accepted and refused, request latencies, the network (peers by
+/// direction, gossip verdicts, penalties by reason, sync progress, the validation
+/// queue, block propagation delays) and libp2p's own families (`libp2p_*`).
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "node",
-    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
+    responses((status = 200, description = "OpenMetrics text format 1.0.0", content_type = "application/openmetrics-text"))
 )]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let (height, mempool_count, mempool_bytes) = {
-        let chain = state.chain();
-        (
-            chain.tip().height.0,
-            chain.mempool().len(),
-            chain.mempool().bytes(),
-        )
-    };
-    let hashes: f64 = state.inner.miner.hash_rates().iter().sum();
     let m = &state.inner.metrics;
-    let mut s = String::new();
-    let mut gauge = |name: &str, help: &str, value: f64| {
-        let _ = writeln!(
-            s,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-        );
-    };
-    gauge(
-        "oxchain_height",
-        "Height of the best chain's tip.",
-        height as f64,
-    );
-    let peers = state.inner.net.as_ref().map_or(0, |n| n.info().peers.len());
-    gauge("oxchain_peers", "Connected peers.", peers as f64);
-    gauge(
-        "oxchain_mempool_transactions",
-        "Transfers in the mempool.",
-        mempool_count as f64,
-    );
-    gauge(
-        "oxchain_mempool_bytes",
-        "Encoded bytes of the transfers in the mempool.",
-        mempool_bytes as f64,
-    );
-    gauge(
-        "oxchain_hash_rate",
-        "Hashes per second of this node's miner.",
-        hashes,
-    );
-    gauge(
-        "oxchain_uptime_seconds",
-        "Seconds since the API started.",
-        state.inner.started.elapsed().as_secs_f64(),
-    );
-    let mut counter = |name: &str, help: &str, rows: Vec<(String, u64)>| {
-        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");
-        for (labels, value) in rows {
-            let _ = writeln!(s, "{name}{labels} {value}");
-        }
-    };
-    counter(
-        "oxchain_blocks_accepted_total",
-        "Blocks connected to the best chain.",
-        vec![(String::new(), m.blocks_connected.load(Ordering::Relaxed))],
-    );
-    let mut rejected = lock(&m.blocks_rejected).clone();
-    if let Some(net) = &state.inner.net {
-        for (reason, n) in net.info().rejected {
-            *rejected.entry(reason).or_default() += n;
-        }
+    {
+        let chain = state.chain();
+        m.height.set(chain.tip().height.0 as i64);
+        m.mempool_transactions.set(chain.mempool().len() as i64);
+        m.mempool_bytes.set(chain.mempool().bytes() as i64);
     }
-    counter(
-        "oxchain_blocks_rejected_total",
-        "Blocks (and gossip) from peers refused as invalid, by reason.",
-        labelled(&rejected),
-    );
-    counter(
-        "oxchain_transfers_accepted_total",
-        "Transfers accepted into the mempool.",
-        vec![(String::new(), m.transfers_accepted.load(Ordering::Relaxed))],
-    );
-    counter(
-        "oxchain_transfers_rejected_total",
-        "Transfers refused, by reason.",
-        labelled(&lock(&m.transfers_rejected)),
-    );
-    let _ = writeln!(
-        s,
-        "# HELP oxchain_http_request_duration_seconds API request latency by route.\n\
-         # TYPE oxchain_http_request_duration_seconds histogram"
-    );
-    for (route, h) in lock(&m.latencies).iter() {
-        let route = escape(route);
-        for (bound, count) in BUCKETS.iter().zip(h.counts) {
-            let _ = writeln!(
-                s,
-                "oxchain_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-            );
-        }
-        let _ = writeln!(
-            s,
-            "oxchain_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
-             oxchain_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
-             oxchain_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-            h.count, h.sum, h.count
-        );
+    m.hash_rate
+        .set(state.inner.miner.hash_rates().iter().sum::<f64>());
+    m.uptime.set(state.inner.started.elapsed().as_secs_f64());
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &state.inner.registry) {
+        Ok(()) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
+        // Encoding into a String fails only if a family's own encoder does.
+        Err(_) => crate::error::ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics_unavailable",
+            "the metrics could not be encoded",
+        )
+        .into_response(),
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s,
-    )
-        .into_response()
-}
-
-fn labelled(map: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
-    map.iter()
-        .map(|(reason, n)| (format!("{{reason=\"{}\"}}", escape(reason)), *n))
-        .collect()
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

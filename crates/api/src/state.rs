@@ -15,6 +15,7 @@ use oxchain_consensus::genesis::{dev_account_address, dev_account_key};
 use oxchain_miner::MiningHandle;
 use oxchain_primitives::{Address, SecretKey, Transfer, Txid};
 use oxchain_storage::Store;
+use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, watch};
 
 use crate::error::ApiError;
@@ -35,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) params: ChainParams,
     pub(crate) miner: Arc<MiningHandle>,
     pub(crate) metrics: Metrics,
+    /// Every metric family of the node (the network's, libp2p's and the API's).
+    pub(crate) registry: Registry,
     pub(crate) token: Option<String>,
     pub(crate) events: broadcast::Sender<String>,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -65,6 +68,9 @@ pub struct ApiParts {
     pub net: Option<Arc<oxchain_net::NetHandle>>,
     /// This API's own address, for the `/nodes` callback.
     pub api_addr: Option<std::net::SocketAddr>,
+    /// The node's metrics registry, with the network's families in it: the API adds its
+    /// own and serves them all at `/metrics`.
+    pub registry: Registry,
 }
 
 impl AppState {
@@ -88,13 +94,16 @@ impl AppState {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let submitter = Submitter::start(parts.chain.clone(), threads)?;
+        let mut registry = parts.registry;
+        let metrics = Metrics::new(&mut registry);
         let state = AppState {
             inner: Arc::new(Inner {
                 chain: parts.chain,
                 store,
                 params,
                 miner: parts.miner,
-                metrics: Metrics::default(),
+                metrics,
+                registry,
                 token: parts.token,
                 events,
                 shutdown: parts.shutdown,

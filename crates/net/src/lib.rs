@@ -33,6 +33,7 @@ mod gate;
 mod gossip;
 mod keys;
 pub mod message;
+mod metrics;
 mod peers;
 pub mod serve;
 pub mod service;

@@ -19,6 +19,7 @@ use oxchain_primitives::{
     Block, BlockHash, Header, Height, Transaction, Txid, Work, decode, encode,
 };
 use oxchain_storage::Store;
+use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::NetError;
@@ -27,8 +28,10 @@ use crate::discovery;
 use crate::gate::Gate;
 use crate::gossip::{self, Verdict};
 use crate::message::{MAX_LOCATOR, SyncRequest, SyncResponse};
+use crate::metrics::NetMetrics;
 use crate::peers::{Peers, Struck};
 use crate::sync::{Failure, Local, Penalty, Status, Step, Syncer, Token};
+use libp2p::metrics::Recorder;
 
 /// How a node joins the network.
 #[derive(Debug, Clone)]
@@ -179,6 +182,10 @@ enum Done {
         id: MessageId,
         source: PeerId,
         checked: gossip::Checked,
+        /// `block` or `transfer`, for the metrics.
+        kind: &'static str,
+        /// For a block: when it arrived, and how long after its header's time.
+        arrived: Option<(Instant, i64)>,
     },
     Respond {
         channel: ResponseChannel<SyncResponse>,
@@ -236,6 +243,7 @@ struct Service {
     reorg_to: Option<BlockHash>,
     /// Our network's DHT protocol: peers that speak it join the routing table.
     kad_protocol: StreamProtocol,
+    metrics: NetMetrics,
     info: watch::Sender<NetInfo>,
     rejected: std::collections::BTreeMap<String, u64>,
     /// Transfers that found no subscribed peer, sent again when a peer subscribes.
@@ -315,8 +323,18 @@ impl Local for ChainLocal<'_> {
     }
 }
 
-/// Starts the network on the current tokio runtime.
+/// Starts the network on the current tokio runtime, with metrics nobody reads.
 pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, NetError> {
+    start_with_metrics(config, chain, &mut Registry::default()).await
+}
+
+/// Starts the network on the current tokio runtime; its metrics (libp2p's and the
+/// network's own) are registered in `registry`.
+pub async fn start_with_metrics(
+    config: NetConfig,
+    chain: SharedChain,
+    registry: &mut Registry,
+) -> Result<NetHandle, NetError> {
     let listen = crate::parse_peer_addr(&config.listen)?;
     let configured = config
         .peers
@@ -363,6 +381,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
             yamux::Config::default,
         )
         .map_err(|e| setup(&e))?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(|key| {
             let sync = request_response::Behaviour::new(
                 [(sync_protocol, ProtocolSupport::Full)],
@@ -401,6 +420,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
             addr: config.listen.clone(),
             reason: e.to_string(),
         })?;
+    let metrics = NetMetrics::new(registry);
     for addr in external {
         swarm.add_external_address(addr);
     }
@@ -426,6 +446,8 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
                 id,
                 source,
                 checked,
+                kind: "transfer",
+                arrived: None,
             });
         })
         .map_err(|e| setup(&e))?
@@ -448,6 +470,7 @@ pub async fn start(config: NetConfig, chain: SharedChain) -> Result<NetHandle, N
         not_taken: VecDeque::new(),
         reorg_to: None,
         kad_protocol,
+        metrics,
         info,
         rejected: Default::default(),
         unsent: VecDeque::new(),
@@ -527,6 +550,15 @@ impl Service {
             banned: self.swarm.behaviour().gate.banned(),
             rejected: self.rejected.clone(),
         };
+        let outbound = self.peers.outbound();
+        self.metrics
+            .peers(info.peers.len().saturating_sub(outbound), outbound);
+        let sync = info.sync.unwrap_or(SyncProgress {
+            height: 0,
+            target: 0,
+        });
+        self.metrics.sync(sync.height, sync.target);
+        self.metrics.validating(self.validating);
         self.info.send_if_modified(|old| {
             let changed = *old != info;
             *old = info;
@@ -541,6 +573,7 @@ impl Service {
         let until = now + self.peers.ban_for;
         tracing::warn!(%peer, reason = why, for_s = self.peers.ban_for.as_secs(), "banned a peer");
         *self.rejected.entry(why.to_string()).or_default() += 1;
+        self.metrics.penalty(why);
         let gate = &mut self.swarm.behaviour_mut().gate;
         gate.ban_peer(peer, until);
         if let Some(ip) = self.peers.banned(peer, now) {
@@ -619,6 +652,7 @@ impl Service {
                 Struck::Paused(count) => {
                     tracing::info!(%peer, reason = why, strikes = count, "sync peer at fault: syncing from another");
                     *self.rejected.entry(why.to_string()).or_default() += 1;
+                    self.metrics.penalty(why);
                 }
             },
             Step::Finished {
@@ -808,6 +842,17 @@ impl Service {
     }
 
     fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.metrics.libp2p.record(&event);
+        if let SwarmEvent::Behaviour(behaviour) = &event {
+            let m = &self.metrics.libp2p;
+            match behaviour {
+                BehaviourEvent::Gossipsub(e) => m.record(e),
+                BehaviourEvent::Identify(e) => m.record(e),
+                BehaviourEvent::Kad(e) => m.record(e),
+                BehaviourEvent::Ping(e) => m.record(e),
+                _ => {}
+            }
+        }
         match event {
             SwarmEvent::NewListenAddr { .. } => self.publish_info(),
             SwarmEvent::ConnectionEstablished {
@@ -887,33 +932,37 @@ impl Service {
         let done = self.done_tx.clone();
         if message.topic == self.blocks_topic.hash() {
             let Ok(block) = decode::<Block>(&message.data) else {
-                self.report(&id, &source, Verdict::Reject);
+                self.report(&id, &source, "block", Verdict::Reject);
                 return;
             };
             if full {
-                self.report(&id, &source, Verdict::Ignore);
+                self.report(&id, &source, "block", Verdict::Ignore);
                 return;
             }
             remember(&mut self.gossiped, block.header.compute_hash());
             self.validating += 1;
+            let now = now_ms();
+            let arrived = Some((Instant::now(), now as i64 - block.header.time_ms as i64));
             tokio::task::spawn_blocking(move || {
-                let checked = gossip::check_block(&chain, block, now_ms());
+                let checked = gossip::check_block(&chain, block, now);
                 let _ = done.send(Done::Gossip {
                     id,
                     source,
                     checked,
+                    kind: "block",
+                    arrived,
                 });
             });
         } else if message.topic == self.txs_topic.hash() {
             let transfer = match decode::<Transaction>(&message.data) {
                 Ok(Transaction::Transfer(t)) => t,
                 _ => {
-                    self.report(&id, &source, Verdict::Reject);
+                    self.report(&id, &source, "transfer", Verdict::Reject);
                     return;
                 }
             };
             if full {
-                self.report(&id, &source, Verdict::Ignore);
+                self.report(&id, &source, "transfer", Verdict::Ignore);
                 return;
             }
             self.validating += 1;
@@ -924,16 +973,17 @@ impl Service {
                 tracing::error!("the gossip transfer checker has stopped");
             }
         } else {
-            self.report(&id, &source, Verdict::Ignore);
+            self.report(&id, &source, "other", Verdict::Ignore);
         }
     }
 
-    fn report(&mut self, id: &MessageId, source: &PeerId, verdict: Verdict) {
-        let acceptance = match verdict {
-            Verdict::Accept => MessageAcceptance::Accept,
-            Verdict::Ignore => MessageAcceptance::Ignore,
-            Verdict::Reject => MessageAcceptance::Reject,
+    fn report(&mut self, id: &MessageId, source: &PeerId, kind: &'static str, verdict: Verdict) {
+        let (acceptance, name) = match verdict {
+            Verdict::Accept => (MessageAcceptance::Accept, "accept"),
+            Verdict::Ignore => (MessageAcceptance::Ignore, "ignore"),
+            Verdict::Reject => (MessageAcceptance::Reject, "reject"),
         };
+        self.metrics.gossip(kind, name);
         self.swarm
             .behaviour_mut()
             .gossipsub
@@ -949,9 +999,15 @@ impl Service {
                 id,
                 source,
                 checked,
+                kind,
+                arrived,
             } => {
                 self.validating = self.validating.saturating_sub(1);
-                self.report(&id, &source, checked.verdict);
+                if let (Some((at, late_ms)), Verdict::Accept) = (arrived, checked.verdict) {
+                    self.metrics.block_arrived(late_ms);
+                    self.metrics.block_connected(at.elapsed());
+                }
+                self.report(&id, &source, kind, checked.verdict);
                 // Peers' heights shown between status rounds follow their blocks.
                 if let Some(height) = checked.height {
                     self.syncer.saw_height(source, height);

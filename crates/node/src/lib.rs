@@ -120,7 +120,10 @@ pub async fn run(
     let mut net_config = oxchain_net::NetConfig::new(config.data_dir.clone(), config.p2p.clone());
     net_config.peers = p2p_peers;
     net_config.external_addresses = config.external_addresses.clone();
-    let net = Arc::new(oxchain_net::service::start(net_config, chain.clone()).await?);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let net = Arc::new(
+        oxchain_net::service::start_with_metrics(net_config, chain.clone(), &mut registry).await?,
+    );
     // After the network is listening to the chain: restored transfers are gossiped as
     // if they had just arrived (held until a peer subscribes).
     let (mempool, mempool_error) = {
@@ -164,6 +167,7 @@ pub async fn run(
         shutdown: stop_rx,
         net: Some(net.clone()),
         api_addr: Some(api),
+        registry,
     })?;
     let events = tokio::spawn(forward_events);
     let (router, _) = oxchain_api::router(state, config.cors.clone());

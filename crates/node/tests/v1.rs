@@ -231,14 +231,14 @@ async fn the_v1_surface() {
     let text = text.as_str().unwrap();
     for name in [
         "oxchain_height 4",
-        "oxchain_peers",
+        "# TYPE oxchain_peers gauge",
         "oxchain_mempool_transactions 0",
         "oxchain_mempool_bytes",
         "oxchain_hash_rate",
         "oxchain_blocks_accepted_total 4",
         "oxchain_transfers_accepted_total 1",
-        "oxchain_transfers_rejected_total",
-        "oxchain_http_request_duration_seconds_bucket{route=\"/v1/status\"",
+        "oxchain_http_request_duration_seconds_bucket{le=\"0.0005\",route=\"/v1/status\"}",
+        "# EOF",
     ] {
         assert!(text.contains(name), "metrics lack {name}:\n{text}");
     }

@@ -44,6 +44,7 @@ pub(crate) async fn serve_api(
         shutdown,
         net: None,
         api_addr: None,
+        registry: Default::default(),
     })
     .unwrap();
     tokio::spawn(forward);
