@@ -1,0 +1,202 @@
+//! `oxchain lab`: N real `oxchain node` processes, each in a network namespace of its own
+//! on one bridge (`netns.rs`), each given only the first node as its bootstrap peer, and
+//! a scenario that drives and measures them from the bridge's namespace (`observe.rs`).
+//! Every namespace and process it made is removed when it ends, also after Ctrl-C or a
+//! failure; namespaces a killed lab left are removed by the next.
+
+mod netns;
+mod observe;
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use netns::LabNet;
+
+/// The API and p2p ports every node uses on its own address.
+const API_PORT: u16 = 5000;
+const P2P_PORT: u16 = 26950;
+
+/// What the lab measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Scenario {
+    /// Discovery from one seed, then blocks mined one at a time: each block's delay to
+    /// 50%, 95% and 100% of the nodes.
+    Propagation,
+}
+
+/// Options of `oxchain lab`.
+#[derive(Debug, Args)]
+pub(crate) struct LabArgs {
+    /// How many nodes.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(2..=250))]
+    nodes: u16,
+    /// What to measure.
+    #[arg(long, value_enum, default_value_t = Scenario::Propagation)]
+    scenario: Scenario,
+    /// Blocks to mine and follow.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    blocks: u16,
+    /// Nodes that take turns mining (the first ones).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=250))]
+    miners: u16,
+    /// Each node's sending rate, in Mbit/s (a token bucket on its link).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    mbit: u32,
+    /// Print the figures as JSON on the last line as well.
+    #[arg(long)]
+    json: bool,
+}
+
+struct LabNode {
+    child: Child,
+}
+
+/// Runs the lab, and removes everything it made whatever happens.
+pub(crate) fn run(args: LabArgs) -> anyhow::Result<()> {
+    let stop = crate::devnet::stop_flag()?;
+    let n = usize::from(args.nodes);
+    let started = Instant::now();
+    let (mut net, fallback) = LabNet::create(n, args.mbit);
+    if let Some(why) = &fallback {
+        println!(
+            "network namespaces are not available here ({why}): running on loopback, without bandwidth caps"
+        );
+    } else {
+        println!(
+            "{n} nodes, each in a network namespace on one bridge, {} Mbit/s out each (set up in {:.1} s)",
+            args.mbit,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let root = std::env::temp_dir().join(format!("oxchain-lab-{}", std::process::id()));
+    let mut nodes = Vec::new();
+    let result = start_nodes(&net, n, &root, &mut nodes)
+        .and_then(|()| drive(&net, &args, &root, &mut nodes, &stop));
+    stop_nodes(&mut nodes);
+    net.remove();
+    match &result {
+        Ok(()) => {
+            let _ = std::fs::remove_dir_all(&root);
+        }
+        Err(_) => eprintln!("the nodes' logs are kept in {}", root.display()),
+    }
+    result
+}
+
+fn node_dir(root: &std::path::Path, i: usize) -> PathBuf {
+    root.join(format!("node-{i}"))
+}
+
+fn start_nodes(
+    net: &LabNet,
+    n: usize,
+    root: &std::path::Path,
+    nodes: &mut Vec<LabNode>,
+) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the oxchain binary")?;
+    let seed = format!("{}:{P2P_PORT}", net.node_ip(0));
+    for i in 0..n {
+        let ip = net.node_ip(i);
+        let dir = node_dir(root, i);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let log = std::fs::File::create(dir.join("node.log"))?;
+        let mut command = net.command(i, &exe);
+        command
+            .args(["node", "--network", "regtest", "--mine", "on-demand"])
+            .args(["--threads", "1"])
+            .args(["--api", &format!("{ip}:{API_PORT}")])
+            .args(["--p2p", &format!("{ip}:{P2P_PORT}")])
+            .arg("--data-dir")
+            .arg(&dir)
+            .env("RUST_LOG", "warn");
+        if i > 0 {
+            command.args(["--peer", &seed]);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting node {i}"))?;
+        nodes.push(LabNode { child });
+    }
+    Ok(())
+}
+
+/// Runs the scenario on a thread inside the bridge's namespace, while this one watches
+/// for Ctrl-C and for nodes that exit.
+fn drive(
+    net: &LabNet,
+    args: &LabArgs,
+    root: &std::path::Path,
+    nodes: &mut [LabNode],
+    stop: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<()> {
+    let apis: Vec<String> = (0..nodes.len())
+        .map(|i| format!("{}:{API_PORT}", net.node_ip(i)))
+        .collect();
+    let plan = observe::Plan {
+        apis,
+        dirs: (0..nodes.len()).map(|i| node_dir(root, i)).collect(),
+        blocks: usize::from(args.blocks),
+        miners: usize::from(args.miners).min(nodes.len()),
+    };
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let entered = net.enter_fn();
+    std::thread::Builder::new()
+        .name("lab-observer".into())
+        .spawn(move || {
+            let result = entered().and_then(|()| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting the observer's runtime")?
+                    .block_on(observe::propagation(plan))
+            });
+            let _ = done_tx.send(result);
+        })?;
+    let report = loop {
+        if stop.load(Ordering::SeqCst) {
+            bail!("stopped (Ctrl-C)");
+        }
+        for (i, node) in nodes.iter_mut().enumerate() {
+            if let Some(status) = node.child.try_wait()? {
+                bail!("node {i} exited ({status})");
+            }
+        }
+        match done_rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(result) => break result?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(e) => bail!("the observer stopped: {e}"),
+        }
+    };
+    report.print(args.json, matches!(net, LabNet::Namespaces { .. }));
+    Ok(())
+}
+
+/// SIGINT to every node (a clean stop), 10 s to finish, SIGKILL after that.
+fn stop_nodes(nodes: &mut [LabNode]) {
+    for node in nodes.iter() {
+        if let Ok(pid) = i32::try_from(node.child.id()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for node in nodes.iter_mut() {
+        while matches!(node.child.try_wait(), Ok(None)) {
+            if Instant::now() >= deadline {
+                let _ = node.child.kill();
+                let _ = node.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The lab's own network: a namespace holding one bridge, and a namespace per node with
+//! one veth link to that bridge, an address in 10.0.0.0/8 and a bandwidth cap (TBF).
+//! Nothing is added to the host's interfaces and there is no route out: the nodes reach
+//! each other and the lab's observer (which joins the bridge's namespace) and nothing
+//! else. Where namespaces cannot be made (no root, no `ip`), the nodes run on loopback
+//! addresses instead.
+
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+
+/// Where the lab's nodes live.
+pub(crate) enum LabNet {
+    /// Each node in a namespace of its own.
+    Namespaces { bridge: String, nodes: Vec<String> },
+    /// On 127.0.0.0/8 (no namespaces here).
+    Loopback,
+}
+
+/// The address of node `i`: one /16 each (10.1.0.1, 10.2.0.1, ...; 127.1.0.1, ... on
+/// loopback), so that the address book's per-subnet rule sees the nodes as the
+/// different hosts they stand for.
+fn address(namespaced: bool, i: usize) -> Ipv4Addr {
+    let (a, b) = ((1 + i % 250) as u8, (i / 250) as u8);
+    Ipv4Addr::new(if namespaced { 10 } else { 127 }, a, b, 1)
+}
+
+/// The observer's address on the bridge.
+const OBSERVER: &str = "10.255.255.254/8";
+
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running ip (iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Namespaces of labs whose process is gone (killed before it could clean up).
+fn remove_stale() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(rest) = name.strip_prefix("oxlab") else {
+            continue;
+        };
+        let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if !pid.is_empty() && !alive {
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+}
+
+impl LabNet {
+    /// Namespaces for `nodes` nodes, each capped at `mbit` Mbit/s out; loopback (with
+    /// the reason) if they cannot be made.
+    pub(crate) fn create(nodes: usize, mbit: u32) -> (LabNet, Option<String>) {
+        remove_stale();
+        let pid = std::process::id();
+        let mut net = LabNet::Namespaces {
+            bridge: format!("oxlab{pid}b"),
+            nodes: Vec::new(),
+        };
+        match net.build(pid, nodes, mbit) {
+            Ok(()) => (net, None),
+            Err(e) => {
+                net.remove();
+                (LabNet::Loopback, Some(format!("{e:#}")))
+            }
+        }
+    }
+
+    fn build(&mut self, pid: u32, count: usize, mbit: u32) -> anyhow::Result<()> {
+        let LabNet::Namespaces { bridge, nodes } = self else {
+            return Ok(());
+        };
+        let br = bridge.clone();
+        ip(&["netns", "add", &br])?;
+        ip(&["-n", &br, "link", "set", "lo", "up"])?;
+        ip(&["-n", &br, "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", &br, "addr", "add", OBSERVER, "dev", "br0"])?;
+        ip(&["-n", &br, "link", "set", "br0", "up"])?;
+        let rate = format!("{mbit}mbit");
+        for i in 0..count {
+            let ns = format!("oxlab{pid}n{i}");
+            ip(&["netns", "add", &ns])?;
+            nodes.push(ns.clone());
+            let veth = format!("v{i}");
+            ip(&[
+                "-n", &br, "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns",
+                &ns,
+            ])?;
+            ip(&["-n", &br, "link", "set", &veth, "master", "br0", "up"])?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            let addr = format!("{}/8", address(true, i));
+            ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
+            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+            // The node's sending rate: a token bucket at `mbit`, queueing at most 200 ms.
+            let out = Command::new("ip")
+                .args(["netns", "exec", &ns, "tc", "qdisc", "add", "dev", "eth0"])
+                .args([
+                    "root", "tbf", "rate", &rate, "burst", "64kb", "latency", "200ms",
+                ])
+                .output()
+                .context("running tc")?;
+            if !out.status.success() {
+                bail!("tc: {}", String::from_utf8_lossy(&out.stderr).trim());
+            }
+        }
+        Ok(())
+    }
+
+    /// Node `i`'s address.
+    pub(crate) fn node_ip(&self, i: usize) -> Ipv4Addr {
+        address(matches!(self, LabNet::Namespaces { .. }), i)
+    }
+
+    /// The command that runs `program` as node `i`.
+    pub(crate) fn command(&self, i: usize, program: &std::path::Path) -> Command {
+        match self {
+            LabNet::Namespaces { nodes, .. } => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &nodes[i]]).arg(program);
+                c
+            }
+            LabNet::Loopback => Command::new(program),
+        }
+    }
+
+    /// What moves the calling thread into the bridge's namespace, where the nodes are
+    /// reachable (nothing to do on loopback).
+    pub(crate) fn enter_fn(&self) -> impl FnOnce() -> anyhow::Result<()> + Send + 'static {
+        let bridge = match self {
+            LabNet::Namespaces { bridge, .. } => Some(bridge.clone()),
+            LabNet::Loopback => None,
+        };
+        move || {
+            if let Some(bridge) = bridge {
+                let file = std::fs::File::open(format!("/var/run/netns/{bridge}"))
+                    .with_context(|| format!("opening namespace {bridge}"))?;
+                nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .with_context(|| format!("entering namespace {bridge}"))?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Deletes every namespace made (and with them their links and the bridge).
+    pub(crate) fn remove(&mut self) {
+        if let LabNet::Namespaces { bridge, nodes } = self {
+            for ns in nodes.drain(..) {
+                let _ = ip(&["netns", "del", &ns]);
+            }
+            let _ = ip(&["netns", "del", bridge]);
+        }
+    }
+}
+
+impl Drop for LabNet {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}

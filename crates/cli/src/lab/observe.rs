@@ -1,0 +1,310 @@
+//! The lab's observer: runs inside the bridge's namespace, talks to every node's API
+//! (plain HTTP/1.0, and each node's `/v1/events` WebSocket for the moment each block
+//! connects there), drives the scenario and computes its figures.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What to run.
+pub(crate) struct Plan {
+    /// Each node's API, `IP:PORT`.
+    pub(crate) apis: Vec<String>,
+    /// Each node's data directory: off loopback, its API wants the bearer token the
+    /// node writes there (`api.cookie`) for mining.
+    pub(crate) dirs: Vec<std::path::PathBuf>,
+    pub(crate) blocks: usize,
+    pub(crate) miners: usize,
+}
+
+/// When each node connected each block (by hash).
+type Arrivals = Arc<Mutex<HashMap<String, Vec<(usize, Instant)>>>>;
+
+/// The figures of a propagation run.
+pub(crate) struct Report {
+    nodes: usize,
+    discovery_s: f64,
+    /// The peers every node had to reach: 6, or all the others in a smaller lab.
+    want_peers: u64,
+    min_peers: u64,
+    mean_peers: f64,
+    blocks: usize,
+    block_bytes: u64,
+    /// Per block: ms from the miner's connection to 50%, 95%, 100% of nodes.
+    to_50: Vec<f64>,
+    to_95: Vec<f64>,
+    to_100: Vec<f64>,
+}
+
+/// Plain HTTP/1.0 to a node's API; the status and the JSON body.
+async fn http(
+    api: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(api))
+            .await
+            .context("timed out")??;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {api}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_string(&mut text))
+        .await
+        .context("no answer in 30 s")??;
+    let (head, body) = text.split_once("\r\n\r\n").context("not HTTP")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status")?;
+    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+async fn status(api: &str) -> anyhow::Result<Value> {
+    let (code, v) = http(api, "GET", "/v1/status", "", None).await?;
+    if code != 200 {
+        bail!("GET /v1/status answered {code}");
+    }
+    Ok(v)
+}
+
+/// Waits until `check` holds, polling every 100 ms, for at most `secs`.
+async fn wait_until(
+    what: &str,
+    secs: u64,
+    mut check: impl AsyncFnMut() -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        if Instant::now() >= deadline {
+            bail!("timed out after {secs} s waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Follows node `i`'s events and records when each block connects there.
+async fn follow(i: usize, api: String, arrivals: Arrivals) -> anyhow::Result<()> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{api}/v1/events"))
+        .await
+        .with_context(|| format!("node {i}'s events"))?;
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = ws.next().await {
+            let at = Instant::now();
+            let Ok(text) = message.to_text() else {
+                continue;
+            };
+            let Ok(event) = serde_json::from_str::<Value>(text) else {
+                continue;
+            };
+            if event["type"] == "block"
+                && let Some(hash) = event["hash"].as_str()
+            {
+                let mut all = arrivals.lock().unwrap_or_else(|e| e.into_inner());
+                all.entry(hash.to_string()).or_default().push((i, at));
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Discovery from one seed, then `plan.blocks` blocks mined in turn by the first
+/// `plan.miners` nodes, each followed to every node before the next.
+pub(crate) async fn propagation(plan: Plan) -> anyhow::Result<Report> {
+    let n = plan.apis.len();
+    for (i, api) in plan.apis.iter().enumerate() {
+        wait_until(&format!("node {i}'s API"), 60, async || {
+            status(api).await.is_ok()
+        })
+        .await?;
+    }
+    let arrivals: Arrivals = Arc::default();
+    for (i, api) in plan.apis.iter().enumerate() {
+        follow(i, api.clone(), arrivals.clone()).await?;
+    }
+    // Discovery: each node was given only the seed.
+    let want = 6.min(n - 1) as u64;
+    let started = Instant::now();
+    let peers = async || {
+        let mut all = Vec::new();
+        for api in &plan.apis {
+            all.push(
+                status(api)
+                    .await
+                    .map_or(0, |s| s["peers"].as_u64().unwrap_or(0)),
+            );
+        }
+        all
+    };
+    wait_until(
+        &format!("every node to reach {want} peers"),
+        120,
+        async || peers().await.iter().all(|p| *p >= want),
+    )
+    .await?;
+    let discovery_s = started.elapsed().as_secs_f64();
+    println!("every node reached {want} peers in {discovery_s:.1} s");
+    // Gossipsub meshes form at its heartbeats (500 ms).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let (mut to_50, mut to_95, mut to_100) = (Vec::new(), Vec::new(), Vec::new());
+    let mut block_bytes = 0;
+    for b in 0..plan.blocks {
+        let m = b % plan.miners;
+        let miner = &plan.apis[m];
+        let token = std::fs::read_to_string(plan.dirs[m].join("api.cookie")).ok();
+        let (code, mined) = http(
+            miner,
+            "POST",
+            "/v1/mine",
+            r#"{"count": 1}"#,
+            token.as_deref().map(str::trim),
+        )
+        .await?;
+        if code != 200 {
+            bail!("mining at {miner} answered {code}: {mined}");
+        }
+        let hash = mined["blocks"][0]["hash"]
+            .as_str()
+            .context("the mined block's hash")?
+            .to_string();
+        wait_until(&format!("block {hash} at every node"), 60, async || {
+            arrivals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&hash)
+                .is_some_and(|a| a.len() >= n)
+        })
+        .await?;
+        if let Ok((200, block)) = http(miner, "GET", &format!("/v1/blocks/{hash}"), "", None).await
+        {
+            block_bytes = block["size"].as_u64().unwrap_or(block_bytes);
+        }
+        let times = arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&hash)
+            .unwrap_or_default();
+        let from = times
+            .iter()
+            .map(|(_, at)| *at)
+            .min()
+            .context("no arrivals")?;
+        let mut delays: Vec<f64> = times
+            .iter()
+            .map(|(_, at)| at.duration_since(from).as_secs_f64() * 1000.0)
+            .collect();
+        delays.sort_by(f64::total_cmp);
+        let at_share = |share: f64| delays[((share * n as f64).ceil() as usize).clamp(1, n) - 1];
+        to_50.push(at_share(0.5));
+        to_95.push(at_share(0.95));
+        to_100.push(at_share(1.0));
+        if (b + 1) % 10 == 0 || b + 1 == plan.blocks {
+            println!("{} of {} blocks followed", b + 1, plan.blocks);
+        }
+        // A short gap, so that blocks do not overlap.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Everyone on one tip.
+    let tip = status(&plan.apis[0]).await?["hash"].clone();
+    for (i, api) in plan.apis.iter().enumerate() {
+        let theirs = status(api).await?["hash"].clone();
+        if theirs != tip {
+            bail!("node {i} is on another tip: {theirs} against {tip}");
+        }
+    }
+    let now = peers().await;
+    Ok(Report {
+        nodes: n,
+        discovery_s,
+        want_peers: want,
+        min_peers: now.iter().copied().min().unwrap_or(0),
+        mean_peers: now.iter().sum::<u64>() as f64 / n as f64,
+        blocks: plan.blocks,
+        block_bytes,
+        to_50,
+        to_95,
+        to_100,
+    })
+}
+
+/// The `p`th percentile (0 to 100) of `values`, nearest rank.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+impl Report {
+    pub(crate) fn print(&self, json_line: bool, namespaces: bool) {
+        println!(
+            "{} nodes ({}), {} blocks of about {} bytes",
+            self.nodes,
+            if namespaces {
+                "network namespaces"
+            } else {
+                "loopback"
+            },
+            self.blocks,
+            self.block_bytes
+        );
+        println!(
+            "{:<40} {:.1} s (each node given only the seed)",
+            format!("discovery: every node at {} peers", self.want_peers),
+            self.discovery_s
+        );
+        println!(
+            "{:<40} min {}, mean {:.1}",
+            "peers at the end", self.min_peers, self.mean_peers
+        );
+        for (label, values) in [
+            ("delay to 50% of nodes", &self.to_50),
+            ("delay to 95% of nodes", &self.to_95),
+            ("delay to 100% of nodes", &self.to_100),
+        ] {
+            println!(
+                "{label:<40} p50 {:>7.1} ms   p95 {:>7.1} ms",
+                percentile(values, 50.0),
+                percentile(values, 95.0)
+            );
+        }
+        if json_line {
+            println!(
+                "{}",
+                json!({
+                    "scenario": "propagation",
+                    "nodes": self.nodes,
+                    "namespaces": namespaces,
+                    "discovery_s": self.discovery_s,
+                    "min_peers": self.min_peers,
+                    "mean_peers": self.mean_peers,
+                    "blocks": self.blocks,
+                    "block_bytes": self.block_bytes,
+                    "p50_to_50pct_ms": percentile(&self.to_50, 50.0),
+                    "p95_to_50pct_ms": percentile(&self.to_50, 95.0),
+                    "p50_to_95pct_ms": percentile(&self.to_95, 50.0),
+                    "p95_to_95pct_ms": percentile(&self.to_95, 95.0),
+                    "p50_to_100pct_ms": percentile(&self.to_100, 50.0),
+                    "p95_to_100pct_ms": percentile(&self.to_100, 95.0),
+                })
+            );
+        }
+    }
+}
