@@ -48,6 +48,10 @@ pub(crate) struct NodeArgs {
         value_parser = parse_external
     )]
     external_addresses: Vec<String>,
+    /// For `oxchain lab` only (ADR 0019): hold everything sent to peers this long, a
+    /// stand-in for a long link where the kernel has no netem.
+    #[arg(long, hide = true, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    lab_latency_ms: u64,
     /// When to mine: off, on-demand (GET /mine), continuous, or pool:N (when N
     /// transfers wait).
     #[arg(long, env = "OXCHAIN_MINE", default_value = "on-demand")]
@@ -259,6 +263,7 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         p2p: args.p2p.clone(),
         peers: args.peers.clone(),
         external_addresses: args.external_addresses.clone(),
+        link_latency: std::time::Duration::from_millis(args.lab_latency_ms),
         cors: if args.cors_origins.iter().any(|o| o == "*") {
             oxchain_api::Cors::Any
         } else if args.cors_origins.is_empty() {

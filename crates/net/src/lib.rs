@@ -32,6 +32,7 @@ mod discovery;
 mod gate;
 mod gossip;
 mod keys;
+mod latency;
 pub mod message;
 mod metrics;
 mod peers;

@@ -53,6 +53,9 @@ pub struct NetConfig {
     /// forward), told to peers through identify and discovery: each a multiaddr or
     /// `HOST:PORT`.
     pub external_addresses: Vec<String>,
+    /// A delay on everything this node sends, for the network lab only (ADR 0019);
+    /// zero everywhere else.
+    pub link_latency: Duration,
 }
 
 impl NetConfig {
@@ -66,6 +69,7 @@ impl NetConfig {
             max_inbound: 64,
             max_outbound: 16,
             external_addresses: Vec::new(),
+            link_latency: Duration::ZERO,
         }
     }
 }
@@ -373,13 +377,22 @@ pub async fn start_with_metrics(
     let blocks_topic = IdentTopic::new(format!("{prefix}/blocks"));
     let txs_topic = IdentTopic::new(format!("{prefix}/transfers"));
     let (blocks_hash, txs_hash) = (blocks_topic.hash(), txs_topic.hash());
+    let latency = config.link_latency;
     let mut swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(|key| {
+            // TCP, each connection delayed in the lab only (`link_latency`), then noise
+            // and yamux: what `with_tcp` builds, with the one hook.
+            use libp2p::Transport as _;
+            let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                .map(move |stream, _| crate::latency::Link::new(stream, latency));
+            let noise = noise::Config::new(key)
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
+            Ok(tcp
+                .upgrade(libp2p::core::upgrade::Version::V1)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default()))
+        })
         .map_err(|e| setup(&e))?
         .with_bandwidth_metrics(registry)
         .with_behaviour(|key| {

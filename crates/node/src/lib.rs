@@ -53,6 +53,9 @@ pub struct NodeConfig {
     /// Where others reach this node's p2p port, when that is not where it listens (a
     /// public IP in front of it): multiaddrs or `HOST:PORT`.
     pub external_addresses: Vec<String>,
+    /// A delay on everything sent to peers: the network lab's stand-in for a long link
+    /// (ADR 0019); zero otherwise.
+    pub link_latency: std::time::Duration,
 }
 
 /// What a started node tells its caller (for the start-up banner and tests).
@@ -120,6 +123,7 @@ pub async fn run(
     let mut net_config = oxchain_net::NetConfig::new(config.data_dir.clone(), config.p2p.clone());
     net_config.peers = p2p_peers;
     net_config.external_addresses = config.external_addresses.clone();
+    net_config.link_latency = config.link_latency;
     let mut registry = prometheus_client::registry::Registry::default();
     let net = Arc::new(
         oxchain_net::service::start_with_metrics(net_config, chain.clone(), &mut registry).await?,

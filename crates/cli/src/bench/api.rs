@@ -92,6 +92,7 @@ impl BenchNode {
                 p2p: "127.0.0.1:0".into(),
                 peers: Vec::new(),
                 external_addresses: Vec::new(),
+                link_latency: Duration::ZERO,
             },
             async move {
                 let _ = stopped.await;

@@ -46,6 +46,10 @@ pub(crate) struct LabArgs {
     /// Nodes that take turns mining (the first ones).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=250))]
     miners: u16,
+    /// One-way delay of every link, in ms: each node holds what it sends to peers this
+    /// long (ADR 0019: this kernel has no netem).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(0..=5_000))]
+    latency_ms: u16,
     /// Each node's sending rate, in Mbit/s (a token bucket on its link).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     mbit: u32,
@@ -77,7 +81,7 @@ pub(crate) fn run(args: LabArgs) -> anyhow::Result<()> {
     }
     let root = std::env::temp_dir().join(format!("oxchain-lab-{}", std::process::id()));
     let mut nodes = Vec::new();
-    let result = start_nodes(&net, n, &root, &mut nodes)
+    let result = start_nodes(&net, n, args.latency_ms, &root, &mut nodes)
         .and_then(|()| drive(&net, &args, &root, &mut nodes, &stop));
     stop_nodes(&mut nodes);
     net.remove();
@@ -97,6 +101,7 @@ fn node_dir(root: &std::path::Path, i: usize) -> PathBuf {
 fn start_nodes(
     net: &LabNet,
     n: usize,
+    latency_ms: u16,
     root: &std::path::Path,
     nodes: &mut Vec<LabNode>,
 ) -> anyhow::Result<()> {
@@ -111,6 +116,7 @@ fn start_nodes(
         command
             .args(["node", "--network", "regtest", "--mine", "on-demand"])
             .args(["--threads", "1"])
+            .args(["--lab-latency-ms", &latency_ms.to_string()])
             .args(["--api", &format!("{ip}:{API_PORT}")])
             .args(["--p2p", &format!("{ip}:{P2P_PORT}")])
             .arg("--data-dir")

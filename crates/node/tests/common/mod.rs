@@ -43,6 +43,7 @@ impl TestNode {
             p2p: "127.0.0.1:0".into(),
             peers: Vec::new(),
             external_addresses: Vec::new(),
+            link_latency: std::time::Duration::ZERO,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
