@@ -153,6 +153,8 @@ fn drive(
         dirs: (0..nodes.len()).map(|i| node_dir(root, i)).collect(),
         blocks: usize::from(args.blocks),
         miners: usize::from(args.miners).min(nodes.len()),
+        latency_ms: f64::from(args.latency_ms),
+        mbit: f64::from(args.mbit),
     };
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let entered = net.enter_fn();

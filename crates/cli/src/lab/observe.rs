@@ -20,6 +20,9 @@ pub(crate) struct Plan {
     pub(crate) dirs: Vec<std::path::PathBuf>,
     pub(crate) blocks: usize,
     pub(crate) miners: usize,
+    /// Each link's one-way delay and each node's sending rate, for the floor.
+    pub(crate) latency_ms: f64,
+    pub(crate) mbit: f64,
 }
 
 /// When each node connected each block (by hash).
@@ -39,6 +42,94 @@ pub(crate) struct Report {
     to_50: Vec<f64>,
     to_95: Vec<f64>,
     to_100: Vec<f64>,
+    /// Hops from the miners to 95% of the nodes in the graph of connections (mean over
+    /// the miners).
+    hops_to_95: f64,
+    /// A node's time from a block's arrival to its connection (mean over nodes).
+    validation_ms: f64,
+    /// What no network of these links could beat: hops x (latency + the block's
+    /// transmission time + validation).
+    floor_ms: f64,
+}
+
+/// The graph of connections: each node's peers, by index.
+async fn graph(apis: &[String]) -> anyhow::Result<Vec<Vec<usize>>> {
+    let mut ids = Vec::new();
+    for api in apis {
+        let (_, node) = http(api, "GET", "/v1/node", "", None).await?;
+        ids.push(node["peer_id"].as_str().unwrap_or_default().to_string());
+    }
+    let mut edges = Vec::new();
+    for api in apis {
+        let (_, peers) = http(api, "GET", "/v1/peers", "", None).await?;
+        let linked = peers["peers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| ids.iter().position(|id| p["peer_id"] == id.as_str()))
+            .collect();
+        edges.push(linked);
+    }
+    Ok(edges)
+}
+
+/// Hops from `from` until 95% of the nodes are reached (breadth first).
+fn hops_to_95(graph: &[Vec<usize>], from: usize) -> usize {
+    let n = graph.len();
+    let want = ((0.95 * n as f64).ceil() as usize).max(1);
+    let mut seen = vec![false; n];
+    seen[from] = true;
+    let (mut frontier, mut reached, mut hops) = (vec![from], 1, 0);
+    while reached < want && !frontier.is_empty() {
+        let mut next = Vec::new();
+        for node in frontier {
+            for &peer in &graph[node] {
+                if !seen[peer] {
+                    seen[peer] = true;
+                    reached += 1;
+                    next.push(peer);
+                }
+            }
+        }
+        frontier = next;
+        hops += 1;
+    }
+    hops
+}
+
+/// The mean, over nodes, of their own time from a block's arrival to its connection
+/// (`oxchain_block_arrival_to_connected_seconds` in their metrics), in ms.
+async fn validation_ms(apis: &[String]) -> f64 {
+    let (mut sum, mut count) = (0.0, 0.0);
+    for api in apis {
+        let Ok(mut stream) = tokio::net::TcpStream::connect(api.as_str()).await else {
+            continue;
+        };
+        let request = format!("GET /metrics HTTP/1.0\r\nHost: {api}\r\n\r\n");
+        let mut text = String::new();
+        if stream.write_all(request.as_bytes()).await.is_err()
+            || stream.read_to_string(&mut text).await.is_err()
+        {
+            continue;
+        }
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        if let (Some(s), Some(c)) = (
+            value("oxchain_block_arrival_to_connected_seconds_sum "),
+            value("oxchain_block_arrival_to_connected_seconds_count "),
+        ) {
+            sum += s;
+            count += c;
+        }
+    }
+    if count > 0.0 {
+        sum / count * 1000.0
+    } else {
+        0.0
+    }
 }
 
 /// Plain HTTP/1.0 to a node's API; the status and the JSON body.
@@ -227,7 +318,18 @@ pub(crate) async fn propagation(plan: Plan) -> anyhow::Result<Report> {
         }
     }
     let now = peers().await;
+    let graph = graph(&plan.apis).await?;
+    let hops = (0..plan.miners)
+        .map(|m| hops_to_95(&graph, m) as f64)
+        .sum::<f64>()
+        / plan.miners as f64;
+    let validation_ms = validation_ms(&plan.apis).await;
+    let transmit_ms = block_bytes as f64 * 8.0 / (plan.mbit * 1e6) * 1000.0;
+    let floor_ms = hops * (plan.latency_ms + transmit_ms + validation_ms);
     Ok(Report {
+        hops_to_95: hops,
+        validation_ms,
+        floor_ms,
         nodes: n,
         discovery_s,
         want_peers: want,
@@ -274,6 +376,10 @@ impl Report {
             "{:<40} min {}, mean {:.1}",
             "peers at the end", self.min_peers, self.mean_peers
         );
+        println!(
+            "{:<40} {:.2} hops x (link + transmission + {:.1} ms validation) = {:.1} ms",
+            "floor to 95% of nodes", self.hops_to_95, self.validation_ms, self.floor_ms
+        );
         for (label, values) in [
             ("delay to 50% of nodes", &self.to_50),
             ("delay to 95% of nodes", &self.to_95),
@@ -301,6 +407,10 @@ impl Report {
                     "p95_to_50pct_ms": percentile(&self.to_50, 95.0),
                     "p50_to_95pct_ms": percentile(&self.to_95, 50.0),
                     "p95_to_95pct_ms": percentile(&self.to_95, 95.0),
+                    "p95_to_95pct_over_floor": percentile(&self.to_95, 95.0) / self.floor_ms,
+                    "floor_ms": self.floor_ms,
+                    "hops_to_95pct": self.hops_to_95,
+                    "validation_ms": self.validation_ms,
                     "p50_to_100pct_ms": percentile(&self.to_100, 50.0),
                     "p95_to_100pct_ms": percentile(&self.to_100, 95.0),
                 })
