@@ -12,11 +12,6 @@ use libp2p::{Multiaddr, PeerId, StreamProtocol};
 
 pub(crate) type Kad = kad::Behaviour<MemoryStore>;
 
-/// How often the routing table is refreshed (a lookup of our own id and of random ids
-/// in each bucket): libp2p's default is 5 minutes; peers come and go faster in a small
-/// network.
-const BOOTSTRAP_EVERY: Duration = Duration::from_secs(60);
-
 /// A lookup that has not finished by then ends with what it found.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -32,7 +27,9 @@ pub(crate) fn behaviour(protocol: StreamProtocol, local: PeerId) -> Kad {
     let mut config = kad::Config::new(protocol);
     config
         .set_record_filtering(kad::StoreInserts::FilterBoth)
-        .set_periodic_bootstrap_interval(Some(BOOTSTRAP_EVERY))
+        // The service refreshes the table itself, every 60 s and at the first peer
+        // (libp2p's timer also fires when no peer is known, and warns each time).
+        .set_periodic_bootstrap_interval(None)
         .set_query_timeout(QUERY_TIMEOUT);
     // Nothing is ever stored: records others send are filtered (and dropped), and we
     // publish none.

@@ -71,6 +71,7 @@ struct Orphan {
 struct Connected {
     addr: Multiaddr,
     outbound: bool,
+    since: Instant,
 }
 
 pub(crate) struct Peers {
@@ -171,7 +172,36 @@ impl Peers {
     }
 
     pub(crate) fn connected(&mut self, peer: PeerId, addr: Multiaddr, outbound: bool) {
-        self.connected.insert(peer, Connected { addr, outbound });
+        let since = Instant::now();
+        self.connected.insert(
+            peer,
+            Connected {
+                addr,
+                outbound,
+                since,
+            },
+        );
+    }
+
+    /// With more than `max` inbound peers, the one to let go: from the subnet with the
+    /// most inbound peers (so that one operator's connections make room for each other,
+    /// not for honest peers elsewhere), the longest connected (it has had the most time
+    /// to learn other peers). A full node thus keeps taking newcomers, which a seed must.
+    pub(crate) fn evict_inbound(&self, max: usize) -> Option<PeerId> {
+        let inbound: Vec<(&PeerId, &Connected)> =
+            self.connected.iter().filter(|(_, c)| !c.outbound).collect();
+        if inbound.len() <= max {
+            return None;
+        }
+        let net = |c: &Connected| ip_of(&c.addr).map(subnet);
+        let mut counts: HashMap<Option<Vec<u8>>, usize> = HashMap::new();
+        for (_, c) in &inbound {
+            *counts.entry(net(c)).or_default() += 1;
+        }
+        inbound
+            .iter()
+            .max_by_key(|(_, c)| (counts[&net(c)], std::cmp::Reverse(c.since)))
+            .map(|(p, _)| **p)
     }
 
     pub(crate) fn disconnected(&mut self, peer: &PeerId) {
@@ -416,10 +446,14 @@ impl Peers {
         self.backoff
             .retain(|a, _| !self.connected.values().any(|c| same_endpoint(&c.addr, a)));
         let due = |a: &Multiaddr| self.backoff.get(a).is_none_or(|(next, _)| *next <= now);
+        // Configured peers are how a node joins: redialled while it has fewer outbound
+        // peers than its target, not once discovery has found it enough (a seed that
+        // every node held on to would fill up).
+        let joining = self.outbound() < TARGET_OUTBOUND;
         let mut dial: Vec<Multiaddr> = self
             .configured
             .iter()
-            .filter(|a| !self.linked(a) && due(a))
+            .filter(|a| joining && !self.linked(a) && due(a))
             .cloned()
             .collect();
         // A dial of the last few seconds that has not connected yet may still: it holds
@@ -580,6 +614,27 @@ mod tests {
             "the subnet with no peer first"
         );
         assert!(peers.due_dials(now).is_empty(), "each waits its backoff");
+    }
+
+    #[test]
+    fn past_the_inbound_cap_the_oldest_of_the_most_crowded_subnet_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut peers = Peers::new(Duration::from_secs(3600), vec![], dir.path());
+        let old = PeerId::random();
+        peers.connected(old, addr("/ip4/10.1.0.1/tcp/1"), false);
+        std::thread::sleep(Duration::from_millis(2));
+        let crowded: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+        for (i, p) in crowded.iter().enumerate() {
+            peers.connected(*p, addr(&format!("/ip4/10.2.0.{}/tcp/1", i + 1)), false);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        peers.connected(PeerId::random(), addr("/ip4/10.3.0.1/tcp/1"), true);
+        assert_eq!(peers.evict_inbound(4), None, "4 inbound: within the cap");
+        assert_eq!(
+            peers.evict_inbound(3),
+            Some(crowded[0]),
+            "the oldest of 10.2/16, not the older peer alone in its subnet"
+        );
     }
 
     #[test]

@@ -213,6 +213,10 @@ const MAX_GOSSIPED: usize = 256;
 /// Sync streams open at once per connection, at most.
 const MAX_SYNC_STREAMS: usize = 8;
 
+/// Inbound connections taken past the cap for a moment, each letting an older inbound
+/// peer go (see `Peers::evict_inbound`).
+const INBOUND_ROOM: u32 = 8;
+
 /// Inbound connections from one IP, at most (loopback excepted: see [`Gate`]).
 const MAX_INBOUND_PER_IP: usize = 4;
 
@@ -248,6 +252,10 @@ struct Service {
     /// Our network's DHT protocol: peers that speak it join the routing table.
     kad_protocol: StreamProtocol,
     metrics: NetMetrics,
+    /// Inbound peers kept at most (more are taken, and the oldest let go).
+    max_inbound: usize,
+    /// Whether a first DHT lookup ran (at the first peer that serves the DHT).
+    kad_started: bool,
     info: watch::Sender<NetInfo>,
     rejected: std::collections::BTreeMap<String, u64>,
     /// Transfers that found no subscribed peer, sent again when a peer subscribes.
@@ -371,7 +379,10 @@ pub async fn start_with_metrics(
         .map(|a| crate::parse_peer_addr(a))
         .collect::<Result<Vec<_>, _>>()?;
     let limits = connection_limits::ConnectionLimits::default()
-        .with_max_established_incoming(Some(config.max_inbound))
+        // Counted in connections, at most 2 per peer (simultaneous dials), while the
+        // cap on inbound peers is kept by letting the oldest go past it
+        // (`Peers::evict_inbound`): room for a newcomer to get in, which a seed needs.
+        .with_max_established_incoming(Some((config.max_inbound + INBOUND_ROOM) * 2))
         .with_max_established_outgoing(Some(config.max_outbound))
         .with_max_established_per_peer(Some(2));
     let blocks_topic = IdentTopic::new(format!("{prefix}/blocks"));
@@ -484,6 +495,8 @@ pub async fn start_with_metrics(
         reorg_to: None,
         kad_protocol,
         metrics,
+        max_inbound: config.max_inbound as usize,
+        kad_started: false,
         info,
         rejected: Default::default(),
         unsent: VecDeque::new(),
@@ -711,6 +724,10 @@ impl Service {
             self.ask_statuses();
             // Below the outbound target, look for more peers: a lookup of a random id
             // walks the DHT and meets peers all over it.
+            // The routing table's refresh: our own id and a random one per bucket.
+            if ticks.is_multiple_of(60) {
+                let _ = self.swarm.behaviour_mut().kad.bootstrap();
+            }
             if self.peers.outbound() < crate::peers::TARGET_OUTBOUND {
                 self.swarm
                     .behaviour_mut()
@@ -882,6 +899,10 @@ impl Service {
                     endpoint.get_remote_address().clone(),
                     endpoint.is_dialer(),
                 );
+                if let Some(old) = self.peers.evict_inbound(self.max_inbound) {
+                    tracing::debug!(peer = %old, "inbound peers full: letting the oldest go");
+                    let _ = self.swarm.disconnect_peer_id(old);
+                }
                 self.ask_status(peer_id);
                 self.publish_info();
             }
@@ -923,6 +944,10 @@ impl Service {
                         if crate::peers::dialable(addr) {
                             kad.add_address(&peer_id, addr.clone());
                         }
+                    }
+                    if !self.kad_started {
+                        self.kad_started = true;
+                        let _ = kad.bootstrap();
                     }
                 }
             }

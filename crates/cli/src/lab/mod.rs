@@ -121,7 +121,10 @@ fn start_nodes(
             .args(["--p2p", &format!("{ip}:{P2P_PORT}")])
             .arg("--data-dir")
             .arg(&dir)
-            .env("RUST_LOG", "warn");
+            .env(
+                "RUST_LOG",
+                std::env::var("OXCHAIN_LAB_LOG").unwrap_or_else(|_| "warn,libp2p_kad=error".into()),
+            );
         if i > 0 {
             command.args(["--peer", &seed]);
         }

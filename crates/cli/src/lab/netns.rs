@@ -13,7 +13,12 @@ use anyhow::{Context, bail};
 /// Where the lab's nodes live.
 pub(crate) enum LabNet {
     /// Each node in a namespace of its own.
-    Namespaces { bridge: String, nodes: Vec<String> },
+    Namespaces {
+        bridge: String,
+        nodes: Vec<String>,
+        /// The kernel's neighbour-table limits before the lab raised them, to restore.
+        neighbours: Option<[String; 3]>,
+    },
     /// On 127.0.0.0/8 (no namespaces here).
     Loopback,
 }
@@ -63,6 +68,34 @@ fn remove_stale() {
     }
 }
 
+/// The kernel's ARP table limits (soft, harder, hard), shared by every namespace.
+const NEIGHBOUR_LIMITS: [&str; 3] = [
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh1",
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh2",
+    "/proc/sys/net/ipv4/neigh/default/gc_thresh3",
+];
+
+/// Raises the ARP table's limits to fit `nodes` nodes that may each know every other;
+/// the old values, if any were changed.
+fn raise_neighbour_limits(nodes: usize) -> anyhow::Result<Option<[String; 3]>> {
+    let read = |f: &str| std::fs::read_to_string(f).map(|v| v.trim().to_string());
+    let old = [
+        read(NEIGHBOUR_LIMITS[0])?,
+        read(NEIGHBOUR_LIMITS[1])?,
+        read(NEIGHBOUR_LIMITS[2])?,
+    ];
+    let need = (nodes + 1) * (nodes + 1) + 1024;
+    let hard: usize = old[2].parse().unwrap_or(0);
+    if hard >= need {
+        return Ok(None);
+    }
+    for (file, value) in NEIGHBOUR_LIMITS.iter().zip([need / 4, need / 2, need]) {
+        std::fs::write(file, value.to_string())
+            .with_context(|| format!("raising {file} for the lab's ARP entries"))?;
+    }
+    Ok(Some(old))
+}
+
 impl LabNet {
     /// Namespaces for `nodes` nodes, each capped at `mbit` Mbit/s out; loopback (with
     /// the reason) if they cannot be made.
@@ -72,6 +105,7 @@ impl LabNet {
         let mut net = LabNet::Namespaces {
             bridge: format!("oxlab{pid}b"),
             nodes: Vec::new(),
+            neighbours: None,
         };
         match net.build(pid, nodes, mbit) {
             Ok(()) => (net, None),
@@ -83,9 +117,18 @@ impl LabNet {
     }
 
     fn build(&mut self, pid: u32, count: usize, mbit: u32) -> anyhow::Result<()> {
-        let LabNet::Namespaces { bridge, nodes } = self else {
+        let LabNet::Namespaces {
+            bridge,
+            nodes,
+            neighbours,
+        } = self
+        else {
             return Ok(());
         };
+        // The ARP table is one for all namespaces: a hundred nodes with tens of
+        // neighbours each overflow its default cap (1,024 entries), and connections
+        // stall. Raised while the lab runs, restored after.
+        *neighbours = raise_neighbour_limits(count)?;
         let br = bridge.clone();
         ip(&["netns", "add", &br])?;
         ip(&["-n", &br, "link", "set", "lo", "up"])?;
@@ -159,11 +202,21 @@ impl LabNet {
 
     /// Deletes every namespace made (and with them their links and the bridge).
     pub(crate) fn remove(&mut self) {
-        if let LabNet::Namespaces { bridge, nodes } = self {
+        if let LabNet::Namespaces {
+            bridge,
+            nodes,
+            neighbours,
+        } = self
+        {
             for ns in nodes.drain(..) {
                 let _ = ip(&["netns", "del", &ns]);
             }
             let _ = ip(&["netns", "del", bridge]);
+            if let Some(old) = neighbours.take() {
+                for (file, value) in NEIGHBOUR_LIMITS.iter().zip(old) {
+                    let _ = std::fs::write(file, value);
+                }
+            }
         }
     }
 }

@@ -240,12 +240,27 @@ pub(crate) async fn propagation(plan: Plan) -> anyhow::Result<Report> {
         }
         all
     };
-    wait_until(
-        &format!("every node to reach {want} peers"),
-        120,
-        async || peers().await.iter().all(|p| *p >= want),
-    )
-    .await?;
+    let deadline = started + Duration::from_secs(120);
+    loop {
+        let now = peers().await;
+        if now.iter().all(|p| *p >= want) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let short: Vec<String> = now
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| **p < want)
+                .map(|(i, p)| format!("node {i}: {p}"))
+                .collect();
+            bail!(
+                "after 120 s, {} of {n} nodes had fewer than {want} peers ({})",
+                short.len(),
+                short.join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let discovery_s = started.elapsed().as_secs_f64();
     println!("every node reached {want} peers in {discovery_s:.1} s");
     // Gossipsub meshes form at its heartbeats (500 ms).
