@@ -56,6 +56,9 @@ pub struct NetConfig {
     /// A delay on everything this node sends, for the network lab only (ADR 0019);
     /// zero everywhere else.
     pub link_latency: Duration,
+    /// Whether to look for peers beyond those given (Kademlia). On for every node;
+    /// tests that need a fixed topology (a line of three) turn it off.
+    pub discovery: bool,
 }
 
 impl NetConfig {
@@ -70,6 +73,7 @@ impl NetConfig {
             max_outbound: 16,
             external_addresses: Vec::new(),
             link_latency: Duration::ZERO,
+            discovery: true,
         }
     }
 }
@@ -254,8 +258,10 @@ struct Service {
     metrics: NetMetrics,
     /// Inbound peers kept at most (more are taken, and the oldest let go).
     max_inbound: usize,
-    /// Whether a first DHT lookup ran (at the first peer that serves the DHT).
+    /// Whether a first DHT lookup ran (at the first peer that serves the DHT); true
+    /// from the start when discovery is off.
     kad_started: bool,
+    discovery: bool,
     info: watch::Sender<NetInfo>,
     rejected: std::collections::BTreeMap<String, u64>,
     /// Transfers that found no subscribed peer, sent again when a peer subscribes.
@@ -496,7 +502,8 @@ pub async fn start_with_metrics(
         kad_protocol,
         metrics,
         max_inbound: config.max_inbound as usize,
-        kad_started: false,
+        kad_started: !config.discovery,
+        discovery: config.discovery,
         info,
         rejected: Default::default(),
         unsent: VecDeque::new(),
@@ -725,10 +732,10 @@ impl Service {
             // Below the outbound target, look for more peers: a lookup of a random id
             // walks the DHT and meets peers all over it.
             // The routing table's refresh: our own id and a random one per bucket.
-            if ticks.is_multiple_of(60) {
+            if self.discovery && ticks.is_multiple_of(60) {
                 let _ = self.swarm.behaviour_mut().kad.bootstrap();
             }
-            if self.peers.outbound() < crate::peers::TARGET_OUTBOUND {
+            if self.discovery && self.peers.outbound() < crate::peers::TARGET_OUTBOUND {
                 self.swarm
                     .behaviour_mut()
                     .kad
@@ -953,7 +960,7 @@ impl Service {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => {
                 for (peer, addrs) in discovery::found(&event) {
-                    if peer != *self.swarm.local_peer_id() {
+                    if self.discovery && peer != *self.swarm.local_peer_id() {
                         self.peers.found(peer, &addrs);
                     }
                 }

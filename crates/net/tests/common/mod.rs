@@ -20,10 +20,20 @@ pub(crate) async fn node(peers: &[&Node]) -> Node {
 
 /// A node of the network `params` describes.
 pub(crate) async fn node_on(params: ChainParams, peers: &[&Node]) -> Node {
+    start(params, peers, true).await
+}
+
+/// A regtest node that dials only `peers` and looks for no others: a fixed topology.
+pub(crate) async fn node_without_discovery(peers: &[&Node]) -> Node {
+    start(ChainParams::regtest(), peers, false).await
+}
+
+async fn start(params: ChainParams, peers: &[&Node], discovery: bool) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &params).unwrap();
     let chain = SharedChain::new(Chain::new(params, store, MempoolLimits::default(), 1).unwrap());
     let mut config = NetConfig::new(dir.path().to_path_buf(), "127.0.0.1:0");
+    config.discovery = discovery;
     config.peers = peers
         .iter()
         .map(|p| p.net.info().listen_addrs[0].clone())
