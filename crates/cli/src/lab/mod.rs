@@ -43,6 +43,11 @@ pub(crate) struct LabArgs {
     /// Blocks to mine and follow.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=10_000))]
     blocks: u16,
+    /// Fill each block with about this many bytes of signed transfers (each carrying
+    /// 1 KiB of data), gossiped to every node's mempool before the block is mined; 0
+    /// mines empty blocks.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    block_bytes: u32,
     /// Nodes that take turns mining (the first ones).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=250))]
     miners: u16,
@@ -158,6 +163,7 @@ fn drive(
         miners: usize::from(args.miners).min(nodes.len()),
         latency_ms: f64::from(args.latency_ms),
         mbit: f64::from(args.mbit),
+        block_bytes: args.block_bytes as usize,
     };
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let entered = net.enter_fn();

@@ -23,6 +23,68 @@ pub(crate) struct Plan {
     /// Each link's one-way delay and each node's sending rate, for the floor.
     pub(crate) latency_ms: f64,
     pub(crate) mbit: f64,
+    /// Fill each block with about this many bytes of transfers, gossiped to every
+    /// node's mempool before the block is mined (0: empty blocks).
+    pub(crate) block_bytes: usize,
+}
+
+/// A transfer with the most data a transfer may carry: about 1,170 bytes encoded.
+const FILL_DATA: usize = oxchain_primitives::limits::MAX_TX_DATA_BYTES;
+const FILL_TX_BYTES: usize = FILL_DATA + 150;
+
+/// Signs transfers from the dev accounts, each account's nonces in order.
+struct Filler {
+    keys: Vec<oxchain_primitives::SecretKey>,
+    nonces: Vec<u64>,
+    genesis: oxchain_primitives::BlockHash,
+    next: usize,
+}
+
+impl Filler {
+    fn new() -> Filler {
+        let names = oxchain_consensus::genesis::DEV_ACCOUNTS;
+        Filler {
+            keys: names
+                .iter()
+                .map(|n| oxchain_consensus::genesis::dev_account_key(n))
+                .collect(),
+            nonces: vec![0; names.len()],
+            genesis: oxchain_consensus::ChainParams::regtest().genesis_hash(),
+            next: 0,
+        }
+    }
+
+    /// The body of `POST /v1/transactions` for the next transfer.
+    fn next_body(&mut self) -> String {
+        use oxchain_primitives::{Amount, Network, Signature, Transfer};
+        let i = self.next % self.keys.len();
+        self.next += 1;
+        let key = &self.keys[i];
+        let to = oxchain_consensus::genesis::dev_account_address("eve");
+        let nonce = self.nonces[i];
+        self.nonces[i] += 1;
+        let data = vec![(self.next % 251) as u8; FILL_DATA];
+        let mut t = Transfer {
+            from: key.public_key(),
+            to,
+            amount: Amount::from_units(1_000),
+            fee: Amount::from_units(2 * FILL_TX_BYTES as u64),
+            nonce,
+            data,
+            signature: Signature([0; 64]),
+        };
+        t.sign(key, &self.genesis);
+        json!({
+            "from": hex::encode(t.from.as_bytes()),
+            "to": to.to_bech32(Network::Regtest),
+            "amount": t.amount.units(),
+            "fee": t.fee.units(),
+            "nonce": nonce,
+            "data": hex::encode(&t.data),
+            "signature": hex::encode(t.signature.as_bytes()),
+        })
+        .to_string()
+    }
 }
 
 /// When each node connected each block (by hash).
@@ -268,7 +330,49 @@ pub(crate) async fn propagation(plan: Plan) -> anyhow::Result<Report> {
 
     let (mut to_50, mut to_95, mut to_100) = (Vec::new(), Vec::new(), Vec::new());
     let mut block_bytes = 0;
+    let mut filler = Filler::new();
+    let per_block = plan.block_bytes.div_ceil(FILL_TX_BYTES);
     for b in 0..plan.blocks {
+        if per_block > 0 {
+            // Sent to a node that does not mine this block, one per dev account at a
+            // time, each round waited for at every node: the transfers reach the miner,
+            // and every other node, by gossip before the block is mined. (Sent faster,
+            // a sender's transfers can arrive out of nonce order over two paths, and a
+            // node drops the one that comes before its predecessor.)
+            let entry = &plan.apis[(plan.miners + b) % n];
+            let mut sent = 0;
+            while sent < per_block {
+                let burst = (per_block - sent).min(filler.keys.len());
+                for _ in 0..burst {
+                    let (code, answer) =
+                        http(entry, "POST", "/v1/transactions", &filler.next_body(), None).await?;
+                    if code != 202 {
+                        bail!("a fill transfer was refused ({code}): {answer}");
+                    }
+                }
+                sent += burst;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    let mut counts = Vec::new();
+                    for api in &plan.apis {
+                        counts.push(
+                            status(api)
+                                .await
+                                .map_or(0, |s| s["mempool"].as_u64().unwrap_or(0)),
+                        );
+                    }
+                    if counts.iter().all(|c| *c >= sent as u64) {
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        bail!(
+                            "after 60 s, the nodes' mempools held {counts:?} of {sent} fill transfers"
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
         let m = b % plan.miners;
         let miner = &plan.apis[m];
         let token = std::fs::read_to_string(plan.dirs[m].join("api.cookie")).ok();
