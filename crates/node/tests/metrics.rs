@@ -85,9 +85,25 @@ async fn metrics_parse_as_openmetrics_and_name_the_libp2p_families() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let (status, text) = b.get("/metrics").await;
-    assert_eq!(status, StatusCode::OK);
-    let samples = parse(text.as_str().unwrap());
+    // The block is on B's chain a moment before its gossip verdict is counted: read
+    // until the count shows (or 20 s pass, and the assertions below say what is off).
+    let gossiped = |samples: &[(String, String, f64)]| {
+        samples.iter().any(|(n, l, v)| {
+            n == "oxchain_gossip_messages_total"
+                && l.contains(r#""kind":"block","verdict":"accept""#)
+                && *v >= 1.0
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let samples = loop {
+        let (status, text) = b.get("/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        let samples = parse(text.as_str().unwrap());
+        if gossiped(&samples) || Instant::now() >= deadline {
+            break samples;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let value = |name: &str, labels: &str| {
         samples
             .iter()
