@@ -23,12 +23,17 @@ pub(crate) enum LabNet {
     Loopback,
 }
 
-/// The address of node `i`: one /16 each (10.1.0.1, 10.2.0.1, ...; 127.1.0.1, ... on
-/// loopback), so that the address book's per-subnet rule sees the nodes as the
-/// different hosts they stand for.
+/// The address of node `i` (at most 250): one /16 each (10.1.0.1, 10.2.0.1, ...), so
+/// that the address book's per-subnet rule sees the nodes as the different hosts they
+/// stand for. On loopback (127.1.P.1, 127.2.P.1, ...) the third byte comes from the
+/// lab's process id, so that two labs at once do not want the same addresses.
 fn address(namespaced: bool, i: usize) -> Ipv4Addr {
-    let (a, b) = ((1 + i % 250) as u8, (i / 250) as u8);
-    Ipv4Addr::new(if namespaced { 10 } else { 127 }, a, b, 1)
+    let a = (1 + i % 250) as u8;
+    if namespaced {
+        Ipv4Addr::new(10, a, 0, 1)
+    } else {
+        Ipv4Addr::new(127, a, (std::process::id() % 250) as u8, 1)
+    }
 }
 
 /// The observer's address on the bridge.
@@ -84,7 +89,8 @@ fn raise_neighbour_limits(nodes: usize) -> anyhow::Result<Option<[String; 3]>> {
         read(NEIGHBOUR_LIMITS[1])?,
         read(NEIGHBOUR_LIMITS[2])?,
     ];
-    let need = (nodes + 1) * (nodes + 1) + 1024;
+    // Each node may know every other, and the observer all of them.
+    let need = (nodes + 1) * (nodes + 1);
     let hard: usize = old[2].parse().unwrap_or(0);
     if hard >= need {
         return Ok(None);
