@@ -153,6 +153,31 @@ fn a_node_mines_to_the_miner_address_and_stops_cleanly_on_sigint() {
     assert!(store.tip().unwrap().height.0 >= 3);
 }
 
+/// With `--json`, a failure is JSON on stdout (`{"error": ...}`), exit code 1.
+#[test]
+fn json_errors_are_json() {
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["status", "--json", "--node", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let error: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot reach a node at http://127.0.0.1:1"),
+        "{error}"
+    );
+    // Without --json, the same failure is text on stderr.
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["status", "--node", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot reach"));
+}
+
 #[test]
 fn bad_node_flags_are_usage_errors_naming_the_flag() {
     for (args, names) in [
