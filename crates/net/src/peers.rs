@@ -37,6 +37,13 @@ const MAX_BOOK_PER_SUBNET: usize = 16;
 const DIAL_PENDING: Duration = Duration::from_secs(10);
 
 pub(crate) const TARGET_OUTBOUND: usize = 8;
+/// At the outbound target, one extra dial this often to an address of the book (a
+/// feeler): kept if the peer is ahead of us, let go after its status if not. A node
+/// whose peers all ended up on one side of a split network thus finds the other side
+/// once the split heals, where no lookup would (lookups run only below the target).
+pub(crate) const FEELER_EVERY: Duration = Duration::from_secs(30);
+/// Feeler dials remembered until they connect, at most.
+const MAX_FEELERS: usize = 4;
 /// Orphans a peer may have in the pool at once: past it, its oldest is dropped.
 pub(crate) const MAX_ORPHANS_PER_PEER: usize = 8;
 /// How long an orphan may wait to connect, counted while no sync round runs, before
@@ -72,6 +79,8 @@ struct Connected {
     addr: Multiaddr,
     outbound: bool,
     since: Instant,
+    /// A feeler that has not yet shown it is ahead of us.
+    feeler: bool,
 }
 
 pub(crate) struct Peers {
@@ -91,6 +100,9 @@ pub(crate) struct Peers {
     /// The IPs of peers that disconnected lately (a verdict on their message may come
     /// after they left), at most [`MAX_RECENT`].
     recent: VecDeque<(PeerId, IpAddr)>,
+    /// When the next feeler is due, and the feeler dials not connected yet.
+    feeler_at: Instant,
+    feelers: VecDeque<Multiaddr>,
 }
 
 /// Disconnected peers whose IP is remembered for a late ban.
@@ -151,6 +163,8 @@ impl Peers {
             remembered: Vec::new(),
             orphans: HashMap::new(),
             recent: VecDeque::new(),
+            feeler_at: Instant::now() + FEELER_EVERY,
+            feelers: VecDeque::new(),
         };
         for addr in &remembered {
             peers.add_to_book(addr.clone());
@@ -173,14 +187,32 @@ impl Peers {
 
     pub(crate) fn connected(&mut self, peer: PeerId, addr: Multiaddr, outbound: bool) {
         let since = Instant::now();
+        let feeler = outbound && {
+            let before = self.feelers.len();
+            self.feelers.retain(|a| !same_endpoint(a, &addr));
+            self.feelers.len() < before
+        };
         self.connected.insert(
             peer,
             Connected {
                 addr,
                 outbound,
                 since,
+                feeler,
             },
         );
+    }
+
+    /// A peer's status came, `ahead` of us or not: whether to let it go (a feeler that
+    /// is not ahead). A feeler that is ahead stays, as a peer like any other.
+    pub(crate) fn feeler_answered(&mut self, peer: &PeerId, ahead: bool) -> bool {
+        match self.connected.get_mut(peer) {
+            Some(c) if c.feeler => {
+                c.feeler = false;
+                !ahead
+            }
+            _ => false,
+        }
     }
 
     /// With more than `max` inbound peers, the one to let go: from the subnet with the
@@ -485,8 +517,21 @@ impl Peers {
                 .count()
         };
         candidates.sort_by_cached_key(|a| in_subnet(a));
+        // At the target, a feeler now and then: one address at random.
+        let feeler = (!joining && now >= self.feeler_at && !candidates.is_empty())
+            .then(|| candidates[rand::random_range(0..candidates.len())].clone());
         let candidates: Vec<Multiaddr> = candidates.into_iter().take(room).cloned().collect();
         dial.extend(candidates);
+        if !joining && now >= self.feeler_at {
+            self.feeler_at = now + FEELER_EVERY;
+        }
+        if let Some(addr) = feeler {
+            self.feelers.push_back(addr.clone());
+            if self.feelers.len() > MAX_FEELERS {
+                self.feelers.pop_front();
+            }
+            dial.push(addr);
+        }
         for addr in &dial {
             let delay = self
                 .backoff
@@ -614,6 +659,52 @@ mod tests {
             "the subnet with no peer first"
         );
         assert!(peers.due_dials(now).is_empty(), "each waits its backoff");
+    }
+
+    #[test]
+    fn at_the_target_a_feeler_is_dialled_now_and_then_and_kept_only_if_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut peers = Peers::new(Duration::from_secs(3600), vec![], dir.path());
+        let now = Instant::now();
+        for i in 1..=TARGET_OUTBOUND {
+            peers.connected(
+                PeerId::random(),
+                addr(&format!("/ip4/10.{i}.0.1/tcp/26950")),
+                true,
+            );
+        }
+        for i in 100..=101 {
+            peers.found(
+                PeerId::random(),
+                &[addr(&format!("/ip4/10.{i}.0.1/tcp/26950"))],
+            );
+        }
+        assert!(
+            peers.due_dials(now).is_empty(),
+            "at the target, no feeler yet"
+        );
+        let later = now + FEELER_EVERY;
+        let dials = peers.due_dials(later);
+        assert_eq!(dials.len(), 1, "one feeler");
+        assert!(
+            peers.due_dials(later).is_empty(),
+            "the next waits its interval"
+        );
+        // It connects: a peer that is not ahead goes, one that is stays.
+        let feeler = PeerId::random();
+        peers.connected(feeler, dials[0].clone(), true);
+        let mut again = Peers::new(Duration::from_secs(3600), vec![], dir.path());
+        again.feelers.push_back(dials[0].clone());
+        again.connected(feeler, dials[0].clone(), true);
+        assert!(peers.feeler_answered(&feeler, false), "not ahead: let go");
+        assert!(!again.feeler_answered(&feeler, true), "ahead: kept");
+        assert!(
+            !again.feeler_answered(&feeler, false),
+            "once kept, a peer like any other"
+        );
+        let other = PeerId::random();
+        peers.connected(other, addr("/ip4/10.200.0.1/tcp/26950"), true);
+        assert!(!peers.feeler_answered(&other, false), "not a feeler");
     }
 
     #[test]

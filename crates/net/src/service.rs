@@ -430,7 +430,14 @@ pub async fn start_with_metrics(
                     identify::Config::new(identify_protocol, key.public())
                         .with_agent_version(format!("oxchain/{}", env!("CARGO_PKG_VERSION"))),
                 ),
-                ping: ping::Behaviour::default(),
+                // A link that answers no ping for about 20 s is dead (a cut cable, a
+                // split network): its connection is closed, so that the node dials
+                // another instead of waiting out TCP's retries.
+                ping: ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(Duration::from_secs(10))
+                        .with_timeout(Duration::from_secs(10)),
+                ),
                 kad: discovery::behaviour(kad_protocol.clone(), key.public().to_peer_id()),
             })
         })
@@ -936,6 +943,15 @@ impl Service {
                 ..
             })) => self.on_subscribed(&topic),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            // libp2p reports a ping failure only after two in a row.
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(failure),
+            })) if !matches!(failure, ping::Failure::Unsupported) => {
+                tracing::debug!(%peer, %failure, "no ping answers: closing the connection");
+                self.swarm.close_connection(connection);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -1180,6 +1196,14 @@ impl Service {
             ) => {
                 if genesis != self.genesis {
                     // Another network: nobody's fault, but nothing to talk about.
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                    return;
+                }
+                if self
+                    .peers
+                    .feeler_answered(&peer, total_work > local.tip_work())
+                {
+                    tracing::debug!(%peer, "feeler not ahead of us: letting it go");
                     let _ = self.swarm.disconnect_peer_id(peer);
                     return;
                 }

@@ -1,11 +1,15 @@
 //! `oxchain lab`: N real `oxchain node` processes, each in a network namespace of its own
 //! on one bridge (`netns.rs`), each given only the first node as its bootstrap peer, and
-//! a scenario that drives and measures them from the bridge's namespace (`observe.rs`).
+//! a scenario (`scenarios.rs`) that drives and measures them from the bridge's namespace
+//! (`observe.rs`), asking this thread when it wants a partition or a restart.
 //! Every namespace and process it made is removed when it ends, also after Ctrl-C or a
 //! failure; namespaces a killed lab left are removed by the next.
 
+mod fill;
 mod netns;
 mod observe;
+mod report;
+mod scenarios;
 
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -26,9 +30,18 @@ const P2P_PORT: u16 = 26950;
 /// What the lab measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Scenario {
-    /// Discovery from one seed, then blocks mined one at a time: each block's delay to
-    /// 50%, 95% and 100% of the nodes.
+    /// Blocks mined one at a time: each block's delay to 50%, 95% and 100% of the
+    /// nodes.
     Propagation,
+    /// `--blocks` blocks mined on a clock at `--miners` nodes: the share that ends off
+    /// the best chain.
+    Stale,
+    /// Two halves mine apart for `--split-s`, then heal: the time until one tip and
+    /// every transfer back.
+    Partition,
+    /// A tenth of the nodes restart every minute for `--rounds` minutes: the time until
+    /// each is back at the tip.
+    Churn,
 }
 
 /// Options of `oxchain lab`.
@@ -40,12 +53,22 @@ pub(crate) struct LabArgs {
     /// What to measure.
     #[arg(long, value_enum, default_value_t = Scenario::Propagation)]
     scenario: Scenario,
-    /// Blocks to mine and follow.
+    /// Blocks to mine (propagation and stale).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=10_000))]
     blocks: u16,
+    /// The mean time between blocks, in seconds, of the scenarios that mine on a clock
+    /// (stale, partition, churn): gaps are exponential, as proof of work finds blocks.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=3_600))]
+    interval_s: u16,
+    /// How long the two halves mine apart (partition), in seconds.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u16).range(1..=3_600))]
+    split_s: u16,
+    /// Minutes of restarts (churn).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=600))]
+    rounds: u16,
     /// Fill each block with about this many bytes of signed transfers (each carrying
     /// 1 KiB of data), gossiped to every node's mempool before the block is mined; 0
-    /// mines empty blocks.
+    /// mines empty blocks (propagation).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     block_bytes: u32,
     /// Nodes that take turns mining (the first ones).
@@ -87,7 +110,7 @@ pub(crate) fn run(args: LabArgs) -> anyhow::Result<()> {
     let root = std::env::temp_dir().join(format!("oxchain-lab-{}", std::process::id()));
     let mut nodes = Vec::new();
     let result = start_nodes(&net, n, args.latency_ms, &root, &mut nodes)
-        .and_then(|()| drive(&net, &args, &root, &mut nodes, &stop));
+        .and_then(|()| drive(&mut net, &args, &root, &mut nodes, &stop));
     stop_nodes(&mut nodes);
     net.remove();
     match &result {
@@ -110,61 +133,81 @@ fn start_nodes(
     root: &std::path::Path,
     nodes: &mut Vec<LabNode>,
 ) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("finding the oxchain binary")?;
-    let seed = format!("{}:{P2P_PORT}", net.node_ip(0));
     for i in 0..n {
-        let ip = net.node_ip(i);
         let dir = node_dir(root, i);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let log = std::fs::File::create(dir.join("node.log"))?;
-        let mut command = net.command(i, &exe);
-        command
-            .args(["node", "--network", "regtest", "--mine", "on-demand"])
-            .args(["--threads", "1"])
-            .args(["--lab-latency-ms", &latency_ms.to_string()])
-            .args(["--api", &format!("{ip}:{API_PORT}")])
-            .args(["--p2p", &format!("{ip}:{P2P_PORT}")])
-            .arg("--data-dir")
-            .arg(&dir)
-            .env(
-                "RUST_LOG",
-                std::env::var("OXCHAIN_LAB_LOG").unwrap_or_else(|_| "warn,libp2p_kad=error".into()),
-            );
-        if i > 0 {
-            command.args(["--peer", &seed]);
-        }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting node {i}"))?;
-        nodes.push(LabNode { child });
+        nodes.push(LabNode {
+            child: spawn_node(net, i, latency_ms, &dir)?,
+        });
     }
     Ok(())
 }
 
-/// Runs the scenario on a thread inside the bridge's namespace, while this one watches
-/// for Ctrl-C and for nodes that exit.
-fn drive(
+/// Starts node `i` on its data directory, its output appended to `node.log` there.
+fn spawn_node(
     net: &LabNet,
+    i: usize,
+    latency_ms: u16,
+    dir: &std::path::Path,
+) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("finding the oxchain binary")?;
+    let seed = format!("{}:{P2P_PORT}", net.node_ip(0));
+    let ip = net.node_ip(i);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("node.log"))?;
+    let mut command = net.command(i, &exe);
+    command
+        .args(["node", "--network", "regtest", "--mine", "on-demand"])
+        .args(["--threads", "1"])
+        .args(["--lab-latency-ms", &latency_ms.to_string()])
+        .args(["--api", &format!("{ip}:{API_PORT}")])
+        .args(["--p2p", &format!("{ip}:{P2P_PORT}")])
+        .arg("--data-dir")
+        .arg(dir)
+        .env(
+            "RUST_LOG",
+            std::env::var("OXCHAIN_LAB_LOG").unwrap_or_else(|_| "warn,libp2p_kad=error".into()),
+        );
+    if i > 0 {
+        command.args(["--peer", &seed]);
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting node {i}"))
+}
+
+/// Runs the scenario on a thread inside the bridge's namespace, while this one watches
+/// for Ctrl-C and for nodes that exit, and does what the scenario asks of the network
+/// and the processes.
+fn drive(
+    net: &mut LabNet,
     args: &LabArgs,
     root: &std::path::Path,
     nodes: &mut [LabNode],
     stop: &std::sync::atomic::AtomicBool,
 ) -> anyhow::Result<()> {
-    let apis: Vec<String> = (0..nodes.len())
-        .map(|i| format!("{}:{API_PORT}", net.node_ip(i)))
-        .collect();
+    let (control_tx, control_rx) = std::sync::mpsc::channel::<observe::Request>();
     let plan = observe::Plan {
-        apis,
+        apis: (0..nodes.len())
+            .map(|i| format!("{}:{API_PORT}", net.node_ip(i)))
+            .collect(),
         dirs: (0..nodes.len()).map(|i| node_dir(root, i)).collect(),
         blocks: usize::from(args.blocks),
         miners: usize::from(args.miners).min(nodes.len()),
         latency_ms: f64::from(args.latency_ms),
         mbit: f64::from(args.mbit),
         block_bytes: args.block_bytes as usize,
+        interval_s: f64::from(args.interval_s),
+        split_s: u64::from(args.split_s),
+        rounds: usize::from(args.rounds),
+        control: observe::Controller(control_tx),
     };
+    let scenario = args.scenario;
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let entered = net.enter_fn();
     std::thread::Builder::new()
@@ -175,7 +218,15 @@ fn drive(
                     .enable_all()
                     .build()
                     .context("starting the observer's runtime")?
-                    .block_on(observe::propagation(plan))
+                    .block_on(async move {
+                        let lab = observe::Lab::start(plan).await?;
+                        match scenario {
+                            Scenario::Propagation => scenarios::propagation(&lab).await,
+                            Scenario::Stale => scenarios::stale(&lab).await,
+                            Scenario::Partition => scenarios::partition(&lab).await,
+                            Scenario::Churn => scenarios::churn(&lab).await,
+                        }
+                    })
             });
             let _ = done_tx.send(result);
         })?;
@@ -188,7 +239,19 @@ fn drive(
                 bail!("node {i} exited ({status})");
             }
         }
-        match done_rx.recv_timeout(Duration::from_millis(200)) {
+        while let Ok((control, reply)) = control_rx.try_recv() {
+            let done = match control {
+                observe::Control::Partition(a, b) => net.partition(&a, &b),
+                observe::Control::Heal => net.heal(),
+                observe::Control::Restart(i) => {
+                    stop_nodes(&mut nodes[i..=i]);
+                    spawn_node(net, i, args.latency_ms, &node_dir(root, i))
+                        .map(|child| nodes[i].child = child)
+                }
+            };
+            let _ = reply.send(done);
+        }
+        match done_rx.recv_timeout(Duration::from_millis(100)) {
             Ok(result) => break result?,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(e) => bail!("the observer stopped: {e}"),

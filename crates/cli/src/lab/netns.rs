@@ -18,6 +18,8 @@ pub(crate) enum LabNet {
         nodes: Vec<String>,
         /// The kernel's neighbour-table limits before the lab raised them, to restore.
         neighbours: Option<[String; 3]>,
+        /// The two sides of a partition in force.
+        cut: Option<(Vec<usize>, Vec<usize>)>,
     },
     /// On 127.0.0.0/8 (no namespaces here).
     Loopback,
@@ -112,6 +114,7 @@ impl LabNet {
             bridge: format!("oxlab{pid}b"),
             nodes: Vec::new(),
             neighbours: None,
+            cut: None,
         };
         match net.build(pid, nodes, mbit) {
             Ok(()) => (net, None),
@@ -127,6 +130,7 @@ impl LabNet {
             bridge,
             nodes,
             neighbours,
+            ..
         } = self
         else {
             return Ok(());
@@ -206,12 +210,72 @@ impl LabNet {
         }
     }
 
+    /// Cuts the network between sides `a` and `b`: in each node's namespace, a
+    /// blackhole route to every address of the other side. Packets between the sides
+    /// are dropped without a word, as on a real cut link; the observer still reaches
+    /// every node.
+    pub(crate) fn partition(&mut self, a: &[usize], b: &[usize]) -> anyhow::Result<()> {
+        let LabNet::Namespaces { cut, .. } = self else {
+            bail!("a partition needs network namespaces, which are not available here");
+        };
+        *cut = Some((a.to_vec(), b.to_vec()));
+        self.routes("add", a, b)
+    }
+
+    /// Undoes the partition.
+    pub(crate) fn heal(&mut self) -> anyhow::Result<()> {
+        let LabNet::Namespaces { cut, .. } = self else {
+            return Ok(());
+        };
+        match cut.take() {
+            Some((a, b)) => self.routes("del", &a, &b),
+            None => Ok(()),
+        }
+    }
+
+    /// `ip route add|del blackhole` from each side to every address of the other, one
+    /// `ip -batch` per namespace.
+    fn routes(&self, verb: &str, a: &[usize], b: &[usize]) -> anyhow::Result<()> {
+        let LabNet::Namespaces { nodes, .. } = self else {
+            return Ok(());
+        };
+        for (from, to) in [(a, b), (b, a)] {
+            let batch: String = to
+                .iter()
+                .map(|&j| format!("route {verb} blackhole {}/32\n", address(true, j)))
+                .collect();
+            for &i in from {
+                let mut child = Command::new("ip")
+                    .args(["-n", &nodes[i], "-batch", "-"])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .context("running ip (iproute2)")?;
+                if let Some(mut stdin) = child.stdin.take() {
+                    use std::io::Write;
+                    stdin.write_all(batch.as_bytes())?;
+                }
+                let out = child.wait_with_output()?;
+                if !out.status.success() {
+                    bail!(
+                        "ip -batch (route {verb}) in {}: {}",
+                        nodes[i],
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes every namespace made (and with them their links and the bridge).
     pub(crate) fn remove(&mut self) {
         if let LabNet::Namespaces {
             bridge,
             nodes,
             neighbours,
+            ..
         } = self
         {
             for ns in nodes.drain(..) {

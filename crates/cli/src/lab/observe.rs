@@ -1,6 +1,7 @@
-//! The lab's observer: runs inside the bridge's namespace, talks to every node's API
+//! The lab's observer: runs inside the bridge's namespace and talks to every node's API
 //! (plain HTTP/1.0, and each node's `/v1/events` WebSocket for the moment each block
-//! connects there), drives the scenario and computes its figures.
+//! connects there). `Lab` holds what every scenario shares: discovery, mining, the
+//! arrivals of blocks, bandwidth, and the figures every report carries.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::report::Report;
 
 /// What to run.
 pub(crate) struct Plan {
@@ -23,95 +26,340 @@ pub(crate) struct Plan {
     /// Each link's one-way delay and each node's sending rate, for the floor.
     pub(crate) latency_ms: f64,
     pub(crate) mbit: f64,
-    /// Fill each block with about this many bytes of transfers, gossiped to every
-    /// node's mempool before the block is mined (0: empty blocks).
+    /// Fill each block with about this many bytes of transfers (propagation only).
     pub(crate) block_bytes: usize,
+    /// The mean time between blocks of the scenarios mined on a clock.
+    pub(crate) interval_s: f64,
+    /// How long the two halves of `partition` mine apart.
+    pub(crate) split_s: u64,
+    /// Minutes of `churn` (a tenth of the nodes restart each minute).
+    pub(crate) rounds: usize,
+    /// Asks the lab's main thread to act on the nodes or their network.
+    pub(crate) control: Controller,
 }
 
-/// A transfer with the most data a transfer may carry: about 1,170 bytes encoded.
-const FILL_DATA: usize = oxchain_primitives::limits::MAX_TX_DATA_BYTES;
-const FILL_TX_BYTES: usize = FILL_DATA + 150;
-
-/// Signs transfers from the dev accounts, each account's nonces in order.
-struct Filler {
-    keys: Vec<oxchain_primitives::SecretKey>,
-    nonces: Vec<u64>,
-    genesis: oxchain_primitives::BlockHash,
-    next: usize,
+/// What the observer asks of the lab's main thread, which owns the processes and the
+/// namespaces.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Cut the network between these two sides.
+    Partition(Vec<usize>, Vec<usize>),
+    /// Undo the partition.
+    Heal,
+    /// Stop node `i` cleanly and start it again on the same data directory.
+    Restart(usize),
 }
 
-impl Filler {
-    fn new() -> Filler {
-        let names = oxchain_consensus::genesis::DEV_ACCOUNTS;
-        Filler {
-            keys: names
-                .iter()
-                .map(|n| oxchain_consensus::genesis::dev_account_key(n))
-                .collect(),
-            nonces: vec![0; names.len()],
-            genesis: oxchain_consensus::ChainParams::regtest().genesis_hash(),
-            next: 0,
+pub(crate) type Request = (Control, tokio::sync::oneshot::Sender<anyhow::Result<()>>);
+
+#[derive(Clone)]
+pub(crate) struct Controller(pub(crate) std::sync::mpsc::Sender<Request>);
+
+impl Controller {
+    /// Sends the request and waits for it to be done.
+    pub(crate) async fn ask(&self, control: Control) -> anyhow::Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.0
+            .send((control, tx))
+            .map_err(|_| anyhow::anyhow!("the lab has stopped"))?;
+        rx.await.context("the lab has stopped")?
+    }
+}
+
+/// When each node connected each block (by hash): the first time only.
+type Arrivals = Arc<Mutex<HashMap<String, Vec<(usize, Instant)>>>>;
+
+/// A block the lab had mined.
+pub(crate) struct Mined {
+    pub(crate) hash: String,
+    pub(crate) miner: usize,
+}
+
+/// The scenario's view of the running lab.
+pub(crate) struct Lab {
+    pub(crate) plan: Plan,
+    arrivals: Arrivals,
+    pub(crate) discovery_s: f64,
+    /// The peers every node had to reach: 6, or all the others in a smaller lab.
+    pub(crate) want_peers: u64,
+}
+
+impl Lab {
+    pub(crate) fn n(&self) -> usize {
+        self.plan.apis.len()
+    }
+
+    pub(crate) fn api(&self, i: usize) -> &str {
+        &self.plan.apis[i]
+    }
+
+    /// Waits for every node's API, follows every node's events, then waits until every
+    /// node (each given only the seed) has found its peers.
+    pub(crate) async fn start(plan: Plan) -> anyhow::Result<Lab> {
+        let n = plan.apis.len();
+        let mut lab = Lab {
+            plan,
+            arrivals: Arc::default(),
+            discovery_s: 0.0,
+            want_peers: 6.min(n - 1) as u64,
+        };
+        for i in 0..n {
+            lab.follow(i).await?;
+        }
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(120);
+        loop {
+            let now = lab.peer_counts().await;
+            if now.iter().all(|p| *p >= lab.want_peers) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let short: Vec<String> = now
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| **p < lab.want_peers)
+                    .map(|(i, p)| format!("node {i}: {p}"))
+                    .collect();
+                bail!(
+                    "after 120 s, {} of {n} nodes had fewer than {} peers ({})",
+                    short.len(),
+                    lab.want_peers,
+                    short.join(", ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        lab.discovery_s = started.elapsed().as_secs_f64();
+        println!(
+            "every node reached {} peers in {:.1} s",
+            lab.want_peers, lab.discovery_s
+        );
+        // Gossipsub meshes form at its heartbeats (500 ms).
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Ok(lab)
+    }
+
+    /// Waits for node `i`'s API (60 s), then records when each block connects there
+    /// from its events until its connection ends (a restarted node is followed again).
+    pub(crate) async fn follow(&self, i: usize) -> anyhow::Result<()> {
+        let api = self.plan.apis[i].clone();
+        wait_until(&format!("node {i}'s API"), 60, async || {
+            status(&api).await.is_ok()
+        })
+        .await?;
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{api}/v1/events"))
+            .await
+            .with_context(|| format!("node {i}'s events"))?;
+        let arrivals = self.arrivals.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                let at = Instant::now();
+                let Ok(text) = message.to_text() else {
+                    continue;
+                };
+                let Ok(event) = serde_json::from_str::<Value>(text) else {
+                    continue;
+                };
+                if event["type"] == "block"
+                    && let Some(hash) = event["hash"].as_str()
+                {
+                    let mut all = arrivals.lock().unwrap_or_else(|e| e.into_inner());
+                    let seen = all.entry(hash.to_string()).or_default();
+                    if !seen.iter().any(|(j, _)| *j == i) {
+                        seen.push((i, at));
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// How many nodes have connected `hash`.
+    pub(crate) fn arrived(&self, hash: &str) -> usize {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash)
+            .map_or(0, Vec::len)
+    }
+
+    /// Each node's peer count (0 for a node that does not answer).
+    pub(crate) async fn peer_counts(&self) -> Vec<u64> {
+        let mut all = Vec::new();
+        for api in &self.plan.apis {
+            all.push(
+                status(api)
+                    .await
+                    .map_or(0, |s| s["peers"].as_u64().unwrap_or(0)),
+            );
+        }
+        all
+    }
+
+    /// Mines one block at node `m` now.
+    pub(crate) async fn mine(&self, m: usize) -> anyhow::Result<Mined> {
+        let api = &self.plan.apis[m];
+        let token = std::fs::read_to_string(self.plan.dirs[m].join("api.cookie")).ok();
+        let (code, mined) = http(
+            api,
+            "POST",
+            "/v1/mine",
+            r#"{"count": 1}"#,
+            token.as_deref().map(str::trim),
+        )
+        .await?;
+        if code != 200 {
+            bail!("mining at node {m} ({api}) answered {code}: {mined}");
+        }
+        let hash = mined["blocks"][0]["hash"]
+            .as_str()
+            .context("the mined block's hash")?
+            .to_string();
+        Ok(Mined { hash, miner: m })
+    }
+
+    /// Bytes every node has sent to peers so far (libp2p's transport counter), summed.
+    pub(crate) async fn sent_bytes(&self) -> f64 {
+        let mut sum = 0.0;
+        for api in &self.plan.apis {
+            let text = metrics(api).await.unwrap_or_default();
+            sum += text
+                .lines()
+                .filter(|l| {
+                    l.starts_with("libp2p_bandwidth_bytes_total{")
+                        && l.contains("direction=\"Outbound\"")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        sum
+    }
+
+    /// Every node's tip, in node order (`None` for a node that does not answer).
+    pub(crate) async fn tips(&self) -> Vec<Option<String>> {
+        let mut tips = Vec::new();
+        for api in &self.plan.apis {
+            tips.push(
+                status(api)
+                    .await
+                    .ok()
+                    .and_then(|s| s["tip"].as_str().map(str::to_string)),
+            );
+        }
+        tips
+    }
+
+    /// Waits (at most `secs`) until every node is on one tip; the tip.
+    pub(crate) async fn one_tip(&self, secs: u64) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let tips = self.tips().await;
+            if let Some(Some(first)) = tips.first()
+                && tips.iter().all(|t| t.as_ref() == Some(first))
+            {
+                return Ok(first.clone());
+            }
+            if Instant::now() >= deadline {
+                let distinct: std::collections::HashSet<_> = tips.iter().collect();
+                bail!(
+                    "after {secs} s the nodes were on {} different tips",
+                    distinct.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
-    /// The body of `POST /v1/transactions` for the next transfer.
-    fn next_body(&mut self) -> String {
-        use oxchain_primitives::{Amount, Network, Signature, Transfer};
-        let i = self.next % self.keys.len();
-        self.next += 1;
-        let key = &self.keys[i];
-        let to = oxchain_consensus::genesis::dev_account_address("eve");
-        let nonce = self.nonces[i];
-        self.nonces[i] += 1;
-        let data = vec![(self.next % 251) as u8; FILL_DATA];
-        let mut t = Transfer {
-            from: key.public_key(),
-            to,
-            amount: Amount::from_units(1_000),
-            fee: Amount::from_units(2 * FILL_TX_BYTES as u64),
-            nonce,
-            data,
-            signature: Signature([0; 64]),
-        };
-        t.sign(key, &self.genesis);
-        json!({
-            "from": hex::encode(t.from.as_bytes()),
-            "to": to.to_bech32(Network::Regtest),
-            "amount": t.amount.units(),
-            "fee": t.fee.units(),
-            "nonce": nonce,
-            "data": hex::encode(&t.data),
-            "signature": hex::encode(t.signature.as_bytes()),
-        })
-        .to_string()
+    /// Whether `hash` is on node `i`'s best chain.
+    pub(crate) async fn on_best_chain(&self, i: usize, hash: &str) -> anyhow::Result<bool> {
+        let (code, block) =
+            http(self.api(i), "GET", &format!("/v1/blocks/{hash}"), "", None).await?;
+        Ok(code == 200 && block["best_chain"] == true)
     }
-}
 
-/// When each node connected each block (by hash).
-type Arrivals = Arc<Mutex<HashMap<String, Vec<(usize, Instant)>>>>;
+    /// The size of block `hash`, in bytes, as node `i` has it.
+    pub(crate) async fn block_size(&self, i: usize, hash: &str) -> Option<u64> {
+        match http(self.api(i), "GET", &format!("/v1/blocks/{hash}"), "", None).await {
+            Ok((200, block)) => block["size"].as_u64(),
+            _ => None,
+        }
+    }
 
-/// The figures of a propagation run.
-pub(crate) struct Report {
-    nodes: usize,
-    discovery_s: f64,
-    /// The peers every node had to reach: 6, or all the others in a smaller lab.
-    want_peers: u64,
-    min_peers: u64,
-    mean_peers: f64,
-    blocks: usize,
-    block_bytes: u64,
-    /// Per block: ms from the miner's connection to 50%, 95%, 100% of nodes.
-    to_50: Vec<f64>,
-    to_95: Vec<f64>,
-    to_100: Vec<f64>,
-    /// Hops from the miners to 95% of the nodes in the graph of connections (mean over
-    /// the miners).
-    hops_to_95: f64,
-    /// A node's time from a block's arrival to its connection (mean over nodes).
-    validation_ms: f64,
-    /// What no network of these links could beat: hops x (latency + the block's
-    /// transmission time + validation).
-    floor_ms: f64,
+    /// Builds the report every scenario prints: discovery and peers now, the delays of
+    /// `blocks` (from their first connection, at their miner, to 50%, 95% and 100% of
+    /// the nodes; a block that did not reach a share is left out of that share's
+    /// figures), the floor, and `sent` bytes over the blocks.
+    pub(crate) async fn report(
+        &self,
+        scenario: &'static str,
+        blocks: &[Mined],
+        sent: f64,
+    ) -> anyhow::Result<Report> {
+        let n = self.n();
+        let (mut to_50, mut to_95, mut to_100) = (Vec::new(), Vec::new(), Vec::new());
+        {
+            let all = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+            for block in blocks {
+                let Some(times) = all.get(&block.hash) else {
+                    continue;
+                };
+                let Some(from) = times.iter().map(|(_, at)| *at).min() else {
+                    continue;
+                };
+                let mut delays: Vec<f64> = times
+                    .iter()
+                    .map(|(_, at)| at.duration_since(from).as_secs_f64() * 1000.0)
+                    .collect();
+                delays.sort_by(f64::total_cmp);
+                for (share, into) in [(0.5, &mut to_50), (0.95, &mut to_95), (1.0, &mut to_100)] {
+                    let rank = ((share * n as f64).ceil() as usize).clamp(1, n);
+                    if let Some(d) = delays.get(rank - 1) {
+                        into.push(*d);
+                    }
+                }
+            }
+        }
+        let mut sizes = Vec::new();
+        for block in blocks.iter().take(20) {
+            if let Some(size) = self.block_size(block.miner, &block.hash).await {
+                sizes.push(size);
+            }
+        }
+        let block_bytes = if sizes.is_empty() {
+            0
+        } else {
+            sizes.iter().sum::<u64>() / sizes.len() as u64
+        };
+        let peers = self.peer_counts().await;
+        let graph = graph(&self.plan.apis).await?;
+        let miners: Vec<usize> = (0..self.plan.miners.min(n)).collect();
+        let hops = miners
+            .iter()
+            .map(|&m| hops_to_95(&graph, m) as f64)
+            .sum::<f64>()
+            / miners.len().max(1) as f64;
+        let validation_ms = validation_ms(&self.plan.apis).await;
+        let transmit_ms = block_bytes as f64 * 8.0 / (self.plan.mbit * 1e6) * 1000.0;
+        let floor_ms = hops * (self.plan.latency_ms + transmit_ms + validation_ms);
+        Ok(Report {
+            scenario,
+            nodes: n,
+            discovery_s: self.discovery_s,
+            want_peers: self.want_peers,
+            min_peers: peers.iter().copied().min().unwrap_or(0),
+            mean_peers: peers.iter().sum::<u64>() as f64 / n as f64,
+            blocks: blocks.len(),
+            block_bytes,
+            to_50,
+            to_95,
+            to_100,
+            hops_to_95: hops,
+            validation_ms,
+            floor_ms,
+            bytes_per_node_per_block: sent / n as f64 / blocks.len().max(1) as f64,
+            extra: Vec::new(),
+        })
+    }
 }
 
 /// The graph of connections: each node's peers, by index.
@@ -159,21 +407,26 @@ fn hops_to_95(graph: &[Vec<usize>], from: usize) -> usize {
     hops
 }
 
+/// A node's `/metrics` text.
+async fn metrics(api: &str) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(api).await?;
+    let request = format!("GET /metrics HTTP/1.0\r\nHost: {api}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_string(&mut text))
+        .await
+        .context("no answer in 30 s")??;
+    Ok(text)
+}
+
 /// The mean, over nodes, of their own time from a block's arrival to its connection
 /// (`oxchain_block_arrival_to_connected_seconds` in their metrics), in ms.
 async fn validation_ms(apis: &[String]) -> f64 {
     let (mut sum, mut count) = (0.0, 0.0);
     for api in apis {
-        let Ok(mut stream) = tokio::net::TcpStream::connect(api.as_str()).await else {
+        let Ok(text) = metrics(api).await else {
             continue;
         };
-        let request = format!("GET /metrics HTTP/1.0\r\nHost: {api}\r\n\r\n");
-        let mut text = String::new();
-        if stream.write_all(request.as_bytes()).await.is_err()
-            || stream.read_to_string(&mut text).await.is_err()
-        {
-            continue;
-        }
         let value = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(name))
@@ -195,7 +448,7 @@ async fn validation_ms(apis: &[String]) -> f64 {
 }
 
 /// Plain HTTP/1.0 to a node's API; the status and the JSON body.
-async fn http(
+pub(crate) async fn http(
     api: &str,
     method: &str,
     path: &str,
@@ -225,7 +478,7 @@ async fn http(
     Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
 }
 
-async fn status(api: &str) -> anyhow::Result<Value> {
+pub(crate) async fn status(api: &str) -> anyhow::Result<Value> {
     let (code, v) = http(api, "GET", "/v1/status", "", None).await?;
     if code != 200 {
         bail!("GET /v1/status answered {code}");
@@ -234,7 +487,7 @@ async fn status(api: &str) -> anyhow::Result<Value> {
 }
 
 /// Waits until `check` holds, polling every 100 ms, for at most `secs`.
-async fn wait_until(
+pub(crate) async fn wait_until(
     what: &str,
     secs: u64,
     mut check: impl AsyncFnMut() -> bool,
@@ -247,293 +500,4 @@ async fn wait_until(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
-}
-
-/// Follows node `i`'s events and records when each block connects there.
-async fn follow(i: usize, api: String, arrivals: Arrivals) -> anyhow::Result<()> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{api}/v1/events"))
-        .await
-        .with_context(|| format!("node {i}'s events"))?;
-    tokio::spawn(async move {
-        while let Some(Ok(message)) = ws.next().await {
-            let at = Instant::now();
-            let Ok(text) = message.to_text() else {
-                continue;
-            };
-            let Ok(event) = serde_json::from_str::<Value>(text) else {
-                continue;
-            };
-            if event["type"] == "block"
-                && let Some(hash) = event["hash"].as_str()
-            {
-                let mut all = arrivals.lock().unwrap_or_else(|e| e.into_inner());
-                all.entry(hash.to_string()).or_default().push((i, at));
-            }
-        }
-    });
-    Ok(())
-}
-
-/// Discovery from one seed, then `plan.blocks` blocks mined in turn by the first
-/// `plan.miners` nodes, each followed to every node before the next.
-pub(crate) async fn propagation(plan: Plan) -> anyhow::Result<Report> {
-    let n = plan.apis.len();
-    for (i, api) in plan.apis.iter().enumerate() {
-        wait_until(&format!("node {i}'s API"), 60, async || {
-            status(api).await.is_ok()
-        })
-        .await?;
-    }
-    let arrivals: Arrivals = Arc::default();
-    for (i, api) in plan.apis.iter().enumerate() {
-        follow(i, api.clone(), arrivals.clone()).await?;
-    }
-    // Discovery: each node was given only the seed.
-    let want = 6.min(n - 1) as u64;
-    let started = Instant::now();
-    let peers = async || {
-        let mut all = Vec::new();
-        for api in &plan.apis {
-            all.push(
-                status(api)
-                    .await
-                    .map_or(0, |s| s["peers"].as_u64().unwrap_or(0)),
-            );
-        }
-        all
-    };
-    let deadline = started + Duration::from_secs(120);
-    loop {
-        let now = peers().await;
-        if now.iter().all(|p| *p >= want) {
-            break;
-        }
-        if Instant::now() >= deadline {
-            let short: Vec<String> = now
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| **p < want)
-                .map(|(i, p)| format!("node {i}: {p}"))
-                .collect();
-            bail!(
-                "after 120 s, {} of {n} nodes had fewer than {want} peers ({})",
-                short.len(),
-                short.join(", ")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let discovery_s = started.elapsed().as_secs_f64();
-    println!("every node reached {want} peers in {discovery_s:.1} s");
-    // Gossipsub meshes form at its heartbeats (500 ms).
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    let (mut to_50, mut to_95, mut to_100) = (Vec::new(), Vec::new(), Vec::new());
-    let mut block_bytes = 0;
-    let mut filler = Filler::new();
-    let per_block = plan.block_bytes.div_ceil(FILL_TX_BYTES);
-    for b in 0..plan.blocks {
-        if per_block > 0 {
-            // Sent to a node that does not mine this block, one per dev account at a
-            // time, each round waited for at every node: the transfers reach the miner,
-            // and every other node, by gossip before the block is mined. (Sent faster,
-            // a sender's transfers can arrive out of nonce order over two paths, and a
-            // node drops the one that comes before its predecessor.)
-            let entry = &plan.apis[(plan.miners + b) % n];
-            let mut sent = 0;
-            while sent < per_block {
-                let burst = (per_block - sent).min(filler.keys.len());
-                for _ in 0..burst {
-                    let (code, answer) =
-                        http(entry, "POST", "/v1/transactions", &filler.next_body(), None).await?;
-                    if code != 202 {
-                        bail!("a fill transfer was refused ({code}): {answer}");
-                    }
-                }
-                sent += burst;
-                let deadline = Instant::now() + Duration::from_secs(60);
-                loop {
-                    let mut counts = Vec::new();
-                    for api in &plan.apis {
-                        counts.push(
-                            status(api)
-                                .await
-                                .map_or(0, |s| s["mempool"].as_u64().unwrap_or(0)),
-                        );
-                    }
-                    if counts.iter().all(|c| *c >= sent as u64) {
-                        break;
-                    }
-                    if Instant::now() >= deadline {
-                        bail!(
-                            "after 60 s, the nodes' mempools held {counts:?} of {sent} fill transfers"
-                        );
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-        let m = b % plan.miners;
-        let miner = &plan.apis[m];
-        let token = std::fs::read_to_string(plan.dirs[m].join("api.cookie")).ok();
-        let (code, mined) = http(
-            miner,
-            "POST",
-            "/v1/mine",
-            r#"{"count": 1}"#,
-            token.as_deref().map(str::trim),
-        )
-        .await?;
-        if code != 200 {
-            bail!("mining at {miner} answered {code}: {mined}");
-        }
-        let hash = mined["blocks"][0]["hash"]
-            .as_str()
-            .context("the mined block's hash")?
-            .to_string();
-        wait_until(&format!("block {hash} at every node"), 60, async || {
-            arrivals
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&hash)
-                .is_some_and(|a| a.len() >= n)
-        })
-        .await?;
-        if let Ok((200, block)) = http(miner, "GET", &format!("/v1/blocks/{hash}"), "", None).await
-        {
-            block_bytes = block["size"].as_u64().unwrap_or(block_bytes);
-        }
-        let times = arrivals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&hash)
-            .unwrap_or_default();
-        let from = times
-            .iter()
-            .map(|(_, at)| *at)
-            .min()
-            .context("no arrivals")?;
-        let mut delays: Vec<f64> = times
-            .iter()
-            .map(|(_, at)| at.duration_since(from).as_secs_f64() * 1000.0)
-            .collect();
-        delays.sort_by(f64::total_cmp);
-        let at_share = |share: f64| delays[((share * n as f64).ceil() as usize).clamp(1, n) - 1];
-        to_50.push(at_share(0.5));
-        to_95.push(at_share(0.95));
-        to_100.push(at_share(1.0));
-        if (b + 1) % 10 == 0 || b + 1 == plan.blocks {
-            println!("{} of {} blocks followed", b + 1, plan.blocks);
-        }
-        // A short gap, so that blocks do not overlap.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // Everyone on one tip.
-    let tip = status(&plan.apis[0]).await?["hash"].clone();
-    for (i, api) in plan.apis.iter().enumerate() {
-        let theirs = status(api).await?["hash"].clone();
-        if theirs != tip {
-            bail!("node {i} is on another tip: {theirs} against {tip}");
-        }
-    }
-    let now = peers().await;
-    let graph = graph(&plan.apis).await?;
-    let hops = (0..plan.miners)
-        .map(|m| hops_to_95(&graph, m) as f64)
-        .sum::<f64>()
-        / plan.miners as f64;
-    let validation_ms = validation_ms(&plan.apis).await;
-    let transmit_ms = block_bytes as f64 * 8.0 / (plan.mbit * 1e6) * 1000.0;
-    let floor_ms = hops * (plan.latency_ms + transmit_ms + validation_ms);
-    Ok(Report {
-        hops_to_95: hops,
-        validation_ms,
-        floor_ms,
-        nodes: n,
-        discovery_s,
-        want_peers: want,
-        min_peers: now.iter().copied().min().unwrap_or(0),
-        mean_peers: now.iter().sum::<u64>() as f64 / n as f64,
-        blocks: plan.blocks,
-        block_bytes,
-        to_50,
-        to_95,
-        to_100,
-    })
-}
-
-/// The `p`th percentile (0 to 100) of `values`, nearest rank.
-fn percentile(values: &[f64], p: f64) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    v[rank - 1]
-}
-
-impl Report {
-    pub(crate) fn print(&self, json_line: bool, namespaces: bool) {
-        println!(
-            "{} nodes ({}), {} blocks of about {} bytes",
-            self.nodes,
-            if namespaces {
-                "network namespaces"
-            } else {
-                "loopback"
-            },
-            self.blocks,
-            self.block_bytes
-        );
-        println!(
-            "{:<40} {:.1} s (each node given only the seed)",
-            format!("discovery: every node at {} peers", self.want_peers),
-            self.discovery_s
-        );
-        println!(
-            "{:<40} min {}, mean {:.1}",
-            "peers at the end", self.min_peers, self.mean_peers
-        );
-        println!(
-            "{:<40} {:.2} hops x (link + transmission + {:.1} ms validation) = {:.1} ms",
-            "floor to 95% of nodes", self.hops_to_95, self.validation_ms, self.floor_ms
-        );
-        for (label, values) in [
-            ("delay to 50% of nodes", &self.to_50),
-            ("delay to 95% of nodes", &self.to_95),
-            ("delay to 100% of nodes", &self.to_100),
-        ] {
-            println!(
-                "{label:<40} p50 {:>7.1} ms   p95 {:>7.1} ms",
-                percentile(values, 50.0),
-                percentile(values, 95.0)
-            );
-        }
-        if json_line {
-            println!(
-                "{}",
-                json!({
-                    "scenario": "propagation",
-                    "nodes": self.nodes,
-                    "namespaces": namespaces,
-                    "discovery_s": self.discovery_s,
-                    "min_peers": self.min_peers,
-                    "mean_peers": self.mean_peers,
-                    "blocks": self.blocks,
-                    "block_bytes": self.block_bytes,
-                    "p50_to_50pct_ms": percentile(&self.to_50, 50.0),
-                    "p95_to_50pct_ms": percentile(&self.to_50, 95.0),
-                    "p50_to_95pct_ms": percentile(&self.to_95, 50.0),
-                    "p95_to_95pct_ms": percentile(&self.to_95, 95.0),
-                    "p95_to_95pct_over_floor": percentile(&self.to_95, 95.0) / self.floor_ms,
-                    "floor_ms": self.floor_ms,
-                    "hops_to_95pct": self.hops_to_95,
-                    "validation_ms": self.validation_ms,
-                    "p50_to_100pct_ms": percentile(&self.to_100, 50.0),
-                    "p95_to_100pct_ms": percentile(&self.to_100, 95.0),
-                })
-            );
-        }
-    }
 }

@@ -1,0 +1,391 @@
+//! The scenarios: propagation mines blocks one at a time and follows each to every node;
+//! the others mine on a clock (at random miners, exponential gaps of mean
+//! `--interval-s`, as proof of work finds blocks) while they measure stale blocks, a
+//! partition's heal, or restarted nodes' return.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use super::fill::{FILL_TX_BYTES, Filler};
+use super::observe::{Control, Lab, Mined, http, status};
+use super::report::Report;
+
+/// When the next block is due: exponential gaps of mean `mean_s`.
+struct Clock {
+    mean_s: f64,
+    next: Instant,
+}
+
+impl Clock {
+    fn new(mean_s: f64) -> Clock {
+        let mut clock = Clock {
+            mean_s,
+            next: Instant::now(),
+        };
+        clock.next += clock.gap();
+        clock
+    }
+
+    fn gap(&self) -> Duration {
+        let u: f64 = rand::random();
+        Duration::from_secs_f64(-(1.0 - u).ln() * self.mean_s)
+    }
+
+    /// Whether a block is due now (and if so, when the next one is).
+    fn due(&mut self) -> bool {
+        if Instant::now() < self.next {
+            return false;
+        }
+        self.next += self.gap();
+        true
+    }
+
+    /// Sleeps until the next block is due, or `at_most`.
+    async fn wait(&self, at_most: Duration) {
+        tokio::time::sleep_until((self.next.min(Instant::now() + at_most)).into()).await;
+    }
+}
+
+/// Mines at a random node of `miners` if the clock says a block is due.
+async fn tick(
+    lab: &Lab,
+    clock: &mut Clock,
+    miners: &[usize],
+    mined: &mut Vec<Mined>,
+) -> anyhow::Result<()> {
+    if clock.due() {
+        let m = miners[rand::random_range(0..miners.len())];
+        mined.push(lab.mine(m).await?);
+    }
+    Ok(())
+}
+
+/// Blocks mined one at a time in turn by the miners, each followed to every node before
+/// the next; with `--block-bytes`, transfers gossiped to every mempool first. The bytes
+/// counted are those sent while each block spreads (not the transfers' own gossip).
+pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
+    let n = lab.n();
+    let miners = lab.plan.miners;
+    let mut filler = Filler::full();
+    let per_block = lab.plan.block_bytes.div_ceil(FILL_TX_BYTES);
+    let (mut mined, mut sent) = (Vec::new(), 0.0);
+    for b in 0..lab.plan.blocks {
+        if per_block > 0 {
+            // Sent to the miner itself, in nonce order, so that it takes every one; the
+            // block is mined once the transfers' gossip to the other nodes has settled
+            // (every mempool the same over half a second), so that the two do not
+            // overlap. A node may miss a transfer that came out of nonce order over two
+            // paths: it takes the block all the same.
+            let entry = lab.api(b % miners);
+            for _ in 0..per_block {
+                let (code, answer) =
+                    http(entry, "POST", "/v1/transactions", &filler.next_body(), None).await?;
+                if code != 202 {
+                    bail!("a fill transfer was refused ({code}): {answer}");
+                }
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut last = Vec::new();
+            loop {
+                let mut counts = Vec::new();
+                for i in 0..n {
+                    counts.push(
+                        status(lab.api(i))
+                            .await
+                            .map_or(0, |s| s["mempool"].as_u64().unwrap_or(0)),
+                    );
+                }
+                if counts == last || Instant::now() >= deadline {
+                    break;
+                }
+                last = counts;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        let before = lab.sent_bytes().await;
+        let block = lab.mine(b % miners).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while lab.arrived(&block.hash) < n {
+            if Instant::now() >= deadline {
+                bail!(
+                    "after 60 s, block {} had reached {} of {n} nodes",
+                    block.hash,
+                    lab.arrived(&block.hash)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The last nodes' forwarding is on the wire a link's delay later.
+        tokio::time::sleep(Duration::from_secs_f64(
+            lab.plan.latency_ms / 1000.0 * 4.0 + 0.2,
+        ))
+        .await;
+        sent += lab.sent_bytes().await - before;
+        mined.push(block);
+        if (b + 1) % 10 == 0 || b + 1 == lab.plan.blocks {
+            println!("{} of {} blocks followed", b + 1, lab.plan.blocks);
+        }
+    }
+    lab.one_tip(30).await?;
+    lab.report("propagation", &mined, sent).await
+}
+
+/// `--blocks` blocks mined on the clock at the first `--miners` nodes; the share that
+/// ends off the best chain.
+pub(crate) async fn stale(lab: &Lab) -> anyhow::Result<Report> {
+    let miners: Vec<usize> = (0..lab.plan.miners).collect();
+    let before = lab.sent_bytes().await;
+    let started = Instant::now();
+    let mut clock = Clock::new(lab.plan.interval_s);
+    let mut mined = Vec::new();
+    while mined.len() < lab.plan.blocks {
+        let had = mined.len();
+        tick(lab, &mut clock, &miners, &mut mined).await?;
+        if mined.len() > had && mined.len() % 25 == 0 {
+            println!("{} of {} blocks mined", mined.len(), lab.plan.blocks);
+        }
+        clock.wait(Duration::from_millis(500)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lab.one_tip(60).await?;
+    let sent = lab.sent_bytes().await - before;
+    let mut stale = 0;
+    for block in &mined {
+        if !lab.on_best_chain(0, &block.hash).await? {
+            stale += 1;
+        }
+    }
+    let count = mined.len() as f64;
+    let mut report = lab.report("stale", &mined, sent).await?;
+    report.extra.push((
+        "stale_rate",
+        format!("stale rate ({stale} of {} mined)", mined.len()),
+        f64::from(stale) / count,
+        "",
+    ));
+    report.extra.push((
+        "mean_interval_s",
+        "mean interval between blocks".into(),
+        elapsed / count,
+        " s",
+    ));
+    Ok(report)
+}
+
+/// The nodes split in two (even and odd), both mining and taking transfers for
+/// `--split-s`, then healed: the time until every node is on one tip and every transfer
+/// is mined or back in the mempools of the side it was sent on.
+pub(crate) async fn partition(lab: &Lab) -> anyhow::Result<Report> {
+    let n = lab.n();
+    if lab.plan.miners < 2 {
+        bail!("partition wants at least 2 miners, one on each side (--miners)");
+    }
+    let sides: [Vec<usize>; 2] = [
+        (0..n).filter(|i| i % 2 == 0).collect(),
+        (0..n).filter(|i| i % 2 == 1).collect(),
+    ];
+    let miners: Vec<usize> = (0..lab.plan.miners).collect();
+    let before = lab.sent_bytes().await;
+    let mut clock = Clock::new(lab.plan.interval_s);
+    let mut mined = Vec::new();
+    lab.plan
+        .control
+        .ask(Control::Partition(sides[0].clone(), sides[1].clone()))
+        .await?;
+    println!(
+        "split into two halves of {} and {} nodes for {} s",
+        sides[0].len(),
+        sides[1].len(),
+        lab.plan.split_s
+    );
+    // Each side's transfers come from dev accounts of its own (no double spends), one
+    // per sender every 5 s, so that a sender's transfers arrive in nonce order.
+    let mut fillers = [Filler::new(&[0, 1], 0), Filler::new(&[2, 3], 0)];
+    let mut sent_txs: Vec<(usize, String)> = Vec::new();
+    let split_end = Instant::now() + Duration::from_secs(lab.plan.split_s);
+    let mut next_send = Instant::now();
+    while Instant::now() < split_end {
+        tick(lab, &mut clock, &miners, &mut mined).await?;
+        if Instant::now() >= next_send {
+            next_send += Duration::from_secs(5);
+            for (s, side) in sides.iter().enumerate() {
+                for _ in 0..fillers[s].senders() {
+                    let entry = side[rand::random_range(0..side.len())];
+                    let (code, answer) = http(
+                        lab.api(entry),
+                        "POST",
+                        "/v1/transactions",
+                        &fillers[s].next_body(),
+                        None,
+                    )
+                    .await?;
+                    if code != 202 {
+                        bail!("a transfer was refused ({code}): {answer}");
+                    }
+                    let txid = answer["txid"].as_str().context("the transfer's txid")?;
+                    sent_txs.push((s, txid.to_string()));
+                }
+            }
+        }
+        clock.wait(Duration::from_millis(200)).await;
+    }
+    let heights: Vec<u64> = {
+        let mut h = Vec::new();
+        for side in &sides {
+            h.push(
+                status(lab.api(side[0])).await?["height"]
+                    .as_u64()
+                    .unwrap_or(0),
+            );
+        }
+        h
+    };
+    lab.plan.control.ask(Control::Heal).await?;
+    let healed = Instant::now();
+    println!(
+        "healed: the halves were at heights {} and {}; {} transfers sent",
+        heights[0],
+        heights[1],
+        sent_txs.len()
+    );
+    // One tip everywhere (mining goes on, as it would), then every transfer.
+    let deadline = healed + Duration::from_secs(300);
+    let tip_s = loop {
+        tick(lab, &mut clock, &miners, &mut mined).await?;
+        let tips = lab.tips().await;
+        if tips[0].is_some() && tips.iter().all(|t| *t == tips[0]) {
+            break healed.elapsed().as_secs_f64();
+        }
+        if Instant::now() >= deadline {
+            bail!("300 s after the heal the nodes were not on one tip");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("one tip {tip_s:.1} s after the heal; checking the transfers");
+    let mut missing = sent_txs.clone();
+    while !missing.is_empty() {
+        tick(lab, &mut clock, &miners, &mut mined).await?;
+        let mut still = Vec::new();
+        for (s, txid) in missing {
+            let mut everywhere = true;
+            for &i in &sides[s] {
+                let (code, tx) = http(
+                    lab.api(i),
+                    "GET",
+                    &format!("/v1/transactions/{txid}"),
+                    "",
+                    None,
+                )
+                .await?;
+                if code != 200 || !(tx["status"] == "confirmed" || tx["status"] == "pending") {
+                    everywhere = false;
+                    break;
+                }
+            }
+            if !everywhere {
+                still.push((s, txid));
+            }
+        }
+        missing = still;
+        if !missing.is_empty() {
+            if Instant::now() >= deadline {
+                bail!(
+                    "300 s after the heal, {} of {} transfers were neither mined nor pending on their side",
+                    missing.len(),
+                    sent_txs.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let heal_s = healed.elapsed().as_secs_f64();
+    let sent = lab.sent_bytes().await - before;
+    let mut report = lab.report("partition", &mined, sent).await?;
+    report
+        .extra
+        .push(("tip_s", "heal: one tip everywhere".into(), tip_s, " s"));
+    report.extra.push((
+        "heal_s",
+        format!("heal: one tip, and all {} transfers back", sent_txs.len()),
+        heal_s,
+        " s",
+    ));
+    Ok(report)
+}
+
+/// `--rounds` minutes of mining on the clock while, each minute, a tenth of the nodes
+/// (never the seed or a miner) stop cleanly and start again: the time from a node's
+/// start until it is on the seed's tip and has a peer.
+pub(crate) async fn churn(lab: &Lab) -> anyhow::Result<Report> {
+    let n = lab.n();
+    let miners: Vec<usize> = (0..lab.plan.miners).collect();
+    let candidates: Vec<usize> = (lab.plan.miners.max(1)..n).collect();
+    if candidates.is_empty() {
+        bail!("churn wants nodes that neither mine nor seed (--nodes above --miners)");
+    }
+    let per_round = (n / 10).clamp(1, candidates.len());
+    let before = lab.sent_bytes().await;
+    let mut clock = Clock::new(lab.plan.interval_s);
+    let mut mined = Vec::new();
+    let mut rejoin = Vec::new();
+    for round in 0..lab.plan.rounds {
+        let round_end = Instant::now() + Duration::from_secs(60);
+        let mut picked = candidates.clone();
+        let mut restarting = Vec::new();
+        for _ in 0..per_round {
+            restarting.push(picked.swap_remove(rand::random_range(0..picked.len())));
+        }
+        // Stopped and started one at a time; each then waits to be back at the tip.
+        let mut back: Vec<(usize, Instant)> = Vec::new();
+        for &i in &restarting {
+            tick(lab, &mut clock, &miners, &mut mined).await?;
+            lab.plan.control.ask(Control::Restart(i)).await?;
+            back.push((i, Instant::now()));
+            lab.follow(i).await?;
+        }
+        while !back.is_empty() || Instant::now() < round_end {
+            tick(lab, &mut clock, &miners, &mut mined).await?;
+            let seed = status(lab.api(0)).await?;
+            let mut waiting = Vec::new();
+            for (i, started) in back {
+                // Back: on the seed's tip, with a peer to hear the next block from.
+                let theirs = status(lab.api(i)).await.ok();
+                if theirs.is_some_and(|s| {
+                    s["tip"] == seed["tip"] && s["peers"].as_u64().unwrap_or(0) > 0
+                }) {
+                    rejoin.push(started.elapsed().as_secs_f64());
+                } else if started.elapsed() > Duration::from_secs(180) {
+                    bail!("node {i} was not back at the tip 180 s after its restart");
+                } else {
+                    waiting.push((i, started));
+                }
+            }
+            back = waiting;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!(
+            "round {} of {}: restarted {restarting:?}",
+            round + 1,
+            lab.plan.rounds
+        );
+    }
+    lab.one_tip(60).await?;
+    let sent = lab.sent_bytes().await - before;
+    let mut report = lab.report("churn", &mined, sent).await?;
+    let mean = rejoin.iter().sum::<f64>() / rejoin.len().max(1) as f64;
+    let max = rejoin.iter().copied().fold(0.0, f64::max);
+    report.extra.push((
+        "rejoin_s",
+        format!("back at the tip after a restart (mean of {})", rejoin.len()),
+        mean,
+        " s",
+    ));
+    report.extra.push((
+        "rejoin_max_s",
+        "back at the tip: the slowest".into(),
+        max,
+        " s",
+    ));
+    Ok(report)
+}
