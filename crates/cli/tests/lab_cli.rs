@@ -107,3 +107,64 @@ fn ctrl_c_removes_every_namespace_and_node() {
     let _ = std::fs::remove_dir_all(root);
     assert!(left.is_empty(), "left behind after Ctrl-C: {left:?}");
 }
+
+/// Runs `oxchain lab` with `args`; its exit status, stdout and stderr, and its pid.
+fn run_lab(args: &[&str]) -> (bool, String, String, u32) {
+    let lab = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .arg("lab")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = lab.id();
+    let out = lab.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        pid,
+    )
+}
+
+#[test]
+fn a_split_network_heals_and_every_transfer_comes_back() {
+    let (ok, stdout, stderr, pid) = run_lab(&[
+        "--nodes", "8", "--scenario", "partition", "--split-s", "15", "--interval-s", "2",
+        "--miners", "4", "--json",
+    ]);
+    let left = leftovers(pid);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    if stdout.contains("network namespaces are not available") {
+        // No namespaces (not root): the lab says a partition needs them.
+        assert!(!ok);
+        assert!(stderr.contains("a partition needs network namespaces"), "{stderr}");
+        return;
+    }
+    assert!(ok, "{stdout}\n{stderr}");
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["scenario"], "partition");
+    assert!(last["blocks"].as_u64().unwrap() > 0, "{last}");
+    let (tip_s, heal_s) = (
+        last["tip_s"].as_f64().unwrap(),
+        last["heal_s"].as_f64().unwrap(),
+    );
+    assert!(tip_s > 0.0 && heal_s >= tip_s, "{last}");
+    assert!(stdout.contains("transfers back"), "{stdout}");
+}
+
+#[test]
+fn restarted_nodes_come_back_to_the_tip() {
+    let (ok, stdout, stderr, pid) = run_lab(&[
+        "--nodes", "6", "--scenario", "churn", "--rounds", "1", "--interval-s", "3",
+        "--miners", "2", "--json",
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["scenario"], "churn");
+    assert!(stdout.contains("round 1 of 1: restarted ["), "{stdout}");
+    assert!(last["rejoin_s"].as_f64().unwrap() > 0.0, "{last}");
+    let left = leftovers(pid);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -422,7 +422,7 @@ pub async fn start_with_metrics(
                     .with_max_concurrent_streams(MAX_SYNC_STREAMS),
             );
             Ok(Behaviour {
-                gate: Gate::new(MAX_INBOUND_PER_IP),
+                gate: Gate::new(MAX_INBOUND_PER_IP, config.max_outbound as usize),
                 limits: connection_limits::Behaviour::new(limits),
                 gossipsub: gossip::behaviour(blocks_hash, txs_hash)?,
                 sync,
