@@ -131,15 +131,27 @@ fn run_lab(args: &[&str]) -> (bool, String, String, u32) {
 #[test]
 fn a_split_network_heals_and_every_transfer_comes_back() {
     let (ok, stdout, stderr, pid) = run_lab(&[
-        "--nodes", "8", "--scenario", "partition", "--split-s", "15", "--interval-s", "2",
-        "--miners", "4", "--json",
+        "--nodes",
+        "8",
+        "--scenario",
+        "partition",
+        "--split-s",
+        "15",
+        "--interval-s",
+        "2",
+        "--miners",
+        "4",
+        "--json",
     ]);
     let left = leftovers(pid);
     assert!(left.is_empty(), "left behind: {left:?}");
     if stdout.contains("network namespaces are not available") {
         // No namespaces (not root): the lab says a partition needs them.
         assert!(!ok);
-        assert!(stderr.contains("a partition needs network namespaces"), "{stderr}");
+        assert!(
+            stderr.contains("a partition needs network namespaces"),
+            "{stderr}"
+        );
         return;
     }
     assert!(ok, "{stdout}\n{stderr}");
@@ -157,8 +169,17 @@ fn a_split_network_heals_and_every_transfer_comes_back() {
 #[test]
 fn restarted_nodes_come_back_to_the_tip() {
     let (ok, stdout, stderr, pid) = run_lab(&[
-        "--nodes", "6", "--scenario", "churn", "--rounds", "1", "--interval-s", "3",
-        "--miners", "2", "--json",
+        "--nodes",
+        "6",
+        "--scenario",
+        "churn",
+        "--rounds",
+        "1",
+        "--interval-s",
+        "3",
+        "--miners",
+        "2",
+        "--json",
     ]);
     assert!(ok, "{stdout}\n{stderr}");
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();

@@ -38,7 +38,8 @@ const DIAL_PENDING: Duration = Duration::from_secs(10);
 
 pub(crate) const TARGET_OUTBOUND: usize = 8;
 /// At the outbound target, one extra dial this often to an address of the book (a
-/// feeler): kept if the peer is ahead of us, let go after its status if not. A node
+/// feeler): kept if the peer's chain is ahead of ours or on another branch, let go
+/// after its status if its tip is on our best chain. A node
 /// whose peers all ended up on one side of a split network thus finds the other side
 /// once the split heals, where no lookup would (lookups run only below the target).
 pub(crate) const FEELER_EVERY: Duration = Duration::from_secs(30);
@@ -203,13 +204,14 @@ impl Peers {
         );
     }
 
-    /// A peer's status came, `ahead` of us or not: whether to let it go (a feeler that
-    /// is not ahead). A feeler that is ahead stays, as a peer like any other.
-    pub(crate) fn feeler_answered(&mut self, peer: &PeerId, ahead: bool) -> bool {
+    /// A peer's status came, `useful` or not (its chain is ahead of ours or on another
+    /// branch): whether to let it go (a feeler that is not useful). A useful feeler
+    /// stays, as a peer like any other.
+    pub(crate) fn feeler_answered(&mut self, peer: &PeerId, useful: bool) -> bool {
         match self.connected.get_mut(peer) {
             Some(c) if c.feeler => {
                 c.feeler = false;
-                !ahead
+                !useful
             }
             _ => false,
         }
@@ -517,9 +519,12 @@ impl Peers {
                 .count()
         };
         candidates.sort_by_cached_key(|a| in_subnet(a));
-        // At the target, a feeler now and then: one address at random.
-        let feeler = (!joining && now >= self.feeler_at && !candidates.is_empty())
-            .then(|| candidates[rand::random_range(0..candidates.len())].clone());
+        // At the target, a feeler now and then: one address at random, backoff or not
+        // (an address that failed through a split is worth a try once it heals, and
+        // feelers come only every 30 s).
+        let unlinked: Vec<&Multiaddr> = self.book.iter().filter(|a| !self.linked(a)).collect();
+        let feeler = (!joining && now >= self.feeler_at && !unlinked.is_empty())
+            .then(|| unlinked[rand::random_range(0..unlinked.len())].clone());
         let candidates: Vec<Multiaddr> = candidates.into_iter().take(room).cloned().collect();
         dial.extend(candidates);
         if !joining && now >= self.feeler_at {
@@ -662,7 +667,7 @@ mod tests {
     }
 
     #[test]
-    fn at_the_target_a_feeler_is_dialled_now_and_then_and_kept_only_if_ahead() {
+    fn at_the_target_a_feeler_is_dialled_now_and_then_and_kept_only_if_useful() {
         let dir = tempfile::tempdir().unwrap();
         let mut peers = Peers::new(Duration::from_secs(3600), vec![], dir.path());
         let now = Instant::now();
@@ -696,8 +701,8 @@ mod tests {
         let mut again = Peers::new(Duration::from_secs(3600), vec![], dir.path());
         again.feelers.push_back(dials[0].clone());
         again.connected(feeler, dials[0].clone(), true);
-        assert!(peers.feeler_answered(&feeler, false), "not ahead: let go");
-        assert!(!again.feeler_answered(&feeler, true), "ahead: kept");
+        assert!(peers.feeler_answered(&feeler, false), "not useful: let go");
+        assert!(!again.feeler_answered(&feeler, true), "useful: kept");
         assert!(
             !again.feeler_answered(&feeler, false),
             "once kept, a peer like any other"

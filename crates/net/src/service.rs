@@ -702,12 +702,35 @@ impl Service {
             } => {
                 if reached && imported {
                     tracing::info!(height, "sync done");
+                    self.announce_tip();
                 } else {
                     tracing::debug!(height, reached, imported, "sync round ended");
                 }
                 self.publish_info();
             }
         }
+    }
+
+    /// After a sync that brought blocks, the tip is news to peers that were on another
+    /// branch (a healed split): gossiped, so that they fetch the branch by sync now
+    /// rather than at their next status poll. A tip that came by gossip is not (the
+    /// peers have it, and gossipsub would refuse it).
+    fn announce_tip(&mut self) {
+        let view = self.chain.view();
+        let tip = view.tip();
+        if self.gossiped.contains(&tip.hash) {
+            return;
+        }
+        let Ok(Some(block)) = view.store().block(&tip.hash) else {
+            return;
+        };
+        remember(&mut self.gossiped, tip.hash);
+        let topic = self.blocks_topic.clone();
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, encode(&block));
     }
 
     fn ask_statuses(&mut self) {
@@ -1199,11 +1222,19 @@ impl Service {
                     let _ = self.swarm.disconnect_peer_id(peer);
                     return;
                 }
-                if self
-                    .peers
-                    .feeler_answered(&peer, total_work > local.tip_work())
-                {
-                    tracing::debug!(%peer, "feeler not ahead of us: letting it go");
+                // A feeler is worth keeping if its chain is ahead of ours or on another
+                // branch (either side of a healed split has blocks the other lacks).
+                let on_our_chain = self
+                    .chain
+                    .view()
+                    .store()
+                    .hash_at(Height(height.0))
+                    .ok()
+                    .flatten()
+                    == Some(tip);
+                let useful = total_work > local.tip_work() || !on_our_chain;
+                if self.peers.feeler_answered(&peer, useful) {
+                    tracing::debug!(%peer, "feeler on our chain: letting it go");
                     let _ = self.swarm.disconnect_peer_id(peer);
                     return;
                 }
