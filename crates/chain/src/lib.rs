@@ -255,18 +255,20 @@ impl Chain {
         let mut workers = std::mem::take(&mut self.worker_keys);
         let params = self.params.clone();
         let next = AtomicUsize::new(0);
+        let verified = self.view.verified.clone();
         let result = std::thread::scope(|s| -> Result<(), StoreError> {
             let (done, arrived) = mpsc::channel();
             // This thread is one of the `threads`: it checks blocks too when it has no
             // checked block to take through the pipeline.
             for cache in workers.iter_mut().skip(1) {
-                let (done, next, blocks, params) = (done.clone(), &next, &blocks, &params);
+                let (done, next, blocks, params, verified) =
+                    (done.clone(), &next, &blocks, &params, &*verified);
                 let work = move || {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(block) = blocks.get(i) else { break };
                         if done
-                            .send((i, pipeline::check_body(params, cache, block)))
+                            .send((i, pipeline::check_body(params, cache, verified, block)))
                             .is_err()
                         {
                             break;
@@ -299,7 +301,8 @@ impl Chain {
                         // wait, so that exactly `threads` threads work at any time.
                         let j = next.fetch_add(1, Ordering::Relaxed);
                         if let Some(block) = blocks.get(j) {
-                            let body = pipeline::check_body(&params, &mut self.keys, block);
+                            let body =
+                                pipeline::check_body(&params, &mut self.keys, &verified, block);
                             ready.insert(j, body);
                             continue;
                         }
@@ -323,7 +326,10 @@ impl Chain {
                 while !committing.is_finished() {
                     let j = next.fetch_add(1, Ordering::Relaxed);
                     let Some(block) = blocks.get(j) else { break };
-                    ready.insert(j, pipeline::check_body(&params, &mut self.keys, block));
+                    ready.insert(
+                        j,
+                        pipeline::check_body(&params, &mut self.keys, &verified, block),
+                    );
                 }
                 committing
                     .join()

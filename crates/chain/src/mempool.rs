@@ -388,6 +388,13 @@ impl Mempool {
             .collect()
     }
 
+    /// Every pending transfer with its txid, in no order (no sorting, no copying).
+    pub fn iter(&self) -> impl Iterator<Item = (&Txid, &Transfer)> {
+        self.senders
+            .values()
+            .flat_map(|q| q.entries.values().map(|e| (&e.txid, &e.transfer)))
+    }
+
     /// Every pending transfer with its txid, best fee rate first.
     pub fn transfers(&self) -> Vec<(Txid, &Transfer)> {
         self.best(usize::MAX)

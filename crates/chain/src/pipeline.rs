@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use oxchain_consensus::accept::{HeaderContext, accept_header};
 use oxchain_consensus::params::MEDIAN_TIME_SPAN;
-use oxchain_consensus::signatures::{KeyCache, verify_block_signatures};
+use oxchain_consensus::signatures::{KeyCache, SigCache, verify_block_signatures};
 use oxchain_consensus::validate::{validate_block, validate_pow};
 use oxchain_consensus::{ChainParams, ConsensusError};
 use oxchain_primitives::limits::MAX_BLOCK_BYTES;
@@ -28,19 +28,21 @@ pub(crate) struct Effects {
     pub(crate) touched: BTreeSet<Address>,
 }
 
-/// The context-free body checks of one block: structure, merkle root, signatures. A
-/// block that fails the cheap checks (size, proof of work) is left for the pipeline to
-/// refuse (`None`), so that no signature is checked for it.
+/// The context-free body checks of one block: structure, merkle root, signatures (those
+/// not in `verified`). A block that fails the cheap checks (size, proof of work) is left
+/// for the pipeline to refuse (`None`), so that no signature is checked for it.
 pub(crate) fn check_body(
     params: &ChainParams,
     cache: &mut KeyCache,
+    verified: &SigCache,
     block: &Block,
 ) -> Option<Result<Vec<Txid>, ConsensusError>> {
     if block.encoded_len() > MAX_BLOCK_BYTES || validate_pow(params, &block.header).is_err() {
         return None;
     }
     Some(validate_block(block).and_then(|txids| {
-        verify_block_signatures(cache, &params.genesis_hash(), block, &txids).map(|()| txids)
+        verify_block_signatures(cache, verified, &params.genesis_hash(), block, &txids)
+            .map(|()| txids)
     }))
 }
 
@@ -159,8 +161,14 @@ impl Chain {
         let body = match body {
             Some(result) => result,
             None => validate_block(block).and_then(|txids| {
-                verify_block_signatures(&mut self.keys, &self.params.genesis_hash(), block, &txids)
-                    .map(|()| txids)
+                verify_block_signatures(
+                    &mut self.keys,
+                    &self.view.verified,
+                    &self.params.genesis_hash(),
+                    block,
+                    &txids,
+                )
+                .map(|()| txids)
             }),
         };
         let txids = match body {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use arc_swap::ArcSwap;
 use oxchain_consensus::ChainParams;
-use oxchain_consensus::signatures::KeyCache;
+use oxchain_consensus::signatures::{KeyCache, SigCache};
 use oxchain_primitives::{Block, BlockHash, Transfer, Txid};
 use oxchain_storage::{Store, StoreError, Tip};
 use tokio::sync::broadcast;
@@ -44,6 +44,9 @@ pub struct ChainView {
     mempool: Arc<RwLock<Mempool>>,
     pub(crate) events: broadcast::Sender<ChainEvent>,
     pub(crate) watch: ChainWatch,
+    /// Txids whose signatures the mempool checked: a block carrying them skips those
+    /// checks.
+    pub(crate) verified: Arc<SigCache>,
 }
 
 impl ChainView {
@@ -61,6 +64,7 @@ impl ChainView {
             mempool: Arc::new(RwLock::new(mempool)),
             events,
             watch: ChainWatch::default(),
+            verified: Arc::new(SigCache::default()),
         }
     }
 
@@ -128,6 +132,11 @@ impl ChainView {
         Ok(None)
     }
 
+    /// Txids whose signatures were checked on mempool entry.
+    pub fn verified_signatures(&self) -> &SigCache {
+        &self.verified
+    }
+
     /// Lock-free counters of tip and mempool changes.
     pub fn watch(&self) -> ChainWatch {
         self.watch.clone()
@@ -158,8 +167,10 @@ impl ChainView {
         Ok(txid)
     }
 
-    /// Tells the miner and the listeners that a transfer entered the mempool.
+    /// Tells the miner and the listeners that a transfer entered the mempool, and
+    /// remembers that its signature is good.
     pub(crate) fn announce(&self, txid: Txid, transfer: Transfer) {
+        self.verified.insert([txid]);
         self.watch.counters.1.fetch_add(1, Ordering::AcqRel);
         // Nobody listening is fine.
         let _ = self.events.send(ChainEvent::TransferAccepted {

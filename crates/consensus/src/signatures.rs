@@ -12,7 +12,8 @@
 //! alone, to name the culprit. Sender keys must first pass
 //! [`crate::validate::validate_transfer`] (no weak keys).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
@@ -83,6 +84,92 @@ impl KeyCache {
 impl Default for KeyCache {
     fn default() -> Self {
         KeyCache::new(Self::DEFAULT_CAPACITY)
+    }
+}
+
+/// Txids whose signatures were verified already (on mempool entry), so that a block
+/// carrying them does not check them again. A txid covers the whole transfer, signature
+/// included, so a hit stands for exactly the bytes that were checked; the signing hash
+/// commits to one network's genesis, and a cache belongs to one chain. Bounded like
+/// [`KeyCache`]: two generations of at most `capacity / 2` txids (about 100 bytes each).
+/// A miss (evicted, restarted, never seen) only costs a check.
+#[derive(Debug)]
+pub struct SigCache {
+    inner: Mutex<SigGenerations>,
+}
+
+#[derive(Debug, Default)]
+struct SigGenerations {
+    newer: HashSet<Txid>,
+    older: HashSet<Txid>,
+    generation: usize,
+}
+
+impl SigCache {
+    /// Txids a node keeps by default: 131,072 (more than the mempool's 50,000
+    /// transfers, so that a full mempool mined over a few blocks still hits).
+    pub const DEFAULT_CAPACITY: usize = 1 << 17;
+
+    /// A cache of at most `capacity` txids; 0 disables it.
+    pub fn new(capacity: usize) -> SigCache {
+        SigCache {
+            inner: Mutex::new(SigGenerations {
+                generation: capacity / 2,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SigGenerations> {
+        // A set of txids cannot be left half-changed in a way that matters: a panic
+        // elsewhere leaves at worst a missing entry.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that the signatures of `txids` are good.
+    pub fn insert(&self, txids: impl IntoIterator<Item = Txid>) {
+        let mut g = self.lock();
+        if g.generation == 0 {
+            return;
+        }
+        for txid in txids {
+            if g.newer.len() >= g.generation {
+                g.older = std::mem::take(&mut g.newer);
+            }
+            g.newer.insert(txid);
+        }
+    }
+
+    /// Whether `txid`'s signature was verified.
+    pub fn contains(&self, txid: &Txid) -> bool {
+        let g = self.lock();
+        g.newer.contains(txid) || g.older.contains(txid)
+    }
+
+    /// For each of `txids`, whether its signature was verified (one lock for all).
+    pub fn contains_all(&self, txids: &[Txid]) -> Vec<bool> {
+        let g = self.lock();
+        txids
+            .iter()
+            .map(|t| g.newer.contains(t) || g.older.contains(t))
+            .collect()
+    }
+
+    /// Txids held.
+    pub fn len(&self) -> usize {
+        let g = self.lock();
+        g.newer.len() + g.older.len()
+    }
+
+    /// Whether no txid is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for SigCache {
+    fn default() -> Self {
+        SigCache::new(Self::DEFAULT_CAPACITY)
     }
 }
 
@@ -185,26 +272,33 @@ pub fn verify_transfer(
     }
 }
 
-/// Verifies every transfer signature of a block in one batch. `txids` are the block's
-/// txids in order (from [`crate::validate::validate_block`]).
+/// Verifies every transfer signature of a block in one batch, except those whose txids
+/// `verified` holds (checked on mempool entry). `txids` are the block's txids in order
+/// (from [`crate::validate::validate_block`]).
 pub fn verify_block_signatures(
     cache: &mut KeyCache,
+    verified: &SigCache,
     genesis: &BlockHash,
     block: &Block,
     txids: &[Txid],
 ) -> Result<(), ConsensusError> {
+    // Never trust the caller's txids to cover every transaction.
+    let computed;
+    let txids = if txids.len() == block.transactions.len() {
+        txids
+    } else {
+        computed = block.compute_txids();
+        &computed
+    };
+    let known = verified.contains_all(txids);
     let mut items = Vec::with_capacity(block.transactions.len());
     let mut item_txids = Vec::with_capacity(block.transactions.len());
-    for (index, tx) in block.transactions.iter().enumerate() {
-        if let Transaction::Transfer(t) = tx {
+    for ((tx, txid), known) in block.transactions.iter().zip(txids).zip(known) {
+        if let Transaction::Transfer(t) = tx
+            && !known
+        {
             items.push((t.from.0, t.signature.0, t.signing_hash(genesis)));
-            // Never trust the caller's txids to cover every transaction.
-            item_txids.push(
-                txids
-                    .get(index)
-                    .copied()
-                    .unwrap_or_else(|| tx.compute_txid()),
-            );
+            item_txids.push(*txid);
         }
     }
     verify_batch(cache, &items).map_err(|i| ConsensusError::BadSignature {

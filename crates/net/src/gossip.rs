@@ -10,13 +10,20 @@ use oxchain_consensus::validate::validate_pow;
 use oxchain_consensus::{ChainParams, Fault};
 use oxchain_primitives::{Block, BlockHash, Header, Transfer};
 
+use crate::compact::{CompactBlock, Partial};
+
 /// The largest gossip frame read: a larger one is cut at its length prefix, unread.
 const GOSSIP_FRAME_BYTES: usize = 2 * oxchain_primitives::limits::MAX_BLOCK_BYTES;
 /// Room for gossipsub's envelope (source, sequence number, signature, key, topic).
 const GOSSIP_ENVELOPE_BYTES: usize = 1024;
-/// The largest message on the blocks topic: the largest valid block and an envelope.
-const MAX_BLOCK_GOSSIP_BYTES: usize =
-    oxchain_primitives::limits::MAX_BLOCK_BYTES + GOSSIP_ENVELOPE_BYTES;
+/// The largest message on the blocks topic: the largest valid block as a compact block
+/// with every transaction prefilled (a salt, two counts, an index gap a transaction), and
+/// an envelope.
+const MAX_BLOCK_GOSSIP_BYTES: usize = oxchain_primitives::limits::MAX_BLOCK_BYTES
+    + 8
+    + 10
+    + oxchain_primitives::limits::MAX_BLOCK_TXS
+    + GOSSIP_ENVELOPE_BYTES;
 /// The largest message on the transfers topic: a transfer with the most data (its fixed
 /// fields take under 200 bytes) and an envelope.
 const MAX_TRANSFER_GOSSIP_BYTES: usize =
@@ -46,6 +53,118 @@ pub(crate) struct Checked {
     pub(crate) height: Option<u64>,
 }
 
+/// How a compact block became a block, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rebuilt {
+    /// Every transfer was in the mempool (or prefilled).
+    Mempool,
+    /// Missing transfers were asked of the sender.
+    Fetched,
+    /// The full block was asked of the sender.
+    FullBlock,
+}
+
+impl Rebuilt {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Rebuilt::Mempool => "mempool",
+            Rebuilt::Fetched => "fetched",
+            Rebuilt::FullBlock => "full_block",
+        }
+    }
+}
+
+/// What a compact block needs from its sender before it can be checked.
+pub(crate) enum Needs {
+    /// The missing transfers of this partial block.
+    Transfers(Partial),
+    /// The full block (a short id collided, or the rebuild failed).
+    FullBlock,
+}
+
+/// What receiving a compact block came to.
+pub(crate) enum Received {
+    /// It was checked as a block (or refused before that, on its header).
+    Checked(Checked, Option<Rebuilt>),
+    /// It waits for its sender.
+    Needs(Needs),
+}
+
+/// Receives a gossiped compact block (on a blocking thread): its header's proof of work
+/// first, then a known block is ignored at once (a whole block, all prefilled, goes on
+/// to the body check, which finds a known header over another body), then the block is
+/// rebuilt from the mempool and checked as [`check_block`] checks it.
+pub(crate) fn receive_compact(
+    chain: &SharedChain,
+    compact: &CompactBlock,
+    now_ms: u64,
+) -> Received {
+    let view = chain.view();
+    if validate_pow(view.params(), &compact.header).is_err() {
+        return Received::Checked(Checked::verdict(Verdict::Reject), None);
+    }
+    if !compact.is_full() && matches!(view.store().header(&compact.hash()), Ok(Some(_))) {
+        return Received::Checked(Checked::verdict(Verdict::Ignore), None);
+    }
+    let rebuilt = {
+        let pool = view.mempool();
+        compact.rebuild(pool.iter())
+    };
+    match rebuilt {
+        Err(_) => Received::Needs(Needs::FullBlock),
+        Ok(partial) if !partial.missing().is_empty() => Received::Needs(Needs::Transfers(partial)),
+        Ok(partial) => finish_compact(chain, compact, partial, Rebuilt::Mempool, now_ms),
+    }
+}
+
+/// Checks a rebuilt block, unless its merkle root shows a short id that matched the wrong
+/// transfer (a collision, or a lie): then the full block is needed.
+pub(crate) fn finish_compact(
+    chain: &SharedChain,
+    compact: &CompactBlock,
+    partial: Partial,
+    how: Rebuilt,
+    now_ms: u64,
+) -> Received {
+    let Some(block) = partial.block() else {
+        return Received::Needs(Needs::FullBlock);
+    };
+    if !compact.is_full() && block.compute_merkle_root() != block.header.merkle_root {
+        return Received::Needs(Needs::FullBlock);
+    }
+    Received::Checked(check_block(chain, block, now_ms), Some(how))
+}
+
+/// Checks the full block a compact block's sender gave. It is relayed only if the compact
+/// block describes it: a message whose short ids name other transfers is not forwarded
+/// (nobody's fault: a collision looks the same), and the node announces the block itself.
+pub(crate) fn check_full_block(
+    chain: &SharedChain,
+    compact: &CompactBlock,
+    block: Block,
+    now_ms: u64,
+) -> (Checked, bool) {
+    let describes = compact.describes(&block);
+    let mut checked = check_block(chain, block, now_ms);
+    let announce = checked.verdict == Verdict::Accept && !describes;
+    if announce {
+        checked.verdict = Verdict::Ignore;
+    }
+    (checked, announce)
+}
+
+impl Checked {
+    /// A verdict alone.
+    pub(crate) fn verdict(verdict: Verdict) -> Checked {
+        Checked {
+            verdict,
+            orphan: None,
+            not_taken: None,
+            height: None,
+        }
+    }
+}
+
 /// The gossipsub behaviour of a node on the topics `blocks` and `transfers`.
 pub(crate) fn behaviour(
     blocks: gossipsub::TopicHash,
@@ -53,6 +172,9 @@ pub(crate) fn behaviour(
 ) -> Result<gossipsub::Behaviour, String> {
     let config = gossipsub::ConfigBuilder::default()
         .heartbeat_interval(Duration::from_millis(500))
+        // A message is kept for forwarding for 10 heartbeats (5 s): a compact block
+        // that waits for its sender's transfers is still forwarded once checked.
+        .history_length(10)
         // No envelope signature (ADR 0013): blocks carry their proof of work and
         // transfers their sender's signature; the envelope's cost a signature per message
         // sent and a check per message received, on every hop.

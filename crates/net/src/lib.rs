@@ -28,6 +28,7 @@
 //!   parts; [`NetHandle`], [`NetInfo`].
 
 pub mod codec;
+pub mod compact;
 mod discovery;
 mod gate;
 mod gossip;

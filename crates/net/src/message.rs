@@ -2,7 +2,12 @@
 //! canonical encoding). Every length is capped before anything is allocated.
 
 use oxchain_primitives::encode::Reader;
-use oxchain_primitives::{Block, BlockHash, Decode, DecodeError, Encode, Header, Height, Work};
+use oxchain_primitives::limits::MAX_BLOCK_TXS;
+use oxchain_primitives::{
+    Block, BlockHash, Decode, DecodeError, Encode, Header, Height, Transaction, Work,
+};
+
+use crate::compact::MAX_TX_REQUEST;
 
 /// Headers per `GetHeaders` answer, at most.
 pub const MAX_HEADERS: usize = 2_000;
@@ -30,6 +35,13 @@ pub enum SyncRequest {
     },
     /// These blocks.
     GetBlocks(Vec<BlockHash>),
+    /// Transactions of a block, by index: what a compact block's receiver lacks.
+    GetBlockTxs {
+        /// The block.
+        block: BlockHash,
+        /// Indexes in the block, increasing (at most [`MAX_TX_REQUEST`]).
+        indexes: Vec<usize>,
+    },
 }
 
 /// A peer's answer.
@@ -50,13 +62,18 @@ pub enum SyncResponse {
     Headers(Vec<Header>),
     /// The blocks asked for that it has, in the order asked.
     Blocks(Vec<Block>),
+    /// The transactions asked for, in the order asked; none if it lacks the block or an
+    /// index is outside it.
+    BlockTxs(Vec<Transaction>),
 }
 
 const STATUS: u8 = 0;
 const GET_HEADERS: u8 = 1;
 const GET_BLOCKS: u8 = 2;
+const GET_BLOCK_TXS: u8 = 3;
 const HEADERS: u8 = 1;
 const BLOCKS: u8 = 2;
+const BLOCK_TXS: u8 = 3;
 
 fn hashes(out: &mut Vec<u8>, list: &[BlockHash]) {
     oxchain_primitives::encode::write_varint(out, list.len() as u64);
@@ -85,6 +102,20 @@ impl SyncRequest {
                 out.push(GET_BLOCKS);
                 hashes(&mut out, list);
             }
+            SyncRequest::GetBlockTxs { block, indexes } => {
+                // Each index as its gap from the one before plus one (the first from -1).
+                out.push(GET_BLOCK_TXS);
+                out.extend_from_slice(&block.0);
+                oxchain_primitives::encode::write_varint(&mut out, indexes.len() as u64);
+                let mut next = 0;
+                for &index in indexes {
+                    oxchain_primitives::encode::write_varint(
+                        &mut out,
+                        index.saturating_sub(next) as u64,
+                    );
+                    next = index + 1;
+                }
+            }
         }
         out
     }
@@ -100,6 +131,25 @@ impl SyncRequest {
                 SyncRequest::GetHeaders { locator, max }
             }
             GET_BLOCKS => SyncRequest::GetBlocks(read_hashes(&mut r, MAX_GET_BLOCKS)?),
+            GET_BLOCK_TXS => {
+                let block = BlockHash(r.array()?);
+                let n = r.length("indexes", MAX_TX_REQUEST)?;
+                let mut indexes = Vec::with_capacity(n);
+                let mut next: u64 = 0;
+                for _ in 0..n {
+                    let index = next.saturating_add(r.varint()?);
+                    if index >= MAX_BLOCK_TXS as u64 {
+                        return Err(DecodeError::TooLong {
+                            what: "transaction index",
+                            len: index,
+                            max: MAX_BLOCK_TXS as u64 - 1,
+                        });
+                    }
+                    indexes.push(index as usize);
+                    next = index + 1;
+                }
+                SyncRequest::GetBlockTxs { block, indexes }
+            }
             tag => {
                 return Err(DecodeError::UnknownTag {
                     what: "sync request",
@@ -143,6 +193,13 @@ impl SyncResponse {
                     b.encode_to(&mut out);
                 }
             }
+            SyncResponse::BlockTxs(list) => {
+                out.push(BLOCK_TXS);
+                oxchain_primitives::encode::write_varint(&mut out, list.len() as u64);
+                for t in list {
+                    t.encode_to(&mut out);
+                }
+            }
         }
         out
     }
@@ -170,6 +227,14 @@ impl SyncResponse {
                 SyncResponse::Blocks(
                     (0..n)
                         .map(|_| Block::decode_from(&mut r))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            BLOCK_TXS => {
+                let n = r.length("transactions", MAX_TX_REQUEST)?;
+                SyncResponse::BlockTxs(
+                    (0..n)
+                        .map(|_| Transaction::decode_from(&mut r))
                         .collect::<Result<_, _>>()?,
                 )
             }

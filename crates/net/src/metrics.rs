@@ -28,6 +28,9 @@ pub(crate) struct NetMetrics {
     validating: Gauge,
     block_delay: Histogram,
     block_check: Histogram,
+    compact: Family<Labels, Counter>,
+    compact_fetched: Counter,
+    compact_bytes: Histogram,
 }
 
 impl NetMetrics {
@@ -45,6 +48,10 @@ impl NetMetrics {
             validating: Gauge::default(),
             block_delay: delay_histogram(),
             block_check: delay_histogram(),
+            compact: Family::default(),
+            compact_fetched: Counter::default(),
+            // 128 bytes to 4 MiB, doubling.
+            compact_bytes: Histogram::new(exponential_buckets(128.0, 2.0, 16)),
         };
         ours.register(
             "peers",
@@ -87,7 +94,36 @@ impl NetMetrics {
             "From a gossiped block's arrival to its connection to the best chain.",
             metrics.block_check.clone(),
         );
+        ours.register(
+            "compact_blocks",
+            "Compact blocks turned into blocks, by how: mempool (from the mempool alone), \
+             fetched (missing transfers asked of the sender), full_block (the whole block \
+             asked for: a short id collided or the rebuild failed).",
+            metrics.compact.clone(),
+        );
+        ours.register(
+            "compact_fetched_transfers",
+            "Transfers asked of compact blocks' senders.",
+            metrics.compact_fetched.clone(),
+        );
+        ours.register(
+            "compact_block_bytes",
+            "Size of each compact block received by gossip: the bytes a block costs a hop.",
+            metrics.compact_bytes.clone(),
+        );
         metrics
+    }
+
+    pub(crate) fn compact(&self, how: &'static str) {
+        self.compact.get_or_create(&vec![("how", how)]).inc();
+    }
+
+    pub(crate) fn compact_fetched(&self, transfers: u64) {
+        self.compact_fetched.inc_by(transfers);
+    }
+
+    pub(crate) fn compact_bytes(&self, bytes: usize) {
+        self.compact_bytes.observe(bytes as f64);
     }
 
     pub(crate) fn peers(&self, inbound: usize, outbound: usize) {

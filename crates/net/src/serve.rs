@@ -56,5 +56,15 @@ pub fn answer(store: &Store, genesis: BlockHash, request: SyncRequest) -> SyncRe
             }
             SyncResponse::Blocks(blocks)
         }
+        SyncRequest::GetBlockTxs { block, indexes } => {
+            let Ok(Some(block)) = store.block(&block) else {
+                return SyncResponse::BlockTxs(Vec::new());
+            };
+            let txs: Option<Vec<_>> = indexes
+                .iter()
+                .map(|&i| block.transactions.get(i).cloned())
+                .collect();
+            SyncResponse::BlockTxs(txs.unwrap_or_default())
+        }
     }
 }

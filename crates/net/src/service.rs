@@ -22,8 +22,11 @@ use oxchain_storage::Store;
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc, watch};
 
+mod relay;
+
 use crate::NetError;
 use crate::codec::SyncCodec;
+use crate::compact::CompactBlock;
 use crate::discovery;
 use crate::gate::Gate;
 use crate::gossip::{self, Verdict};
@@ -113,6 +116,10 @@ pub struct NetInfo {
     pub banned: usize,
     /// Blocks and transfers from peers refused as invalid, by rule (for metrics).
     pub rejected: std::collections::BTreeMap<String, u64>,
+    /// Compact blocks turned into blocks, by how (`mempool`: from the mempool alone,
+    /// `fetched`: missing transfers asked for, `full_block`: the whole block asked
+    /// for), and `fetched_transfers`: transfers asked for.
+    pub relay: std::collections::BTreeMap<String, u64>,
 }
 
 enum Command {
@@ -199,6 +206,8 @@ enum Done {
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
     },
+    /// A compact block's checks (see [`relay`]).
+    Compact(Box<relay::CompactDone>),
     /// A sync round's import ended; the senders of the blocks found invalid by their
     /// fault (`None` if the import failed: the round ends, no one is at fault).
     Imported {
@@ -242,6 +251,10 @@ struct Service {
     peers: Peers,
     /// Requests out, each with the syncer's token (none for a Status).
     requests: HashMap<OutboundRequestId, Option<Token>>,
+    /// Compact blocks waiting for their senders' answers, by request.
+    compact: HashMap<OutboundRequestId, relay::Waiting>,
+    /// What [`NetInfo::relay`] shows.
+    relay: std::collections::BTreeMap<String, u64>,
     /// Gossiped blocks and transfers being checked off the loop.
     validating: usize,
     /// Blocks that came by gossip lately: gossipsub forwards those it accepts, so they
@@ -502,6 +515,8 @@ pub async fn start_with_metrics(
         syncer: Syncer::default(),
         peers,
         requests: HashMap::new(),
+        compact: HashMap::new(),
+        relay: Default::default(),
         validating: 0,
         gossiped: VecDeque::new(),
         not_taken: VecDeque::new(),
@@ -589,6 +604,7 @@ impl Service {
             }),
             banned: self.swarm.behaviour().gate.banned(),
             rejected: self.rejected.clone(),
+            relay: self.relay.clone(),
         };
         let outbound = self.peers.outbound();
         self.metrics
@@ -725,12 +741,7 @@ impl Service {
             return;
         };
         remember(&mut self.gossiped, tip.hash);
-        let topic = self.blocks_topic.clone();
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(topic, encode(&block));
+        self.publish_block(&block);
     }
 
     fn ask_statuses(&mut self) {
@@ -773,6 +784,7 @@ impl Service {
             }
         }
         self.ban_invalid_senders();
+        self.expire_compact(now);
         self.check_orphans(now);
         self.drive_sync();
         self.publish_info();
@@ -845,14 +857,7 @@ impl Service {
                 if self.syncer.syncing() || self.gossiped.contains(&hash) {
                     return;
                 }
-                // A block is not held when no peer is subscribed: sync brings it to a
-                // peer that connects. A duplicate (already relayed) is fine.
-                let topic = self.blocks_topic.clone();
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(topic, encode(&*block));
+                self.publish_block(&block);
             }
             ChainEvent::TransferAccepted { txid, transfer } => {
                 self.publish_transfer(txid, encode(&Transaction::Transfer((*transfer).clone())));
@@ -1012,31 +1017,17 @@ impl Service {
         // Decoding comes first, so that bytes that do not decode get their sender banned
         // even while the checks are full; past [`MAX_VALIDATING`] the rest is ignored.
         let full = self.validating >= MAX_VALIDATING;
-        let chain = self.chain.clone();
-        let done = self.done_tx.clone();
         if message.topic == self.blocks_topic.hash() {
-            let Ok(block) = decode::<Block>(&message.data) else {
+            let Ok(compact) = CompactBlock::from_bytes(&message.data) else {
                 self.report(&id, &source, "block", Verdict::Reject);
                 return;
             };
+            self.metrics.compact_bytes(message.data.len());
             if full {
                 self.report(&id, &source, "block", Verdict::Ignore);
                 return;
             }
-            remember(&mut self.gossiped, block.header.compute_hash());
-            self.validating += 1;
-            let now = now_ms();
-            let arrived = Some((Instant::now(), now as i64 - block.header.time_ms as i64));
-            tokio::task::spawn_blocking(move || {
-                let checked = gossip::check_block(&chain, block, now);
-                let _ = done.send(Done::Gossip {
-                    id,
-                    source,
-                    checked,
-                    kind: "block",
-                    arrived,
-                });
-            });
+            self.on_compact(id, source, compact);
         } else if message.topic == self.txs_topic.hash() {
             let transfer = match decode::<Transaction>(&message.data) {
                 Ok(Transaction::Transfer(t)) => t,
@@ -1085,27 +1076,8 @@ impl Service {
                 checked,
                 kind,
                 arrived,
-            } => {
-                self.validating = self.validating.saturating_sub(1);
-                if let (Some((at, late_ms)), Verdict::Accept) = (arrived, checked.verdict) {
-                    self.metrics.block_arrived(late_ms);
-                    self.metrics.block_connected(at.elapsed());
-                }
-                self.report(&id, &source, kind, checked.verdict);
-                // Peers' heights shown between status rounds follow their blocks.
-                if let Some(height) = checked.height {
-                    self.syncer.saw_height(source, height);
-                }
-                // A block whose parent we lack: its sender has a chain we have not seen,
-                // unless a sync fault keeps it from being asked. Each peer's share of the
-                // orphan pool is capped.
-                if let Some(hash) = checked.not_taken {
-                    self.on_not_taken(hash, false);
-                }
-                if let Some((orphan, parent)) = checked.orphan {
-                    self.on_orphan(source, orphan, parent);
-                }
-            }
+            } => self.on_checked(id, source, checked, kind, arrived),
+            Done::Compact(done) => self.on_compact_done(*done),
             Done::Respond { channel, response } => {
                 let _ = self
                     .swarm
@@ -1124,6 +1096,37 @@ impl Service {
         }
         self.drive_sync();
         self.publish_info();
+    }
+
+    /// A gossiped message was checked: its verdict goes to gossipsub, and what it says of
+    /// its sender to the sync and the orphan rules.
+    fn on_checked(
+        &mut self,
+        id: MessageId,
+        source: PeerId,
+        checked: gossip::Checked,
+        kind: &'static str,
+        arrived: Option<(Instant, i64)>,
+    ) {
+        self.validating = self.validating.saturating_sub(1);
+        if let (Some((at, late_ms)), Verdict::Accept) = (arrived, checked.verdict) {
+            self.metrics.block_arrived(late_ms);
+            self.metrics.block_connected(at.elapsed());
+        }
+        self.report(&id, &source, kind, checked.verdict);
+        // Peers' heights shown between status rounds follow their blocks.
+        if let Some(height) = checked.height {
+            self.syncer.saw_height(source, height);
+        }
+        // A block whose parent we lack: its sender has a chain we have not seen, unless a
+        // sync fault keeps it from being asked. Each peer's share of the orphan pool is
+        // capped.
+        if let Some(hash) = checked.not_taken {
+            self.on_not_taken(hash, false);
+        }
+        if let Some((orphan, parent)) = checked.orphan {
+            self.on_orphan(source, orphan, parent);
+        }
     }
 
     /// A gossiped block was not taken through no fault of its sender (its low work, or a
@@ -1177,6 +1180,11 @@ impl Service {
                     request_id,
                     response,
                 } => {
+                    if self.compact.contains_key(&request_id) {
+                        self.on_compact_answer(peer, &request_id, Some(response));
+                        self.drive_sync();
+                        return;
+                    }
                     let token = self.requests.remove(&request_id).flatten();
                     self.on_response(peer, token, response);
                     self.drive_sync();
@@ -1188,6 +1196,10 @@ impl Service {
                 error,
                 ..
             } => {
+                if self.on_compact_answer(peer, &request_id, None) {
+                    self.drive_sync();
+                    return;
+                }
                 if let Some(token) = self.requests.remove(&request_id).flatten() {
                     use request_response::OutboundFailure;
                     let failure = match error {
@@ -1254,9 +1266,8 @@ impl Service {
                 self.syncer.blocks(&local, peer, token, blocks)
             }
             // Headers or blocks in answer to a Status: not what was asked for.
-            (SyncResponse::Headers(_) | SyncResponse::Blocks(_), None) => {
-                self.ban(peer, "unrequested_answer")
-            }
+            (SyncResponse::Headers(_) | SyncResponse::Blocks(_), None)
+            | (SyncResponse::BlockTxs(_), _) => self.ban(peer, "unrequested_answer"),
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use libp2p::gossipsub::IdentTopic;
 use oxchain_consensus::ChainParams;
-use oxchain_primitives::encode;
+use oxchain_net::compact::CompactBlock;
 use oxchain_testkit::adversary::{Adversary, Envelope, Script, gossip};
 
 /// A peer that claims more work than any chain and answers with no headers used to be
@@ -256,7 +256,10 @@ async fn orphans_that_never_connect_are_capped_per_peer_and_cost_their_sender() 
         builder.extend(vec![]).unwrap();
     }
     // Blocks 2 to 13 of a chain whose block 1 never comes: twelve orphans.
-    let orphans: Vec<Vec<u8>> = builder.blocks[2..].iter().map(encode).collect();
+    let orphans: Vec<Vec<u8>> = builder.blocks[2..]
+        .iter()
+        .map(|b| CompactBlock::full(b).to_bytes())
+        .collect();
     let target = a.net.info().listen_addrs[0].clone();
     let genesis = ChainParams::regtest().genesis_hash().to_string();
     let topic = IdentTopic::new(format!("/oxchain/regtest/{}/blocks", &genesis[..16]));

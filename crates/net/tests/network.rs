@@ -13,13 +13,20 @@ use common::{Memory, node, node_on, now_ms, rss_bytes, wait_for};
 use libp2p::gossipsub::IdentTopic;
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::validate::validate_pow;
-use oxchain_primitives::{Address, Block, decode, encode};
+use oxchain_net::compact::CompactBlock;
+use oxchain_primitives::{Address, Block};
 use oxchain_testkit::adversary::{Envelope, gossip, listen};
 use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, signed_transfer};
 
 /// A raw gossip peer (`oxchain_testkit::adversary::gossip`) that publishes `data`.
 async fn gossip_raw(target: &str, topic: IdentTopic, data: Vec<u8>, linger: Duration) {
     gossip(target, topic, vec![data], linger, Envelope::Anonymous).await;
+}
+
+/// A block as the blocks topic carries it, whole: a compact block with every
+/// transaction prefilled.
+fn whole(block: &Block) -> Vec<u8> {
+    CompactBlock::full(block).to_bytes()
 }
 
 fn topic(kind: &str) -> IdentTopic {
@@ -48,7 +55,7 @@ async fn a_gossiped_block_in_a_signed_envelope_is_dropped_and_its_sender_banned(
     gossip(
         &target,
         topic("blocks"),
-        vec![encode(&block)],
+        vec![whole(&block)],
         UNTIL_BANNED,
         Envelope::Signed,
     )
@@ -60,7 +67,7 @@ async fn a_gossiped_block_in_a_signed_envelope_is_dropped_and_its_sender_banned(
     gossip_raw(
         &target,
         topic("blocks"),
-        encode(&block),
+        whole(&block),
         Duration::from_secs(1),
     )
     .await;
@@ -86,7 +93,7 @@ async fn the_tip_header_with_another_body_gets_its_sender_banned() {
     gossip_raw(
         &target,
         topic("blocks"),
-        encode(&tip),
+        whole(&tip),
         Duration::from_secs(2),
     )
     .await;
@@ -95,7 +102,7 @@ async fn the_tip_header_with_another_body_gets_its_sender_banned() {
     if let oxchain_primitives::Transaction::Coinbase(c) = &mut forged.transactions[0] {
         c.to = Address([0x66; 20]);
     }
-    gossip_raw(&target, topic("blocks"), encode(&forged), UNTIL_BANNED).await;
+    gossip_raw(&target, topic("blocks"), whole(&forged), UNTIL_BANNED).await;
     wait_for("the ban", 20, || a.net.info().banned == 1).await;
     assert_eq!(a.net.info().rejected.get("invalid_gossip"), Some(&1));
     assert_eq!(a.chain.view().tip().hash, tip.compute_hash());
@@ -126,7 +133,7 @@ async fn a_side_block_is_stored_but_not_relayed() {
     gossip_raw(
         &a.net.info().listen_addrs[0],
         topic("blocks"),
-        encode(&sibling),
+        whole(&sibling),
         Duration::from_secs(3),
     )
     .await;
@@ -168,7 +175,7 @@ async fn a_low_work_side_chain_is_not_stored() {
     // were not stored), through no fault of its own, so it is not struck for them. They
     // go child first, as gossip over several paths may deliver them: the children are
     // pooled before their parent is refused for its low work, and are excused then.
-    let blocks: Vec<Vec<u8>> = side.blocks[1..].iter().rev().map(encode).collect();
+    let blocks: Vec<Vec<u8>> = side.blocks[1..].iter().rev().map(whole).collect();
     gossip(
         &target,
         topic("blocks"),
@@ -218,7 +225,7 @@ async fn a_gossiped_block_1_dated_long_ago_is_not_taken_but_sync_takes_it() {
     gossip_raw(
         &target,
         topic_on(&params, "blocks"),
-        encode(&stale.blocks[1]),
+        whole(&stale.blocks[1]),
         Duration::from_secs(3),
     )
     .await;
@@ -229,7 +236,7 @@ async fn a_gossiped_block_1_dated_long_ago_is_not_taken_but_sync_takes_it() {
     gossip_raw(
         &target,
         topic_on(&params, "blocks"),
-        encode(&fresh.blocks[1]),
+        whole(&fresh.blocks[1]),
         Duration::from_secs(1),
     )
     .await;
@@ -294,7 +301,7 @@ async fn of_a_reorg_only_the_new_tip_is_gossiped() {
         .await
         .unwrap()
         .iter()
-        .map(|data| decode::<Block>(data).unwrap().compute_hash())
+        .map(|data| CompactBlock::from_bytes(data).unwrap().hash())
         .collect();
     let expected: Vec<_> = [&main.blocks[1], &main.blocks[2], &branch.blocks[3]]
         .iter()
@@ -340,7 +347,7 @@ async fn peers_gossiping_invalid_blocks_are_banned_and_honest_sync_carries_on() 
     }
     let target = a.net.info().listen_addrs[0].clone();
     for (n, bad) in [bad_pow, bad_sig].into_iter().enumerate() {
-        gossip_raw(&target, topic("blocks"), encode(&bad), UNTIL_BANNED).await;
+        gossip_raw(&target, topic("blocks"), whole(&bad), UNTIL_BANNED).await;
         wait_for("the ban", 20, || a.net.info().banned == n + 1).await;
         assert_eq!(
             a.net.info().rejected.get("invalid_gossip"),

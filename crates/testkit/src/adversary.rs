@@ -59,6 +59,7 @@ impl Script {
             },
             (Script::Liar, SyncRequest::GetHeaders { .. }) => SyncResponse::Headers(Vec::new()),
             (Script::Liar, SyncRequest::GetBlocks(_)) => SyncResponse::Blocks(Vec::new()),
+            (Script::Liar, SyncRequest::GetBlockTxs { .. }) => SyncResponse::BlockTxs(Vec::new()),
             (Script::FirstBlockOnly(store), SyncRequest::GetBlocks(hashes)) => {
                 let first = hashes.into_iter().take(1).collect();
                 serve(store, SyncRequest::GetBlocks(first))

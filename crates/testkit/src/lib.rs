@@ -16,7 +16,7 @@ pub mod arb;
 use oxchain_consensus::accept::{HeaderContext, accept_header};
 use oxchain_consensus::difficulty::compute_next_bits;
 use oxchain_consensus::ledger::{LedgerUpdate, apply_block};
-use oxchain_consensus::signatures::{KeyCache, verify_block_signatures};
+use oxchain_consensus::signatures::{KeyCache, SigCache, verify_block_signatures};
 use oxchain_consensus::validate::validate_block;
 use oxchain_consensus::validate::validate_pow;
 use oxchain_consensus::{ChainParams, ConsensusError, MemoryState};
@@ -247,7 +247,13 @@ impl ChainBuilder {
             &block.header,
             &self.header_context(&recent, u64::MAX / 2),
         )?;
-        verify_block_signatures(&mut KeyCache::new(0), &self.genesis_hash(), block, &txids)?;
+        verify_block_signatures(
+            &mut KeyCache::new(0),
+            &SigCache::new(0),
+            &self.genesis_hash(),
+            block,
+            &txids,
+        )?;
         self.apply_on_tip(block, &txids)
     }
 

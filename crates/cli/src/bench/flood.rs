@@ -18,7 +18,8 @@ use oxchain_chain::{Chain, MempoolLimits, SharedChain};
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::validate::validate_pow;
 use oxchain_miner::MiningMode;
-use oxchain_primitives::{Address, Block, Transaction, encode};
+use oxchain_net::compact::CompactBlock;
+use oxchain_primitives::{Address, Block, Transaction};
 use oxchain_storage::Store;
 use serde_json::json;
 
@@ -259,7 +260,7 @@ async fn flood(
                 };
                 if swarm
                     .behaviour_mut()
-                    .publish(topic.clone(), encode(&junk))
+                    .publish(topic.clone(), CompactBlock::full(&junk).to_bytes())
                     .is_ok()
                 {
                     sent.fetch_add(1, Ordering::Relaxed);
