@@ -107,6 +107,11 @@ impl CompactBlock {
         }
     }
 
+    /// The short id `txid` has in this compact block.
+    pub fn short_id(&self, txid: &Txid) -> u64 {
+        short_id(keys(&self.header, self.salt), txid)
+    }
+
     /// The block's hash.
     pub fn hash(&self) -> BlockHash {
         self.header.compute_hash()

@@ -37,6 +37,9 @@ pub enum Script {
     Unrequested(Store),
     /// Claims the store's chain, and never answers a request for headers or blocks.
     Stall(Store),
+    /// Serves the store's chain, except that a request for blocks is answered with these
+    /// blocks (those of the hashes asked for), stored or not: blocks no node would store.
+    Give(Store, Vec<oxchain_primitives::Block>),
 }
 
 fn huge_work() -> Work {
@@ -75,13 +78,20 @@ impl Script {
                 let tip = store.tip().unwrap().hash;
                 serve(store, SyncRequest::GetBlocks(vec![tip]))
             }
+            (Script::Give(_, blocks), SyncRequest::GetBlocks(hashes)) => SyncResponse::Blocks(
+                hashes
+                    .iter()
+                    .filter_map(|h| blocks.iter().find(|b| b.compute_hash() == *h).cloned())
+                    .collect(),
+            ),
             (Script::Stall(store), SyncRequest::Status) => serve(store, SyncRequest::Status),
             (Script::Stall(_), _) => return None,
             (
                 Script::Serve(store)
                 | Script::FirstBlockOnly(store)
                 | Script::Unchained(store)
-                | Script::Unrequested(store),
+                | Script::Unrequested(store)
+                | Script::Give(store, _),
                 request,
             ) => serve(store, request),
         })
@@ -104,10 +114,7 @@ impl Adversary {
     /// Dials the node at `target` (a multiaddr with `/p2p/ID`) under a fresh peer id and
     /// answers by `script`. Must be called within a tokio runtime.
     pub fn start(target: &str, script: Script) -> Adversary {
-        let genesis = ChainParams::regtest().genesis_hash().to_string();
-        let protocol =
-            StreamProtocol::try_from_owned(format!("/oxchain/regtest/{}/sync/1", &genesis[..16]))
-                .unwrap();
+        let protocol = sync_protocol();
         let mut swarm = SwarmBuilder::with_new_identity()
             .with_tokio()
             .with_tcp(
@@ -179,6 +186,98 @@ impl Adversary {
     }
 }
 
+/// A peer that gossips and serves under one peer id, as a node that relays a compact
+/// block does: the node asks the sender of a compact block for what it lacks.
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct GossipAndSync {
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+}
+
+impl Adversary {
+    /// Dials the node at `target` under a fresh peer id, publishes `messages` on `topic`
+    /// once the node has subscribed it, and answers sync requests by `script`.
+    pub fn relay(
+        target: &str,
+        script: Script,
+        topic: IdentTopic,
+        messages: Vec<Vec<u8>>,
+    ) -> Adversary {
+        let largest = messages.iter().map(Vec::len).max().unwrap_or(0);
+        let mut swarm = SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| GossipAndSync {
+                gossipsub: gossip_behaviour(
+                    gossipsub::MessageAuthenticity::Anonymous,
+                    gossipsub::ValidationMode::Anonymous,
+                    largest,
+                ),
+                sync: request_response::Behaviour::<SyncCodec>::new(
+                    [(sync_protocol(), ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(600)),
+                ),
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+            .build();
+        swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+        swarm.dial(target.parse::<Multiaddr>().unwrap()).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            let mut unsent = Some(messages);
+            loop {
+                match swarm.select_next_some().await {
+                    SwarmEvent::Behaviour(GossipAndSyncEvent::Gossipsub(
+                        gossipsub::Event::Subscribed { topic: t, .. },
+                    )) if t == topic.hash() => {
+                        for data in unsent.take().into_iter().flatten() {
+                            swarm
+                                .behaviour_mut()
+                                .gossipsub
+                                .publish(topic.clone(), data)
+                                .unwrap();
+                        }
+                    }
+                    SwarmEvent::Behaviour(GossipAndSyncEvent::Sync(
+                        request_response::Event::Message {
+                            message:
+                                request_response::Message::Request {
+                                    request, channel, ..
+                                },
+                            ..
+                        },
+                    )) => {
+                        log.lock().unwrap().push(request.clone());
+                        match script.answer(request) {
+                            Some(response) => {
+                                let _ = swarm.behaviour_mut().sync.send_response(channel, response);
+                            }
+                            None => held.push(channel),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        Adversary { requests, task }
+    }
+}
+
+/// The regtest sync protocol's id.
+fn sync_protocol() -> StreamProtocol {
+    let genesis = ChainParams::regtest().genesis_hash().to_string();
+    StreamProtocol::try_from_owned(format!("/oxchain/regtest/{}/sync/1", &genesis[..16])).unwrap()
+}
+
 /// How a raw gossip peer's envelope is made.
 #[derive(Debug, Clone, Copy)]
 pub enum Envelope {
@@ -238,36 +337,44 @@ fn gossip_swarm(envelope: Envelope, largest: usize) -> libp2p::Swarm<gossipsub::
             yamux::Config::default,
         )
         .unwrap()
-        .with_behaviour(|key| {
-            let mode = match envelope {
-                Envelope::Anonymous => gossipsub::ValidationMode::Anonymous,
-                Envelope::Signed => gossipsub::ValidationMode::Strict,
-            };
-            let config = gossipsub::ConfigBuilder::default()
-                .heartbeat_interval(Duration::from_millis(200))
-                .max_transmit_size((largest + 1024).max(65_536))
-                .validation_mode(mode)
-                // Ids from the content, as a node makes them, so that distinct messages
-                // without an author or sequence number are distinct.
-                .message_id_fn(|m: &gossipsub::Message| {
-                    use std::hash::{Hash, Hasher};
-                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                    m.data.hash(&mut hasher);
-                    gossipsub::MessageId::from(hasher.finish().to_be_bytes().to_vec())
-                })
-                .build()
-                .unwrap();
-            let authenticity = match envelope {
-                Envelope::Anonymous => gossipsub::MessageAuthenticity::Anonymous,
-                Envelope::Signed => gossipsub::MessageAuthenticity::Signed(key.clone()),
-            };
-            let behaviour: gossipsub::Behaviour =
-                gossipsub::Behaviour::new(authenticity, config).unwrap();
-            behaviour
+        .with_behaviour(|key| match envelope {
+            Envelope::Anonymous => gossip_behaviour(
+                gossipsub::MessageAuthenticity::Anonymous,
+                gossipsub::ValidationMode::Anonymous,
+                largest,
+            ),
+            Envelope::Signed => gossip_behaviour(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossipsub::ValidationMode::Strict,
+                largest,
+            ),
         })
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build()
+}
+
+/// A gossipsub behaviour that sends messages of up to `largest` bytes.
+fn gossip_behaviour(
+    authenticity: gossipsub::MessageAuthenticity,
+    mode: gossipsub::ValidationMode,
+    largest: usize,
+) -> gossipsub::Behaviour {
+    let config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(200))
+        .max_transmit_size((largest + 1024).max(65_536))
+        .validation_mode(mode)
+        // Ids from the content, as a node makes them, so that distinct messages without
+        // an author or sequence number are distinct.
+        .message_id_fn(|m: &gossipsub::Message| {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            m.data.hash(&mut hasher);
+            gossipsub::MessageId::from(hasher.finish().to_be_bytes().to_vec())
+        })
+        .build()
+        .unwrap();
+    gossipsub::Behaviour::new(authenticity, config).unwrap()
 }
 
 /// A gossipsub peer under a fresh peer id that dials `target`, subscribes to `topic`
