@@ -67,8 +67,8 @@ pub(crate) struct LabArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=600))]
     rounds: u16,
     /// Fill each block with about this many bytes of signed transfers (each carrying
-    /// 1 KiB of data), gossiped to every node's mempool before the block is mined; 0
-    /// mines empty blocks (propagation).
+    /// 1 KiB of data), gossiped to every node's mempool before the block is mined, and
+    /// after each a 1 KiB reference block; 0 mines empty blocks (propagation).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     block_bytes: u32,
     /// Nodes that take turns mining (the first ones).

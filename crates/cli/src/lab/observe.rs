@@ -289,6 +289,34 @@ impl Lab {
     /// `blocks` (from their first connection, at their miner, to 50%, 95% and 100% of
     /// the nodes; a block that did not reach a share is left out of that share's
     /// figures), the floor, and `sent` bytes over the blocks.
+    /// Per block of `blocks` that some node has: ms from its first arrival to 50%, 95%
+    /// and 100% of nodes.
+    pub(crate) fn delays(&self, blocks: &[Mined]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let n = self.n();
+        let (mut to_50, mut to_95, mut to_100) = (Vec::new(), Vec::new(), Vec::new());
+        let all = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        for block in blocks {
+            let Some(times) = all.get(&block.hash) else {
+                continue;
+            };
+            let Some(from) = times.iter().map(|(_, at)| *at).min() else {
+                continue;
+            };
+            let mut delays: Vec<f64> = times
+                .iter()
+                .map(|(_, at)| at.duration_since(from).as_secs_f64() * 1000.0)
+                .collect();
+            delays.sort_by(f64::total_cmp);
+            for (share, into) in [(0.5, &mut to_50), (0.95, &mut to_95), (1.0, &mut to_100)] {
+                let rank = ((share * n as f64).ceil() as usize).clamp(1, n);
+                if let Some(d) = delays.get(rank - 1) {
+                    into.push(*d);
+                }
+            }
+        }
+        (to_50, to_95, to_100)
+    }
+
     pub(crate) async fn report(
         &self,
         scenario: &'static str,
@@ -296,29 +324,7 @@ impl Lab {
         sent: f64,
     ) -> anyhow::Result<Report> {
         let n = self.n();
-        let (mut to_50, mut to_95, mut to_100) = (Vec::new(), Vec::new(), Vec::new());
-        {
-            let all = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
-            for block in blocks {
-                let Some(times) = all.get(&block.hash) else {
-                    continue;
-                };
-                let Some(from) = times.iter().map(|(_, at)| *at).min() else {
-                    continue;
-                };
-                let mut delays: Vec<f64> = times
-                    .iter()
-                    .map(|(_, at)| at.duration_since(from).as_secs_f64() * 1000.0)
-                    .collect();
-                delays.sort_by(f64::total_cmp);
-                for (share, into) in [(0.5, &mut to_50), (0.95, &mut to_95), (1.0, &mut to_100)] {
-                    let rank = ((share * n as f64).ceil() as usize).clamp(1, n);
-                    if let Some(d) = delays.get(rank - 1) {
-                        into.push(*d);
-                    }
-                }
-            }
-        }
+        let (to_50, to_95, to_100) = self.delays(blocks);
         let mut sizes = Vec::new();
         for block in blocks.iter().take(20) {
             if let Some(size) = self.block_size(block.miner, &block.hash).await {

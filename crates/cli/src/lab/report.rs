@@ -35,7 +35,7 @@ pub(crate) struct Report {
 }
 
 /// The `p`th percentile (0 to 100) of `values`, nearest rank.
-fn percentile(values: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(values: &[f64], p: f64) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     if v.is_empty() {

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use super::fill::{FILL_TX_BYTES, Filler};
 use super::observe::{Control, Lab, Mined, http, status};
-use super::report::Report;
+use super::report::{Report, percentile};
 
 /// When the next block is due: exponential gaps of mean `mean_s`.
 struct Clock {
@@ -62,73 +62,107 @@ async fn tick(
 }
 
 /// Blocks mined one at a time in turn by the miners, each followed to every node before
-/// the next; with `--block-bytes`, transfers gossiped to every mempool first. The bytes
-/// counted are those sent while each block spreads (not the transfers' own gossip).
+/// the next; with `--block-bytes`, transfers gossiped to every mempool first, and after
+/// each such block a reference block of one fill transfer (about 1 KiB), so that the big
+/// blocks' delays compare with small ones' under the same conditions. The bytes counted
+/// are those sent while each big block spreads (not the transfers' own gossip, nor the
+/// reference blocks).
 pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
-    let n = lab.n();
     let miners = lab.plan.miners;
     let mut filler = Filler::full();
     let per_block = lab.plan.block_bytes.div_ceil(FILL_TX_BYTES);
-    let (mut mined, mut sent) = (Vec::new(), 0.0);
+    let (mut mined, mut reference, mut sent) = (Vec::new(), Vec::new(), 0.0);
     for b in 0..lab.plan.blocks {
+        let miner = b % miners;
         if per_block > 0 {
-            // Sent to the miner itself, in nonce order, so that it takes every one; the
-            // block is mined once the transfers' gossip to the other nodes has settled
-            // (every mempool the same over half a second), so that the two do not
-            // overlap. A node may miss a transfer that came out of nonce order over two
-            // paths: it takes the block all the same.
-            let entry = lab.api(b % miners);
-            for _ in 0..per_block {
-                let (code, answer) =
-                    http(entry, "POST", "/v1/transactions", &filler.next_body(), None).await?;
-                if code != 202 {
-                    bail!("a fill transfer was refused ({code}): {answer}");
-                }
-            }
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let mut last = Vec::new();
-            loop {
-                let mut counts = Vec::new();
-                for i in 0..n {
-                    counts.push(
-                        status(lab.api(i))
-                            .await
-                            .map_or(0, |s| s["mempool"].as_u64().unwrap_or(0)),
-                    );
-                }
-                if counts == last || Instant::now() >= deadline {
-                    break;
-                }
-                last = counts;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+            fill(lab, miner, &mut filler, per_block).await?;
         }
         let before = lab.sent_bytes().await;
-        let block = lab.mine(b % miners).await?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while lab.arrived(&block.hash) < n {
-            if Instant::now() >= deadline {
-                bail!(
-                    "after 60 s, block {} had reached {} of {n} nodes",
-                    block.hash,
-                    lab.arrived(&block.hash)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // The last nodes' forwarding is on the wire a link's delay later.
-        tokio::time::sleep(Duration::from_secs_f64(
-            lab.plan.latency_ms / 1000.0 * 4.0 + 0.2,
-        ))
-        .await;
+        mined.push(follow(lab, miner).await?);
         sent += lab.sent_bytes().await - before;
-        mined.push(block);
+        if per_block > 1 {
+            fill(lab, miner, &mut filler, 1).await?;
+            reference.push(follow(lab, miner).await?);
+        }
         if (b + 1) % 10 == 0 || b + 1 == lab.plan.blocks {
             println!("{} of {} blocks followed", b + 1, lab.plan.blocks);
         }
     }
     lab.one_tip(30).await?;
-    lab.report("propagation", &mined, sent).await
+    let mut report = lab.report("propagation", &mined, sent).await?;
+    if !reference.is_empty() {
+        let small = percentile(&lab.delays(&reference).1, 95.0);
+        let big = percentile(&report.to_95, 95.0);
+        report.extra.push((
+            "p95_to_95pct_1kib_ms",
+            "1 KiB blocks' delay to 95%, p95".into(),
+            small,
+            " ms",
+        ));
+        report.extra.push((
+            "p95_to_95pct_over_1kib",
+            "these blocks' p95 over the 1 KiB blocks'".into(),
+            big / small.max(f64::MIN_POSITIVE),
+            "x",
+        ));
+    }
+    Ok(report)
+}
+
+/// Sends `count` fill transfers to the miner itself, in nonce order, so that it takes
+/// every one, and waits until their gossip to the other nodes has settled (every mempool
+/// the same over half a second, 30 s at most), so that it does not overlap the block's. A
+/// node may miss a transfer that came out of nonce order over two paths: it takes the
+/// block all the same.
+async fn fill(lab: &Lab, miner: usize, filler: &mut Filler, count: usize) -> anyhow::Result<()> {
+    let entry = lab.api(miner);
+    for _ in 0..count {
+        let (code, answer) =
+            http(entry, "POST", "/v1/transactions", &filler.next_body(), None).await?;
+        if code != 202 {
+            bail!("a fill transfer was refused ({code}): {answer}");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = Vec::new();
+    loop {
+        let mut counts = Vec::new();
+        for i in 0..lab.n() {
+            counts.push(
+                status(lab.api(i))
+                    .await
+                    .map_or(0, |s| s["mempool"].as_u64().unwrap_or(0)),
+            );
+        }
+        if counts == last || Instant::now() >= deadline {
+            return Ok(());
+        }
+        last = counts;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Mines a block at `miner` and waits until every node has it (60 s at most), and a
+/// little more for the last nodes' forwarding to be on the wire.
+async fn follow(lab: &Lab, miner: usize) -> anyhow::Result<Mined> {
+    let n = lab.n();
+    let block = lab.mine(miner).await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lab.arrived(&block.hash) < n {
+        if Instant::now() >= deadline {
+            bail!(
+                "after 60 s, block {} had reached {} of {n} nodes",
+                block.hash,
+                lab.arrived(&block.hash)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs_f64(
+        lab.plan.latency_ms / 1000.0 * 4.0 + 0.2,
+    ))
+    .await;
+    Ok(block)
 }
 
 /// `--blocks` blocks mined on the clock at the first `--miners` nodes; the share that
