@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use libp2p::gossipsub::{self, MessageId};
-use oxchain_chain::{BlockOutcome, SharedChain};
+use oxchain_chain::{BlockOutcome, MempoolError, SharedChain};
 use oxchain_consensus::params::MAX_FUTURE_BLOCK_TIME_MS;
 use oxchain_consensus::validate::validate_pow;
 use oxchain_consensus::{ChainParams, Fault};
-use oxchain_primitives::{Block, BlockHash, Header, Transfer};
+use oxchain_primitives::{Address, Block, BlockHash, Header, Transfer};
 
 use crate::compact::{CompactBlock, Partial};
 
@@ -277,10 +277,90 @@ fn stale_first_block(params: &ChainParams, header: &Header, now_ms: u64) -> bool
         && validate_pow(params, header).is_ok()
 }
 
-/// Checks a gossiped transfer through the mempool (on a blocking thread).
-pub(crate) fn check_transfer(chain: &SharedChain, transfer: Transfer) -> Verdict {
-    match chain.view().submit_transfer(transfer) {
-        Ok(_) => Verdict::Accept,
+/// Gossiped transfers held for want of their sender's previous nonce, at most
+/// [`MAX_GAPPED`].
+const MAX_GAPPED: usize = 1024;
+/// Held transfers of one sender, at most.
+const MAX_GAPPED_PER_SENDER: usize = 32;
+/// How long a held transfer waits for the one before it.
+const GAPPED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Gossiped transfers that came before their sender's previous nonce. Gossip takes many
+/// paths, so a sender's transfers sent in nonce order can arrive out of it; without
+/// this, the later one would be dropped for a nonce gap and never come again (gossip
+/// drops what it has seen), and every block that carries it would have to fetch it.
+/// Bounded: the oldest go first, and nothing waits longer than [`GAPPED_FOR`]. Their
+/// signatures are checked when they are taken, as any transfer's.
+#[derive(Default)]
+pub(crate) struct Gapped {
+    by_sender: std::collections::HashMap<
+        Address,
+        std::collections::BTreeMap<u64, (Transfer, std::time::Instant)>,
+    >,
+    order: std::collections::VecDeque<(Address, u64)>,
+}
+
+impl Gapped {
+    fn hold(&mut self, sender: Address, transfer: Transfer) {
+        let queue = self.by_sender.entry(sender).or_default();
+        if queue.len() >= MAX_GAPPED_PER_SENDER {
+            return;
+        }
+        queue.insert(
+            transfer.nonce,
+            (transfer.clone(), std::time::Instant::now()),
+        );
+        self.order.push_back((sender, transfer.nonce));
+        while self.order.len() > MAX_GAPPED {
+            if let Some((sender, nonce)) = self.order.pop_front() {
+                self.take(&sender, nonce);
+            }
+        }
+    }
+
+    /// The held transfer of `sender` with `nonce`, if it has not waited too long.
+    fn take(&mut self, sender: &Address, nonce: u64) -> Option<Transfer> {
+        let queue = self.by_sender.get_mut(sender)?;
+        let held = queue.remove(&nonce);
+        if queue.is_empty() {
+            self.by_sender.remove(sender);
+        }
+        held.filter(|(_, at)| at.elapsed() < GAPPED_FOR)
+            .map(|(t, _)| t)
+    }
+
+    /// Transfers held now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.by_sender.values().map(|q| q.len()).sum()
+    }
+}
+
+/// Checks a gossiped transfer through the mempool (on the transfer checker's thread).
+/// One that leaves a nonce gap is held; one that the mempool takes lets the held
+/// transfers that follow it in.
+pub(crate) fn check_transfer(
+    chain: &SharedChain,
+    gapped: &mut Gapped,
+    transfer: Transfer,
+) -> Verdict {
+    let view = chain.view();
+    let (sender, nonce) = (transfer.sender(), transfer.nonce);
+    match view.submit_transfer(transfer.clone()) {
+        Ok(_) => {
+            let mut next = nonce + 1;
+            while let Some(held) = gapped.take(&sender, next) {
+                if view.submit_transfer(held).is_err() {
+                    break;
+                }
+                next += 1;
+            }
+            Verdict::Accept
+        }
+        Err(MempoolError::NonceGap { .. }) => {
+            gapped.hold(sender, transfer);
+            Verdict::Ignore
+        }
         Err(e) if e.is_bad_data() => Verdict::Reject,
         Err(_) => Verdict::Ignore,
     }
@@ -289,7 +369,7 @@ pub(crate) fn check_transfer(chain: &SharedChain, transfer: Transfer) -> Verdict
 /// Starts the thread that checks gossiped transfers one at a time, in the order sent
 /// (`check` for each). It stops when the sender is dropped.
 pub(crate) fn transfer_checker<T: Send + 'static>(
-    check: impl Fn(T) + Send + 'static,
+    mut check: impl FnMut(T) + Send + 'static,
 ) -> std::io::Result<std::sync::mpsc::Sender<T>> {
     let (queue, inbox) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -300,4 +380,56 @@ pub(crate) fn transfer_checker<T: Send + 'static>(
             }
         })?;
     Ok(queue)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use oxchain_chain::{Chain, MempoolLimits};
+    use oxchain_primitives::Transaction;
+    use oxchain_testkit::{dev_account_address, dev_account_key, signed_transfer};
+
+    /// A sender's transfers that arrive out of nonce order (gossip over two paths) all
+    /// end in the mempool: the later one waits for the one before it. It used to be
+    /// dropped for a nonce gap.
+    #[test]
+    fn a_transfer_ahead_of_its_nonce_waits_for_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = ChainParams::regtest();
+        let store = oxchain_storage::Store::open(dir.path(), &params).unwrap();
+        let chain = SharedChain::new(
+            Chain::new(params.clone(), store, MempoolLimits::default(), 1).unwrap(),
+        );
+        let transfer = |nonce| {
+            signed_transfer(
+                &params.genesis_hash(),
+                &dev_account_key("alice"),
+                dev_account_address("bob"),
+                1_000,
+                1_000,
+                nonce,
+            )
+        };
+        let mut gapped = Gapped::default();
+        assert_eq!(
+            check_transfer(&chain, &mut gapped, transfer(2)),
+            Verdict::Ignore
+        );
+        assert_eq!(
+            check_transfer(&chain, &mut gapped, transfer(1)),
+            Verdict::Ignore
+        );
+        assert_eq!(gapped.len(), 2);
+        assert_eq!(
+            check_transfer(&chain, &mut gapped, transfer(0)),
+            Verdict::Accept
+        );
+        let pool = chain.view().mempool();
+        for nonce in 0..3 {
+            let txid = Transaction::Transfer(transfer(nonce)).compute_txid();
+            assert!(pool.contains(&txid), "nonce {nonce} is pending");
+        }
+        assert_eq!(gapped.len(), 0);
+    }
 }

@@ -485,9 +485,10 @@ pub async fn start_with_metrics(
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let transfers = {
         let (chain, done) = (chain.clone(), done_tx.clone());
+        let mut gapped = gossip::Gapped::default();
         gossip::transfer_checker(move |(id, source, transfer)| {
             let checked = gossip::Checked {
-                verdict: gossip::check_transfer(&chain, transfer),
+                verdict: gossip::check_transfer(&chain, &mut gapped, transfer),
                 orphan: None,
                 not_taken: None,
                 height: None,
