@@ -283,7 +283,7 @@ const MAX_GAPPED: usize = 1024;
 /// Held transfers of one sender, at most.
 const MAX_GAPPED_PER_SENDER: usize = 32;
 /// How long a held transfer waits for the one before it.
-const GAPPED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+const GAPPED_FOR: Duration = Duration::from_secs(60);
 
 /// Gossiped transfers that came before their sender's previous nonce. Gossip takes many
 /// paths, so a sender's transfers sent in nonce order can arrive out of it; without
