@@ -81,7 +81,8 @@ impl NetMetrics {
         );
         ours.register(
             "validation_queue",
-            "Gossiped messages being checked now (at most 64; past that, ignored).",
+            "Gossiped messages being checked now (at most 64 transfers and 16 blocks; past that, \
+             ignored).",
             metrics.validating.clone(),
         );
         ours.register(

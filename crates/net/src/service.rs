@@ -216,9 +216,17 @@ enum Done {
     },
 }
 
-/// Gossip messages checked at once, at most: past it a message is ignored (not
+/// Gossiped transfers checked at once, at most: past it a transfer is ignored (not
 /// forwarded, no penalty), so a flood waits on no unbounded queue.
 const MAX_VALIDATING: usize = 64;
+
+/// Gossiped blocks checked (or waiting for their senders) at once, at most: a budget of
+/// their own, so that a burst of transfers never crowds out a block.
+const MAX_VALIDATING_BLOCKS: usize = 16;
+
+/// Transfers remembered as having come by gossip (gossipsub forwards those it accepts,
+/// so they are not published again).
+const MAX_GOSSIPED_TRANSFERS: usize = 16_384;
 
 /// Blocks remembered as having come by gossip.
 const MAX_GOSSIPED: usize = 256;
@@ -255,8 +263,13 @@ struct Service {
     compact: HashMap<OutboundRequestId, relay::Waiting>,
     /// What [`NetInfo::relay`] shows.
     relay: std::collections::BTreeMap<String, u64>,
-    /// Gossiped blocks and transfers being checked off the loop.
+    /// Gossiped transfers being checked off the loop.
     validating: usize,
+    /// Gossiped blocks being checked off the loop, or waiting for their senders.
+    validating_blocks: usize,
+    /// Transfers that came by gossip lately (at most [`MAX_GOSSIPED_TRANSFERS`]): not
+    /// published again when the mempool takes them.
+    gossiped_txs: (VecDeque<Txid>, std::collections::HashSet<Txid>),
     /// Blocks that came by gossip lately: gossipsub forwards those it accepts, so they
     /// are not published again when they connect (at most [`MAX_GOSSIPED`]).
     gossiped: VecDeque<BlockHash>,
@@ -519,6 +532,8 @@ pub async fn start_with_metrics(
         compact: HashMap::new(),
         relay: Default::default(),
         validating: 0,
+        validating_blocks: 0,
+        gossiped_txs: Default::default(),
         gossiped: VecDeque::new(),
         not_taken: VecDeque::new(),
         reorg_to: None,
@@ -615,7 +630,8 @@ impl Service {
             target: 0,
         });
         self.metrics.sync(sync.height, sync.target);
-        self.metrics.validating(self.validating);
+        self.metrics
+            .validating(self.validating + self.validating_blocks);
         self.info.send_if_modified(|old| {
             let changed = *old != info;
             *old = info;
@@ -860,6 +876,9 @@ impl Service {
                 }
                 self.publish_block(&block);
             }
+            // A transfer that came by gossip is forwarded by gossipsub (or was seen by
+            // it already): only the node's own are published.
+            ChainEvent::TransferAccepted { txid, .. } if self.gossiped_txs.1.contains(&txid) => {}
             ChainEvent::TransferAccepted { txid, transfer } => {
                 self.publish_transfer(txid, encode(&Transaction::Transfer((*transfer).clone())));
             }
@@ -1016,9 +1035,10 @@ impl Service {
 
     fn on_gossip(&mut self, source: PeerId, id: MessageId, message: gossipsub::Message) {
         // Decoding comes first, so that bytes that do not decode get their sender banned
-        // even while the checks are full; past [`MAX_VALIDATING`] the rest is ignored.
-        let full = self.validating >= MAX_VALIDATING;
+        // even while the checks are full; past [`MAX_VALIDATING`] transfers (or
+        // [`MAX_VALIDATING_BLOCKS`] blocks) the rest is ignored.
         if message.topic == self.blocks_topic.hash() {
+            let full = self.validating_blocks >= MAX_VALIDATING_BLOCKS;
             let Ok(compact) = CompactBlock::from_bytes(&message.data) else {
                 self.report(&id, &source, "block", Verdict::Reject);
                 return;
@@ -1037,9 +1057,20 @@ impl Service {
                     return;
                 }
             };
-            if full {
+            if self.validating >= MAX_VALIDATING {
                 self.report(&id, &source, "transfer", Verdict::Ignore);
                 return;
+            }
+            // Its txid: the message is the transfer's canonical encoding.
+            let txid = Txid(oxchain_primitives::sha256d(&message.data));
+            let (order, set) = &mut self.gossiped_txs;
+            if set.insert(txid) {
+                order.push_back(txid);
+                if order.len() > MAX_GOSSIPED_TRANSFERS
+                    && let Some(old) = order.pop_front()
+                {
+                    set.remove(&old);
+                }
             }
             self.validating += 1;
             // In arrival order, on one thread: a sender's transfers come in nonce order,
@@ -1109,7 +1140,11 @@ impl Service {
         kind: &'static str,
         arrived: Option<(Instant, i64)>,
     ) {
-        self.validating = self.validating.saturating_sub(1);
+        if kind == "block" {
+            self.validating_blocks = self.validating_blocks.saturating_sub(1);
+        } else {
+            self.validating = self.validating.saturating_sub(1);
+        }
         if let (Some((at, late_ms)), Verdict::Accept) = (arrived, checked.verdict) {
             self.metrics.block_arrived(late_ms);
             self.metrics.block_connected(at.elapsed());

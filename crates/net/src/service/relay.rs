@@ -56,7 +56,7 @@ impl Service {
     /// A compact block arrived by gossip (decoded, with room in the checks).
     pub(super) fn on_compact(&mut self, id: MessageId, source: PeerId, compact: CompactBlock) {
         super::remember(&mut self.gossiped, compact.hash());
-        self.validating += 1;
+        self.validating_blocks += 1;
         let now = now_ms();
         let arrived = Some((Instant::now(), now as i64 - compact.header.time_ms as i64));
         let compact = Arc::new(compact);
@@ -97,8 +97,10 @@ impl Service {
             }
             Received::Needs(needs) => {
                 if self.compact.len() >= MAX_WAITING || !self.swarm.is_connected(&source) {
-                    self.validating = self.validating.saturating_sub(1);
+                    // Sync brings the block from whoever has it.
+                    self.validating_blocks = self.validating_blocks.saturating_sub(1);
                     self.report(&id, &source, "block", Verdict::Ignore);
+                    self.ask_statuses();
                     return;
                 }
                 let hash = compact.hash();
@@ -208,7 +210,7 @@ impl Service {
     /// Gives up on a compact block: not forwarded, its sender struck, and everyone asked
     /// for their status so that a sync fetches the block from whoever has it.
     fn compact_failed(&mut self, id: MessageId, source: PeerId) {
-        self.validating = self.validating.saturating_sub(1);
+        self.validating_blocks = self.validating_blocks.saturating_sub(1);
         self.report(&id, &source, "block", Verdict::Ignore);
         self.carry_out(Step::Penalise {
             peer: source,
