@@ -138,16 +138,17 @@ pub(crate) fn finish_compact(
 /// Checks the full block a compact block's sender gave. It is relayed only if the compact
 /// block describes it: a message whose short ids name other transfers is not forwarded
 /// (nobody's fault: a collision looks the same), and the node announces the block itself.
+/// Returns the block to announce, if any (only then is the block copied).
 pub(crate) fn check_full_block(
     chain: &SharedChain,
     compact: &CompactBlock,
     block: Block,
     now_ms: u64,
-) -> (Checked, bool) {
-    let describes = compact.describes(&block);
+) -> (Checked, Option<Block>) {
+    let kept = (!compact.describes(&block)).then(|| block.clone());
     let mut checked = check_block(chain, block, now_ms);
-    let announce = checked.verdict == Verdict::Accept && !describes;
-    if announce {
+    let announce = kept.filter(|_| checked.verdict == Verdict::Accept);
+    if announce.is_some() {
         checked.verdict = Verdict::Ignore;
     }
     (checked, announce)

@@ -158,6 +158,8 @@ impl Service {
         match (response, partial) {
             (Some(SyncResponse::BlockTxs(txs)), Some(mut partial)) if peer == source => {
                 let fetched = txs.len() as u64;
+                *self.relay.entry("fetched_transfers".into()).or_default() += fetched;
+                self.metrics.compact_fetched(fetched);
                 tokio::task::spawn_blocking(move || {
                     let received = if partial.fill(txs, &compact) {
                         gossip::finish_compact(
@@ -180,8 +182,6 @@ impl Service {
                         announce: None,
                     })));
                 });
-                *self.relay.entry("fetched_transfers".into()).or_default() += fetched;
-                self.metrics.compact_fetched(fetched);
             }
             (Some(SyncResponse::Blocks(blocks)), None)
                 if peer == source && blocks.first().is_some_and(|b| b.compute_hash() == hash) =>
@@ -189,14 +189,14 @@ impl Service {
                 let block = blocks.into_iter().next().expect("checked above");
                 tokio::task::spawn_blocking(move || {
                     let (checked, announce) =
-                        gossip::check_full_block(&chain, &compact, block.clone(), now_ms());
+                        gossip::check_full_block(&chain, &compact, block, now_ms());
                     let _ = done.send(Done::Compact(Box::new(CompactDone {
                         id,
                         source,
                         compact,
                         received: Received::Checked(checked, Some(Rebuilt::FullBlock)),
                         arrived,
-                        announce: announce.then_some(block),
+                        announce,
                     })));
                 });
             }
