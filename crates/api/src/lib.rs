@@ -3,11 +3,13 @@
 //!
 //! Every route is defined once, with its OpenAPI description (utoipa), so the router
 //! and `/openapi.json` hold the same routes. Errors are JSON `{"message", "code"}`;
-//! bad input gets a 4xx, never a 500. Bodies are capped (413). Routes that change the
-//! node need a bearer token when the node is not bound to loopback.
+//! bad input gets a 4xx, never a 500. Bodies are capped (413). Only the names the node is
+//! reached by are answered, pages of other sites cannot change the node ([`access`]),
+//! and routes that change it need a bearer token when the node is not bound to loopback.
 //!
 //! # Layout
 //! - [`state`]: [`AppState`], what the handlers share, and [`ApiParts`] to build it.
+//! - [`access`]: the Host allowlist and the refusal of cross-site changes (ADR 0022).
 //! - `tutorial`: `/`, `/chain`, `/mine`, `/transactions/new`, `/transaction`.
 //! - `v1`: `/v1/...`.
 //! - `peers`: `/v1/peers`, `/nodes`, `/nodes/register`, `/nodes/resolve`.
@@ -20,6 +22,7 @@
 //! - [`error`]: [`ApiError`] and the JSON error shape.
 //! - [`views`]: the JSON shapes of blocks and transactions.
 
+pub mod access;
 pub mod body;
 pub mod error;
 mod events;
@@ -35,7 +38,7 @@ pub mod views;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use futures_util::StreamExt;
@@ -44,26 +47,16 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use access::{Access, Cors};
 pub use error::ApiError;
 pub use state::{ApiParts, AppState};
 
 /// The largest request body accepted: a signed transfer with 1 KiB of data is well under.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Who may call the API from a browser on another origin.
-#[derive(Debug, Clone, Default)]
-pub enum Cors {
-    /// No cross-origin access.
-    #[default]
-    None,
-    /// Any origin.
-    Any,
-    /// These origins.
-    Origins(Vec<HeaderValue>),
-}
-
 /// The router with every route, and the OpenAPI document describing exactly those routes.
-pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
+pub fn router(state: AppState, access: impl Into<Access>) -> (Router, OpenApi) {
+    let access = access.into();
     let open = OpenApiRouter::new()
         .routes(routes!(tutorial::root))
         .routes(routes!(tutorial::chain))
@@ -78,8 +71,6 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
         .routes(routes!(v1::history))
         .routes(routes!(v1::mempool))
         .routes(routes!(peers::peers))
-        .routes(routes!(peers::resolve))
-        .routes(routes!(events::events))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
         .routes(routes!(docs))
@@ -89,7 +80,17 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
         .routes(routes!(explorer::bare))
         .routes(routes!(explorer::app_js))
         .routes(routes!(explorer::style_css));
-    // Routes that change the node: a bearer token off loopback.
+    // Not for other sites' pages: resolving (it dials the registered nodes) and the
+    // events WebSocket (CORS does not cover WebSockets).
+    let same_site = OpenApiRouter::new()
+        .routes(routes!(peers::resolve))
+        .routes(routes!(events::events))
+        .layer(middleware::from_fn_with_state(
+            access.clone(),
+            access::refuse_cross_site,
+        ));
+    // Routes that change the node: not for other sites' pages, and a bearer token off
+    // loopback.
     let guarded = OpenApiRouter::new()
         .routes(routes!(tutorial::mine))
         .routes(routes!(tutorial::transactions_new))
@@ -98,8 +99,12 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
         .routes(routes!(peers::add))
         .routes(routes!(peers::nodes))
         .routes(routes!(peers::register))
-        .layer(middleware::from_fn_with_state(state.clone(), require_token));
-    let (router, mut openapi) = open.merge(guarded).split_for_parts();
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn_with_state(
+            access.clone(),
+            access::refuse_cross_site,
+        ));
+    let (router, mut openapi) = open.merge(same_site).merge(guarded).split_for_parts();
     openapi.info.title = "oxchain node API".into();
     openapi.info.description = Some(
         "The tutorials' routes (/, /chain, /mine, /transactions/new, /transaction, /nodes, \
@@ -108,7 +113,7 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
             .into(),
     );
     let spec = openapi.clone();
-    let cors = match cors {
+    let cors = match access.cors.clone() {
         Cors::None => None,
         Cors::Any => Some(CorsLayer::new().allow_origin(Any)),
         Cors::Origins(list) => Some(CorsLayer::new().allow_origin(AllowOrigin::list(list))),
@@ -133,6 +138,7 @@ pub fn router(state: AppState, cors: Cors) -> (Router, OpenApi) {
         Some(cors) => router.layer(cors),
         None => router,
     };
+    let router = router.layer(middleware::from_fn_with_state(access, access::check_host));
     (router, openapi)
 }
 

@@ -67,8 +67,13 @@ pub(crate) struct NodeArgs {
     /// in OXCHAIN_CORS_ORIGIN; `*` for any).
     #[arg(long = "cors-origin", value_name = "ORIGIN", env = "OXCHAIN_CORS_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
     cors_origins: Vec<String>,
+    /// A host name the API answers to, when the node is reached by a name other than
+    /// localhost or an IP address (repeatable; comma-separated in OXCHAIN_API_HOST; `*`
+    /// for any). Other names are refused, a guard against DNS rebinding (ADR 0022).
+    #[arg(long = "api-host", value_name = "NAME", env = "OXCHAIN_API_HOST", value_delimiter = ',', value_parser = parse_host_name)]
+    api_hosts: Vec<String>,
     /// A TOML file with any of these settings (keys: network, data_dir, api, p2p, peers,
-    /// external_addresses, mine, miner_address, threads, cors_origins). Flags and OXCHAIN_* override it.
+    /// external_addresses, mine, miner_address, threads, cors_origins, api_hosts). Flags and OXCHAIN_* override it.
     /// Default: DATA_DIR/oxchain.toml, if it exists.
     #[arg(long, env = "OXCHAIN_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -91,6 +96,7 @@ struct ConfigFile {
     miner_address: Option<String>,
     threads: Option<u64>,
     cors_origins: Option<Vec<String>>,
+    api_hosts: Option<Vec<String>>,
 }
 
 /// The name of the config file looked for in the data directory.
@@ -199,6 +205,14 @@ impl NodeArgs {
             }
             self.cors_origins = v;
         }
+        if let Some(v) = file.api_hosts.filter(|_| !given("api_hosts")) {
+            for name in &v {
+                if let Err(why) = parse_host_name(name) {
+                    bad("api_hosts", name, why);
+                }
+            }
+            self.api_hosts = v;
+        }
         self.config = Some(path);
         Ok(self)
     }
@@ -220,6 +234,22 @@ fn parse_origin(text: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "{text:?} is not an origin like http://localhost:3000 (or * for any)"
+        ))
+    }
+}
+
+fn parse_host_name(text: &str) -> Result<String, String> {
+    let ok = text == "*"
+        || (!text.is_empty()
+            && text.len() <= 253
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
+    if ok {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{text:?} is not a host name like node.example (no scheme, no port; * for any)"
         ))
     }
 }
@@ -264,6 +294,7 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         peers: args.peers.clone(),
         external_addresses: args.external_addresses.clone(),
         link_latency: std::time::Duration::from_millis(args.lab_latency_ms),
+        api_hosts: args.api_hosts.clone(),
         cors: if args.cors_origins.iter().any(|o| o == "*") {
             oxchain_api::Cors::Any
         } else if args.cors_origins.is_empty() {

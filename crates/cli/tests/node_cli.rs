@@ -549,6 +549,66 @@ fn list_settings_come_from_the_file_and_comma_separated_env() {
     assert_eq!(allowed(&env, "http://localhost:3000"), None);
 }
 
+/// The names the API answers to (ADR 0022): `api_hosts` from `oxchain.toml`, then
+/// `--api-host` over it; other names are refused with 403, IP addresses always answered.
+#[test]
+fn the_api_answers_the_names_it_is_given() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("oxchain.toml"),
+        "api = \"127.0.0.1:0\"\np2p = \"127.0.0.1:0\"\nthreads = 1\napi_hosts = [\"node.test\"]\n",
+    )
+    .unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    // The status line a node started with `args` gives each Host.
+    let statuses = |args: &[&str], hosts: &[&str]| -> Vec<String> {
+        let mut all = vec!["--network", "regtest", "--data-dir", data_dir];
+        all.extend_from_slice(args);
+        let node = Node::start(&all, &[]);
+        let answers = hosts
+            .iter()
+            .map(|host| {
+                let mut stream = std::net::TcpStream::connect(&node.addr).unwrap();
+                write!(stream, "GET /v1/status HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+                let mut text = String::new();
+                stream.read_to_string(&mut text).unwrap();
+                text.lines().next().unwrap_or_default().to_string()
+            })
+            .collect();
+        assert!(node.interrupt().0);
+        answers
+    };
+    let hosts = ["node.test:5000", "other.test", "127.0.0.1:5000"];
+    assert_eq!(
+        statuses(&[], &hosts),
+        [
+            "HTTP/1.0 200 OK",
+            "HTTP/1.0 403 Forbidden",
+            "HTTP/1.0 200 OK"
+        ]
+    );
+    assert_eq!(
+        statuses(&["--api-host", "other.test"], &hosts),
+        [
+            "HTTP/1.0 403 Forbidden",
+            "HTTP/1.0 200 OK",
+            "HTTP/1.0 200 OK"
+        ]
+    );
+    // Not a host name: a usage error naming the flag.
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["node", "--api-host", "http://node.test:5000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--api-host") && err.contains("not a host name"),
+        "{err}"
+    );
+}
+
 /// `--miner-address` also takes the name of a key in the node's wallet.
 #[test]
 fn the_miner_address_can_be_a_wallet_key_name() {

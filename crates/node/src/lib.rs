@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use oxchain_api::{ApiParts, AppState, Cors};
+use oxchain_api::{Access, ApiParts, AppState, Cors};
 use oxchain_chain::{Chain, MempoolLimits, SharedChain};
 use oxchain_consensus::ChainParams;
 use oxchain_miner::{Miner, MiningHandle, MiningMode};
@@ -46,6 +46,8 @@ pub struct NodeConfig {
     pub threads: usize,
     /// Cross-origin access to the API.
     pub cors: Cors,
+    /// Host names the API answers to besides IP addresses and `localhost` (ADR 0022).
+    pub api_hosts: Vec<String>,
     /// Where to listen for peers (a multiaddr or `HOST:PORT`).
     pub p2p: String,
     /// Peers to join: multiaddrs, p2p `HOST:PORT`, or `http://HOST:PORT` of a node's API.
@@ -174,7 +176,13 @@ pub async fn run(
         registry,
     })?;
     let events = tokio::spawn(forward_events);
-    let (router, _) = oxchain_api::router(state, config.cors.clone());
+    let (router, _) = oxchain_api::router(
+        state,
+        Access {
+            cors: config.cors.clone(),
+            hosts: config.api_hosts.clone(),
+        },
+    );
 
     on_started(&Started {
         api,

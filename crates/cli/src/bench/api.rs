@@ -89,6 +89,7 @@ impl BenchNode {
                 miner_address: Some(Address([0xee; 20])),
                 threads,
                 cors: oxchain_api::Cors::None,
+                api_hosts: Vec::new(),
                 p2p: "127.0.0.1:0".into(),
                 peers: Vec::new(),
                 external_addresses: Vec::new(),

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod api_only;
+pub(crate) mod browser;
 
 use std::net::SocketAddr;
 
@@ -40,6 +41,7 @@ impl TestNode {
             miner_address: None,
             threads: 1,
             cors: oxchain_api::Cors::None,
+            api_hosts: Vec::new(),
             p2p: "127.0.0.1:0".into(),
             peers: Vec::new(),
             external_addresses: Vec::new(),
@@ -97,11 +99,27 @@ impl TestNode {
         content_type: Option<&str>,
         body: impl Into<Body>,
     ) -> (StatusCode, Value) {
+        let headers: Vec<_> = content_type
+            .map(|ct| ("content-type", ct))
+            .into_iter()
+            .collect();
+        self.request(method, path, &headers, body).await
+    }
+
+    /// Sends a request with these headers (a `host` among them replaces the address);
+    /// returns the status and the body as [`TestNode::send`] does.
+    pub(crate) async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("http://{}{}", self.addr, path));
-        if let Some(ct) = content_type {
-            req = req.header("content-type", ct);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let res = self
             .client
