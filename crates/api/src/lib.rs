@@ -11,6 +11,7 @@
 //! - [`state`]: [`AppState`], what the handlers share, and [`ApiParts`] to build it.
 //! - [`access`]: the Host allowlist and the refusal of cross-site changes (ADR 0022).
 //! - `tutorial`: `/`, `/chain`, `/mine`, `/transactions/new`, `/transaction`.
+//! - `chain_json`: the whole chain as the tutorials' JSON, streamed from one snapshot.
 //! - `v1`: `/v1/...`.
 //! - `peers`: `/v1/peers`, `/nodes`, `/nodes/register`, `/nodes/resolve`.
 //! - `events`: `/v1/events` (WebSocket).
@@ -24,6 +25,7 @@
 
 pub mod access;
 pub mod body;
+mod chain_json;
 pub mod error;
 mod events;
 mod explorer;

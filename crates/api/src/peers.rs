@@ -12,6 +12,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{Request, StatusCode};
+use axum::response::Response;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
@@ -343,6 +344,7 @@ pub(crate) async fn register(
 
 /// What `/nodes/resolve` answers: the tutorial's two messages.
 #[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)] // The shape of the streamed answer, for the OpenAPI document.
 pub(crate) struct Resolved {
     message: String,
     /// Set when our chain was replaced.
@@ -392,7 +394,7 @@ fn taken_from_peers(
 /// chain was replaced by peers' blocks. An unreachable peer is skipped.
 #[utoipa::path(get, path = "/nodes/resolve", tag = "tutorial",
     responses((status = 200, description = "Our chain after syncing with every peer", body = Resolved)))]
-pub(crate) async fn resolve(State(state): State<AppState>) -> Result<Json<Resolved>, ApiError> {
+pub(crate) async fn resolve(State(state): State<AppState>) -> Result<Response, ApiError> {
     let before = state.chain().tip().hash;
     if let Some(net) = state.inner.net.as_deref() {
         net.refresh();
@@ -414,18 +416,16 @@ pub(crate) async fn resolve(State(state): State<AppState>) -> Result<Json<Resolv
             .await
             .map_err(ApiError::internal)??
     };
-    let blocks = crate::tutorial::whole_chain(&state).await?;
-    Ok(Json(if replaced {
-        Resolved {
-            message: "Our chain was replaced".into(),
-            new_chain: Some(blocks),
-            chain: None,
-        }
+    // The tutorials' answer, `{"message": ..., "new_chain" | "chain": [...]}`, streamed.
+    let (message, field) = if replaced {
+        ("Our chain was replaced", "new_chain")
     } else {
-        Resolved {
-            message: "Our chain is authoritative".into(),
-            new_chain: None,
-            chain: Some(blocks),
-        }
-    }))
+        ("Our chain is authoritative", "chain")
+    };
+    crate::chain_json::stream(
+        &state,
+        format!(r#"{{"message":"{message}","{field}":"#),
+        |_| "}".into(),
+    )
+    .await
 }

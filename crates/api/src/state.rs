@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     dev_keys: HashMap<&'static str, SecretKey>,
     /// Checks and adds transfers submitted through the API.
     submitter: Submitter,
+    /// Blocks' tutorial JSON, for `/chain`.
+    pub(crate) chain_json: Arc<crate::chain_json::BlockJsonCache>,
 }
 
 /// What the API needs from the node.
@@ -114,6 +116,7 @@ impl AppState {
                 forks: Mutex::new(Default::default()),
                 dev_keys,
                 submitter,
+                chain_json: Arc::new(crate::chain_json::BlockJsonCache::new()),
             }),
         };
         let forwarder = crate::events::forward(state.clone(), chain_events);

@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use oxchain_chain::MempoolError;
-use oxchain_primitives::{Amount, Height, Txid};
+use oxchain_primitives::{Amount, Txid};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -73,8 +73,10 @@ pub(crate) struct ChainQuery {
     format: Option<String>,
 }
 
-/// The whole chain, as the tutorials returned it.
+/// The whole chain, as the tutorials returned it (streamed by `chain_json`, in this
+/// shape).
 #[derive(Debug, Serialize, ToSchema)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct ChainAnswer {
     /// Every block of the best chain, genesis first.
     pub chain: Vec<TutorialBlock>,
@@ -100,34 +102,14 @@ pub(crate) async fn chain(
             ));
         }
     };
-    let blocks = whole_chain(&state).await?;
-    Ok(if array {
-        Json(blocks).into_response()
+    if array {
+        crate::chain_json::stream(&state, String::new(), |_| String::new()).await
     } else {
-        let length = blocks.len();
-        Json(ChainAnswer {
-            chain: blocks,
-            length,
+        crate::chain_json::stream(&state, r#"{"chain":"#.into(), |length| {
+            format!(r#","length":{length}}}"#)
         })
-        .into_response()
-    })
-}
-
-/// The whole best chain in the tutorial view, read off the runtime's threads.
-pub(crate) async fn whole_chain(state: &AppState) -> Result<Vec<TutorialBlock>, ApiError> {
-    let store = state.inner.store.clone();
-    let network = state.network();
-    tokio::task::spawn_blocking(move || -> Result<Vec<TutorialBlock>, ApiError> {
-        let tip = store.tip()?;
-        (0..=tip.height.0)
-            .map(|h| {
-                let block = crate::state::best_block(&store, Height(h))?;
-                Ok(TutorialBlock::new(network, h, &block))
-            })
-            .collect()
-    })
-    .await
-    .map_err(ApiError::internal)?
+        .await
+    }
 }
 
 /// What `/mine` answers.

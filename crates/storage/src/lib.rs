@@ -20,6 +20,8 @@ mod tables;
 pub mod write;
 
 pub use error::{ConnectError, StoreError};
-pub use store::{HeaderReader, HistoryEntry, SCHEMA_VERSION, Store, StoreClosed, Tip, TxLocation};
+pub use store::{
+    HeaderReader, HistoryEntry, SCHEMA_VERSION, Snapshot, Store, StoreClosed, Tip, TxLocation,
+};
 pub use tables::{BlockStatus, HeaderRecord};
 pub use write::StoreWriter;

@@ -3,7 +3,8 @@
 //! Opening takes the directory's lock, then checks, before anything is written, that the
 //! store is of this schema, network and genesis; a fresh directory gets genesis. redb
 //! verifies every page's checksum at open, so a damaged file is an error here instead of
-//! a panic later. Each reader call is one short read transaction.
+//! a panic later. Each reader call is one short read transaction; a [`Snapshot`] holds one
+//! for reads that must agree with each other.
 
 use std::fs::{File, TryLockError};
 use std::io::Read;
@@ -338,35 +339,26 @@ impl Store {
         Ok(self.inner.db.begin_read()?)
     }
 
+    /// A consistent view of the store as of now: reads through it see neither later
+    /// commits nor a reorg. Hold it only as long as needed: pages later commits free are
+    /// reused only after it is dropped.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot { txn: self.read()? })
+    }
+
     /// The best chain's tip.
     pub fn tip(&self) -> Result<Tip, StoreError> {
-        let txn = self.read()?;
-        let hash = txn
-            .open_table(META)?
-            .get(META_TIP)?
-            .ok_or_else(|| StoreError::corrupt("no tip in metadata"))?
-            .value()
-            .try_into()
-            .map(BlockHash)
-            .map_err(|_| StoreError::corrupt("tip is not 32 bytes"))?;
-        let record = read_header(&txn.open_table(HEADERS)?, &hash)?
-            .ok_or_else(|| StoreError::corrupt(format!("no header for the tip {hash}")))?;
-        Ok(Tip {
-            hash,
-            header: record.header,
-            height: record.height,
-            chain_work: record.chain_work,
-        })
+        self.snapshot()?.tip()
     }
 
     /// A block's header record, best chain or not.
     pub fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError> {
-        read_header(&self.read()?.open_table(HEADERS)?, hash)
+        self.snapshot()?.header(hash)
     }
 
     /// A stored block, best chain or not.
     pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StoreError> {
-        read_block(&self.read()?.open_table(BLOCKS)?, hash)
+        self.snapshot()?.block(hash)
     }
 
     /// A best-chain block's undo data.
@@ -376,7 +368,7 @@ impl Store {
 
     /// The hash of the best-chain block at `height`.
     pub fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError> {
-        read_hash_at(&self.read()?.open_table(BEST)?, height)
+        self.snapshot()?.hash_at(height)
     }
 
     /// The account at `address` at the tip.
@@ -386,21 +378,7 @@ impl Store {
 
     /// Where a transaction is on the best chain.
     pub fn tx_location(&self, txid: &Txid) -> Result<Option<TxLocation>, StoreError> {
-        let txn = self.read()?;
-        let Some(location) = txn.open_table(TXS)?.get(txid.0)?.map(|v| v.value()) else {
-            return Ok(None);
-        };
-        let (height, position) = split_tx_location(&location);
-        let block = read_hash_at(&txn.open_table(BEST)?, height)?.ok_or_else(|| {
-            StoreError::corrupt(format!(
-                "transaction {txid} is indexed at missing height {height}"
-            ))
-        })?;
-        Ok(Some(TxLocation {
-            block,
-            height,
-            position,
-        }))
+        self.snapshot()?.tx_location(txid)
     }
 
     /// Up to `limit` best-chain transactions touching `address`, newest first, strictly
@@ -449,6 +427,69 @@ impl Store {
             ));
         }
         Ok(compute_state_digest(accounts.iter().map(|(a, b)| (a, b))))
+    }
+}
+
+/// A read transaction: every read through it sees the store as it was when it was taken
+/// ([`Store::snapshot`]).
+pub struct Snapshot {
+    txn: ReadTransaction,
+}
+
+impl Snapshot {
+    /// The best chain's tip.
+    pub fn tip(&self) -> Result<Tip, StoreError> {
+        let txn = &self.txn;
+        let hash = txn
+            .open_table(META)?
+            .get(META_TIP)?
+            .ok_or_else(|| StoreError::corrupt("no tip in metadata"))?
+            .value()
+            .try_into()
+            .map(BlockHash)
+            .map_err(|_| StoreError::corrupt("tip is not 32 bytes"))?;
+        let record = read_header(&txn.open_table(HEADERS)?, &hash)?
+            .ok_or_else(|| StoreError::corrupt(format!("no header for the tip {hash}")))?;
+        Ok(Tip {
+            hash,
+            header: record.header,
+            height: record.height,
+            chain_work: record.chain_work,
+        })
+    }
+
+    /// A block's header record, best chain or not.
+    pub fn header(&self, hash: &BlockHash) -> Result<Option<HeaderRecord>, StoreError> {
+        read_header(&self.txn.open_table(HEADERS)?, hash)
+    }
+
+    /// A stored block, best chain or not.
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StoreError> {
+        read_block(&self.txn.open_table(BLOCKS)?, hash)
+    }
+
+    /// The hash of the best-chain block at `height`.
+    pub fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError> {
+        read_hash_at(&self.txn.open_table(BEST)?, height)
+    }
+
+    /// Where a transaction is on the best chain.
+    pub fn tx_location(&self, txid: &Txid) -> Result<Option<TxLocation>, StoreError> {
+        let txn = &self.txn;
+        let Some(location) = txn.open_table(TXS)?.get(txid.0)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let (height, position) = split_tx_location(&location);
+        let block = read_hash_at(&txn.open_table(BEST)?, height)?.ok_or_else(|| {
+            StoreError::corrupt(format!(
+                "transaction {txid} is indexed at missing height {height}"
+            ))
+        })?;
+        Ok(Some(TxLocation {
+            block,
+            height,
+            position,
+        }))
     }
 }
 

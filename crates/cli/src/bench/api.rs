@@ -404,7 +404,7 @@ async fn expect(
 }
 
 /// Successful GETs per second over `duration`, from `conns` concurrent clients.
-async fn get_rate(
+pub(super) async fn get_rate(
     client: &HttpClient,
     addr: SocketAddr,
     path: &'static str,

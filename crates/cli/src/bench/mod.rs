@@ -4,6 +4,7 @@
 
 mod api;
 mod api_load;
+mod chain;
 mod flood;
 mod import;
 mod store;
@@ -50,6 +51,10 @@ pub(crate) enum BenchCommand {
     /// /chain` on a 1,000-block chain, `POST /v1/transactions` with pre-signed transfers,
     /// beside `GET /` (the cheapest route) in the same run.
     Api(api::ApiArgs),
+    /// The tutorials' `GET /chain` from a node process: requests per second on a chain of
+    /// 101 blocks holding 10,000 transfers beside `GET /`, and peak memory growth while
+    /// answering it on 1,000 and 100,000 blocks.
+    Chain(chain::ChainArgs),
     /// A node with a chain of blocks of 100 transfers serves a fresh node over loopback:
     /// sync throughput beside the local import of the same blocks, same run.
     Sync(sync::SyncArgs),
@@ -88,6 +93,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Import(args) => import::bench_import(&args),
         BenchCommand::Store(args) => store::bench_store(&args),
         BenchCommand::Api(args) => api::bench_api(&args),
+        BenchCommand::Chain(args) => chain::bench_chain(&args),
         BenchCommand::Sync(args) => sync::bench_sync(&args),
         BenchCommand::Flood(args) => flood::bench_flood(&args),
     }

@@ -106,7 +106,7 @@ pub(crate) fn bench_store(args: &StoreArgs) -> anyhow::Result<()> {
 }
 
 /// A store of `blocks` coinbase-only blocks on regtest.
-fn build_store(dir: &Path, params: &ChainParams, blocks: u64) -> anyhow::Result<()> {
+pub(super) fn build_store(dir: &Path, params: &ChainParams, blocks: u64) -> anyhow::Result<()> {
     let store = Store::open(dir, params)?;
     let mut chain = Chain::new(params.clone(), store, MempoolLimits::default(), 1)?;
     let mut parent = params.genesis().header;
