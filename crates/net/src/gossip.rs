@@ -8,9 +8,10 @@ use oxchain_chain::{BlockOutcome, MempoolError, SharedChain};
 use oxchain_consensus::params::MAX_FUTURE_BLOCK_TIME_MS;
 use oxchain_consensus::validate::validate_pow;
 use oxchain_consensus::{ChainParams, Fault};
-use oxchain_primitives::{Address, Block, BlockHash, Header, Transfer};
+use oxchain_primitives::{Address, Block, BlockHash, Header, Transaction, Transfer, decode};
 
 use crate::compact::{CompactBlock, Partial};
+use crate::message::{MAX_RESPONSE_BYTES, SyncRequest, SyncResponse};
 
 /// The largest gossip frame read: a larger one is cut at its length prefix, unread.
 const GOSSIP_FRAME_BYTES: usize = 2 * oxchain_primitives::limits::MAX_BLOCK_BYTES;
@@ -31,7 +32,7 @@ const MAX_TRANSFER_GOSSIP_BYTES: usize =
 
 /// What becomes of a gossiped message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     /// Valid and new: forwarded.
     Accept,
     /// Not forwarded, nobody's fault.
@@ -364,6 +365,92 @@ pub(crate) fn check_transfer(
         }
         Err(e) if e.is_bad_data() => Verdict::Reject,
         Err(_) => Verdict::Ignore,
+    }
+}
+
+/// The checks a peer's gossip goes through, without the network: the steps the event
+/// loop takes for a message on the blocks topic (decoded as a compact block,
+/// [`receive_compact`], then the sender's answer to what the node asks of it, through
+/// [`finish_compact`] or [`check_full_block`], as `service/relay.rs` does) and on the
+/// transfers topic (decoded as a transfer, [`check_transfer`] with the held transfers).
+/// Public for the fuzz targets (`fuzz/`): a change to those steps in the event loop is
+/// made here too.
+#[doc(hidden)]
+pub struct GossipInbox {
+    chain: SharedChain,
+    gapped: Gapped,
+}
+
+impl GossipInbox {
+    /// An inbox over `chain`, holding no transfer yet.
+    pub fn new(chain: SharedChain) -> GossipInbox {
+        GossipInbox {
+            chain,
+            gapped: Gapped::default(),
+        }
+    }
+
+    /// A message on the blocks topic. `answer` gives the sender's answer, as bytes on the
+    /// wire (`None`: no answer in time), to each request the node sends it for the
+    /// transfers or the block it lacks.
+    pub fn block(
+        &mut self,
+        bytes: &[u8],
+        mut answer: impl FnMut(&SyncRequest) -> Option<Vec<u8>>,
+        now_ms: u64,
+    ) -> Verdict {
+        let Ok(compact) = CompactBlock::from_bytes(bytes) else {
+            return Verdict::Reject;
+        };
+        let hash = compact.hash();
+        let mut received = receive_compact(&self.chain, &compact, now_ms);
+        loop {
+            let needs = match received {
+                Received::Checked(checked, _) => return checked.verdict,
+                Received::Needs(needs) => needs,
+            };
+            let (request, partial) = match needs {
+                Needs::Transfers(partial) => (
+                    SyncRequest::GetBlockTxs {
+                        block: hash,
+                        indexes: partial.missing().to_vec(),
+                    },
+                    Some(partial),
+                ),
+                Needs::FullBlock => (SyncRequest::GetBlocks(vec![hash]), None),
+            };
+            // The codec refuses an answer over the cap or one that does not decode.
+            let response = answer(&request)
+                .filter(|b| b.len() <= MAX_RESPONSE_BYTES)
+                .and_then(|b| SyncResponse::from_bytes(&b).ok());
+            received = match (response, partial) {
+                (Some(SyncResponse::BlockTxs(txs)), Some(mut partial)) => {
+                    if partial.fill(txs, &compact) {
+                        finish_compact(&self.chain, &compact, partial, Rebuilt::Fetched, now_ms)
+                    } else {
+                        Received::Needs(Needs::FullBlock)
+                    }
+                }
+                (Some(SyncResponse::Blocks(blocks)), None)
+                    if blocks.first().is_some_and(|b| b.compute_hash() == hash) =>
+                {
+                    let block = blocks.into_iter().next().expect("checked above");
+                    return check_full_block(&self.chain, &compact, block, now_ms)
+                        .0
+                        .verdict;
+                }
+                // Not served: not forwarded, and the sender is struck.
+                _ => return Verdict::Ignore,
+            };
+        }
+    }
+
+    /// A message on the transfers topic.
+    pub fn transfer(&mut self, bytes: &[u8]) -> Verdict {
+        match decode::<Transaction>(bytes) {
+            Ok(Transaction::Transfer(t)) => check_transfer(&self.chain, &mut self.gapped, t),
+            _ => Verdict::Reject,
+        }
     }
 }
 

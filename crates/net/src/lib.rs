@@ -43,6 +43,8 @@ mod sync;
 
 use std::path::PathBuf;
 
+#[doc(hidden)]
+pub use gossip::{GossipInbox, Verdict as GossipVerdict};
 pub use service::{NetConfig, NetHandle, NetInfo, PeerView, SyncProgress};
 
 /// Why the network could not start.
