@@ -244,7 +244,8 @@ pub(crate) async fn block(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<BlockView>, ApiError> {
-    let store = &state.inner.store;
+    // One snapshot: best-chain membership and confirmations agree across a reorg.
+    let store = state.inner.store.snapshot()?;
     // 64 hex digits are a hash even when they are all decimal digits.
     let hash = if let Some(height) = (id.len() != 64).then(|| id.parse::<u64>().ok()).flatten() {
         store
@@ -264,7 +265,7 @@ pub(crate) async fn block(
     let block = store
         .block(&hash)?
         .ok_or_else(|| ApiError::not_found(format!("no body for block {hash}")))?;
-    let tip = state.chain().tip();
+    let tip = store.tip()?;
     let best_chain = store.hash_at(record.height)? == Some(hash);
     let network = state.network();
     Ok(Json(BlockView {
@@ -326,7 +327,10 @@ pub(crate) async fn transaction(
 ) -> Result<Json<TxLookup>, ApiError> {
     let txid = parse_txid(&txid)?;
     let network = state.network();
-    if let Some((location, tx, tip)) = locate(&state, &txid)? {
+    if let Some(Located {
+        location, tx, tip, ..
+    }) = locate(&state, &txid)?
+    {
         return Ok(Json(TxLookup {
             status: "confirmed",
             block: Some(location.block.to_string()),
@@ -350,20 +354,28 @@ pub(crate) async fn transaction(
     }
 }
 
-type Located = (oxchain_storage::TxLocation, Transaction, u64);
+/// A confirmed transaction, read from one store snapshot.
+struct Located {
+    location: oxchain_storage::TxLocation,
+    block: oxchain_primitives::Block,
+    tx: Transaction,
+    /// The snapshot's tip height.
+    tip: u64,
+}
 
-/// Blocks on top of a best-chain block at `height`, its own included. The tip snapshot is
-/// published after the store commits, so a block just stored may be above it: count 1.
+/// Blocks on top of a best-chain block at `height`, its own included, with `tip` read
+/// from the same snapshot (so `height <= tip`).
 fn confirmations(tip: u64, height: u64) -> u64 {
-    tip.max(height) - height + 1
+    tip.saturating_sub(height) + 1
 }
 
 fn locate(state: &AppState, txid: &Txid) -> Result<Option<Located>, ApiError> {
-    let store = &state.inner.store;
-    let Some(location) = store.tx_location(txid)? else {
+    // One snapshot: the location, the block and the tip agree even across a reorg.
+    let snapshot = state.inner.store.snapshot()?;
+    let Some(location) = snapshot.tx_location(txid)? else {
         return Ok(None);
     };
-    let block = store
+    let block = snapshot
         .block(&location.block)?
         .ok_or_else(|| ApiError::internal(format!("no body for {}", location.block)))?;
     let tx = block
@@ -371,8 +383,13 @@ fn locate(state: &AppState, txid: &Txid) -> Result<Option<Located>, ApiError> {
         .get(location.position as usize)
         .cloned()
         .ok_or_else(|| ApiError::internal(format!("txid {txid} indexed past its block")))?;
-    let tip = state.chain().tip().height.0;
-    Ok(Some((location, tx, tip)))
+    let tip = snapshot.tip()?.height.0;
+    Ok(Some(Located {
+        location,
+        block,
+        tx,
+        tip,
+    }))
 }
 
 /// A merkle inclusion proof.
@@ -407,16 +424,17 @@ pub(crate) async fn proof(
     Path(txid): Path<String>,
 ) -> Result<Json<ProofView>, ApiError> {
     let txid = parse_txid(&txid)?;
-    let Some((location, _, tip)) = locate(&state, &txid)? else {
+    let Some(Located {
+        location,
+        block,
+        tip,
+        ..
+    }) = locate(&state, &txid)?
+    else {
         return Err(ApiError::not_found(format!(
             "no confirmed transaction {txid}"
         )));
     };
-    let block = state
-        .inner
-        .store
-        .block(&location.block)?
-        .ok_or_else(|| ApiError::internal(format!("no body for {}", location.block)))?;
     let proof = MerkleProof::compute(&block.compute_txids(), location.position as usize)
         .ok_or_else(|| ApiError::internal("position outside the block"))?;
     Ok(Json(ProofView {
