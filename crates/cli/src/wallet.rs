@@ -10,8 +10,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use oxchain_consensus::genesis::dev_account_key;
 use oxchain_primitives::{Address, Amount, BlockHash, Network, Signature, Transfer};
-use oxchain_wallet::Wallet;
+use oxchain_wallet::{KeyNetwork, Wallet};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 /// Which wallet.
 #[derive(Debug, Args)]
@@ -27,6 +28,19 @@ pub(crate) struct WalletOpts {
 impl WalletOpts {
     fn wallet(&self) -> anyhow::Result<Wallet> {
         wallet_for(self.network, self.data_dir.clone())
+    }
+
+    /// The network new keys are made for.
+    fn key_network(&self) -> KeyNetwork {
+        key_network(self.network)
+    }
+}
+
+/// A network and its genesis, as keys record them.
+fn key_network(network: Network) -> KeyNetwork {
+    KeyNetwork {
+        network,
+        genesis: oxchain_consensus::ChainParams::for_network(network).genesis_hash(),
     }
 }
 
@@ -83,14 +97,16 @@ pub(crate) enum WalletCommand {
 }
 
 /// The passphrase: OXCHAIN_PASSPHRASE, or a prompt (twice for a new key).
-fn passphrase(confirm: bool) -> anyhow::Result<String> {
+fn passphrase(confirm: bool) -> anyhow::Result<Zeroizing<String>> {
     if let Ok(p) = std::env::var("OXCHAIN_PASSPHRASE") {
-        return Ok(p);
+        return Ok(Zeroizing::new(p));
     }
-    let p = rpassword::prompt_password("passphrase: ")
-        .context("reading the passphrase (or set OXCHAIN_PASSPHRASE)")?;
+    let p = Zeroizing::new(
+        rpassword::prompt_password("passphrase: ")
+            .context("reading the passphrase (or set OXCHAIN_PASSPHRASE)")?,
+    );
     if confirm {
-        let again = rpassword::prompt_password("again: ")?;
+        let again = Zeroizing::new(rpassword::prompt_password("again: ")?);
         if again != p {
             bail!("the passphrases differ");
         }
@@ -102,7 +118,7 @@ pub(crate) fn run(command: WalletCommand) -> anyhow::Result<()> {
     match command {
         WalletCommand::New { name, opts } => {
             let wallet = opts.wallet()?;
-            let key = wallet.create(&name, &passphrase(true)?)?;
+            let key = wallet.create(&name, &passphrase(true)?, opts.key_network())?;
             println!("{} {}", key.name, key.address.to_bech32(opts.network));
         }
         WalletCommand::List { opts, json } => {
@@ -125,30 +141,37 @@ pub(crate) fn run(command: WalletCommand) -> anyhow::Result<()> {
             let k = opts.wallet()?.show(&name)?;
             let address = k.address.to_bech32(opts.network);
             let public_key = hex::encode(k.public_key.as_bytes());
+            let (network, genesis) = match k.network {
+                Some(n) => (n.network.name().to_string(), Some(n.genesis.to_string())),
+                None => ("any (a version 1 key file)".to_string(), None),
+            };
             if json {
                 println!(
                     "{}",
-                    json!({"name": k.name, "address": address, "public_key": public_key})
+                    json!({"name": k.name, "address": address, "public_key": public_key,
+                           "network": k.network.map(|n| n.network.name()), "genesis": genesis})
                 );
             } else {
                 println!(
-                    "name        {}\naddress     {address}\npublic key  {public_key}",
+                    "name        {}\naddress     {address}\npublic key  {public_key}\nnetwork     {network}",
                     k.name
                 );
             }
         }
         WalletCommand::Import { name, opts } => {
-            let mut text = String::new();
+            let mut text = Zeroizing::new(String::new());
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("reading the secret from standard input")?;
             let seed = oxchain_wallet::parse_seed(&text)?;
-            let key = opts.wallet()?.import(&name, &seed, &passphrase(true)?)?;
+            let key =
+                opts.wallet()?
+                    .import(&name, &seed, &passphrase(true)?, opts.key_network())?;
             println!("{} {}", key.name, key.address.to_bech32(opts.network));
         }
         WalletCommand::Export { name, opts } => {
             let seed = opts.wallet()?.export(&name, &passphrase(false)?)?;
-            println!("{}", hex::encode(seed));
+            println!("{}", Zeroizing::new(hex::encode(*seed)).as_str());
         }
     }
     Ok(())
@@ -195,9 +218,24 @@ pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
         .unwrap_or("")
         .parse()
         .context("the node's genesis")?;
+    // A node that names a network but not its genesis is on another chain: signatures
+    // commit to the genesis, so they would be for that chain.
+    let known = key_network(network);
+    if genesis != known.genesis {
+        bail!(
+            "the node at {} says it is on {network} but its genesis is {genesis}, not {network}'s {}: \
+             it is on another chain, and nothing is signed for it",
+            args.node,
+            known.genesis
+        );
+    }
     let wallet = wallet_for(network, args.data_dir.clone())?;
     let key = match wallet.show(&args.from) {
-        Ok(_) => wallet.unlock(&args.from, &passphrase(false)?)?,
+        Ok(_) => {
+            // Before the passphrase is asked: a key of another network is refused.
+            wallet.check_network(&args.from, known)?;
+            wallet.unlock(&args.from, &passphrase(false)?, known)?
+        }
         Err(oxchain_wallet::WalletError::NotFound(_)) if network.has_dev_accounts() => {
             dev_account_key(&args.from)
         }

@@ -609,6 +609,110 @@ fn the_api_answers_the_names_it_is_given() {
     );
 }
 
+/// A wallet key records its network: `oxchain send` spends a regtest key on a regtest
+/// node, and refuses a key of another network before asking for its passphrase.
+#[test]
+fn send_refuses_a_key_of_another_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let oxchain = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_oxchain"))
+            .args(args)
+            .env("OXCHAIN_PASSPHRASE", "test passphrase")
+            .output()
+            .unwrap()
+    };
+    for network in ["regtest", "dev"] {
+        let out = oxchain(&[
+            "wallet",
+            "new",
+            network,
+            "--network",
+            network,
+            "--data-dir",
+            data_dir,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let shown = oxchain(&[
+        "wallet",
+        "show",
+        "dev",
+        "--network",
+        "dev",
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("network     dev"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
+    let node_dir = tempfile::tempdir().unwrap();
+    let node = start_node(node_dir.path());
+    let url = format!("http://{}", node.addr);
+    // alice funds the regtest key; it spends on regtest.
+    let send = |from: &str, to: &str, amount: &str| {
+        oxchain(&[
+            "send",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--amount",
+            amount,
+            "--node",
+            &url,
+            "--data-dir",
+            data_dir,
+        ])
+    };
+    let shown = oxchain(&[
+        "wallet",
+        "show",
+        "regtest",
+        "--json",
+        "--network",
+        "regtest",
+        "--data-dir",
+        data_dir,
+    ]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["network"], "regtest");
+    let address = shown["address"].as_str().unwrap().to_string();
+    let out = send("alice", &address, "5");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = oxchain(&["mine", "--node", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = send("regtest", "bob", "1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The dev key on the regtest node: refused, naming both networks.
+    let out = send("dev", "bob", "1");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("key \"dev\" signs for dev") && err.contains("not for regtest"),
+        "{err}"
+    );
+    assert!(node.interrupt().0);
+}
+
 /// `--miner-address` also takes the name of a key in the node's wallet.
 #[test]
 fn the_miner_address_can_be_a_wallet_key_name() {

@@ -18,7 +18,8 @@ pub struct PublicKey(pub [u8; 32]);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature(pub [u8; 64]);
 
-/// An Ed25519 signing key. Its bytes never appear in `Debug` output.
+/// An Ed25519 signing key. Its bytes never appear in `Debug` output, and are wiped when
+/// it is dropped.
 #[derive(Clone)]
 pub struct SecretKey(ed25519_zebra::SigningKey);
 
@@ -157,6 +158,12 @@ impl SecretKey {
     /// Signs `message`.
     pub fn sign(&self, message: &[u8]) -> Signature {
         Signature(self.0.sign(message).to_bytes())
+    }
+}
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
