@@ -199,12 +199,31 @@ fn main() {
 
     // Key files: one the wallet writes (passphrase "fuzz", as the target opens it), and
     // the node's miner.key.
+    // Also: the same file with cheap derivation parameters (fast to mutate; they are
+    // authenticated, so it does not open), and a version 1 file.
     let wallet = oxchain_wallet::Wallet::new(dir.path().join("wallet"));
+    let regtest = oxchain_wallet::KeyNetwork {
+        network: oxchain_primitives::Network::Regtest,
+        genesis: oxchain_consensus::ChainParams::regtest().genesis_hash(),
+    };
     wallet
-        .import("k", &[7; 32], "fuzz")
+        .import("k", &[7; 32], "fuzz", regtest)
         .expect("the wallet writes a key");
     let key = std::fs::read(dir.path().join("wallet").join("k.key.json")).expect("read");
     write("key_files", "wallet-key", &key);
+    let mut cheap: serde_json::Value = serde_json::from_slice(&key).expect("a key file is JSON");
+    cheap["kdf"]["memory_kib"] = 8.into();
+    cheap["kdf"]["passes"] = 1.into();
+    write(
+        "key_files",
+        "wallet-key-cheap",
+        cheap.to_string().as_bytes(),
+    );
+    write(
+        "key_files",
+        "wallet-key-v1",
+        include_bytes!("../../crates/wallet/tests/fixtures/legacy-v1.key.json"),
+    );
     oxchain_node::keys::miner_address(dir.path()).expect("the node writes miner.key");
     let miner = std::fs::read(dir.path().join("miner.key")).expect("read");
     write("key_files", "miner-key", &miner);

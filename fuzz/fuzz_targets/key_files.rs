@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(seed) = wallet.export("k", PASSPHRASE) {
         let info = shown.as_ref().expect("a key that opens shows");
-        assert_eq!(SecretKey::from_seed(seed).public_key(), info.public_key);
+        assert_eq!(SecretKey::from_seed(*seed).public_key(), info.public_key);
     }
 
     let miner_key = dir.path().join("miner.key");
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
     match oxchain_node::keys::miner_address(dir.path()) {
         Ok(address) => {
             let seed = seed.expect("miner.key read as a key holds 64 hex digits");
-            let key = SecretKey::from_seed(seed).public_key();
+            let key = SecretKey::from_seed(*seed).public_key();
             assert_eq!(address, Address::from_public_key(&key));
         }
         Err(_) => assert!(seed.is_none(), "64 hex digits are refused as miner.key"),
