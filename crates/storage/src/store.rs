@@ -86,7 +86,7 @@ pub struct Store {
 
 /// Tells when every handle on a [`Store`] is gone, and so the directory's lock is free.
 #[derive(Debug, Clone)]
-pub struct StoreClosed(std::sync::Weak<Inner>);
+pub struct StoreClosed(std::sync::Weak<()>);
 
 impl StoreClosed {
     /// Whether every handle on the store is gone.
@@ -101,6 +101,10 @@ struct Inner {
     genesis: BlockHash,
     // Held for the lock; released on drop.
     _lock: File,
+    /// Dropped last (fields drop in order): gone only once the database is closed and
+    /// the lock released, which is what [`StoreClosed`] watches. (The `Inner` itself
+    /// counts as gone as soon as its last handle is, while redb may still be closing.)
+    closing: Arc<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -141,6 +145,7 @@ fn create_fresh(
             genesis: params.genesis_hash(),
             // A second handle on the same open lock file: closing it keeps the lock.
             _lock: lock.try_clone().map_err(io(&dir.join(LOCK_FILE)))?,
+            closing: Arc::new(()),
         }),
     };
     let mut w = store.begin_write()?;
@@ -158,7 +163,7 @@ impl Store {
     /// A watch on this store's closing: a node that stops waits on it, so that a
     /// restart on the same directory finds the lock free.
     pub fn closed(&self) -> StoreClosed {
-        StoreClosed(Arc::downgrade(&self.inner))
+        StoreClosed(Arc::downgrade(&self.inner.closing))
     }
 
     /// Opens (or creates) the store in `dir` for the network of `params`.
@@ -231,6 +236,7 @@ impl Store {
                 dir: dir.to_path_buf(),
                 genesis: params.genesis_hash(),
                 _lock: lock,
+                closing: Arc::new(()),
             }),
         };
         if store.check_meta(params)? {
