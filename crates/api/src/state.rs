@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use oxchain_chain::{ChainEvent, ChainView, Submitter};
 use oxchain_consensus::ChainParams;
-use oxchain_consensus::genesis::{dev_account_address, dev_account_key};
+use oxchain_consensus::genesis::{self, dev_account_address, dev_account_key};
 use oxchain_miner::MiningHandle;
 use oxchain_primitives::{Address, SecretKey, Transfer, Txid};
 use oxchain_storage::Store;
@@ -86,7 +86,7 @@ impl AppState {
             parts.chain.subscribe(),
         );
         let dev_keys = if params.network.has_dev_accounts() {
-            oxchain_consensus::genesis::DEV_ACCOUNTS
+            genesis::DEV_ACCOUNTS
                 .iter()
                 .map(|name| (*name, dev_account_key(name)))
                 .collect()
@@ -158,7 +158,7 @@ impl AppState {
     }
 
     /// An address given in a request: bech32 of this network, or on dev and regtest a dev
-    /// account name.
+    /// account's name.
     pub(crate) fn parse_address(&self, what: &str, text: &str) -> Result<Address, ApiError> {
         let text = text.trim();
         if text.is_empty() {
@@ -167,22 +167,52 @@ impl AppState {
                 format!("{what} is empty"),
             ));
         }
-        match Address::parse(text, self.network()) {
+        let network = self.network();
+        match Address::parse(text, network) {
             Ok(address) => Ok(address),
-            Err(e)
-                if self.network().has_dev_accounts()
-                    && oxchain_consensus::genesis::is_dev_account_name(text) =>
-            {
-                let _ = e;
+            Err(_) if network.has_dev_accounts() && genesis::is_dev_account(text) => {
                 Ok(dev_account_address(text))
+            }
+            Err(_) if network.has_dev_accounts() && genesis::is_dev_account_name(text) => {
+                Err(ApiError::bad_request(
+                    "bad_address",
+                    format!(
+                        "{what} {text:?} is neither a {network} address nor a dev account ({})",
+                        genesis::DEV_ACCOUNTS.join(" ")
+                    ),
+                ))
             }
             Err(e) => Err(ApiError::bad_request(
                 "bad_address",
-                format!(
-                    "{what} {text:?} is not an address of the {} network: {e}",
-                    self.network()
-                ),
+                format!("{what} {text:?} is not an address of the {network} network: {e}"),
             )),
+        }
+    }
+
+    /// A tutorial route's recipient (ADR 0024): as [`AppState::parse_address`], and on dev
+    /// and regtest any other short word, as the tutorials' own example sends coins to
+    /// `"someone-other-address"`. That word becomes the address of the key made from it
+    /// (as dev accounts' are), which the answer's note names.
+    pub(crate) fn tutorial_recipient(
+        &self,
+        text: &str,
+    ) -> Result<(Address, Option<String>), ApiError> {
+        match self.parse_address("recipient", text) {
+            Ok(address) => Ok((address, None)),
+            Err(_)
+                if self.network().has_dev_accounts()
+                    && genesis::is_dev_account_name(text.trim()) =>
+            {
+                let text = text.trim();
+                let address = dev_account_address(text);
+                let note = format!(
+                    "recipient {text:?} is neither an address nor a dev account: the coins go \
+                     to {}, the address this node makes from that name",
+                    address.to_bech32(self.network())
+                );
+                Ok((address, Some(note)))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -195,10 +225,15 @@ impl AppState {
         if let Some(key) = self.inner.dev_keys.get(sender) {
             return Ok(key.clone());
         }
-        if self.network().has_dev_accounts()
-            && oxchain_consensus::genesis::is_dev_account_name(sender)
-        {
-            return Ok(dev_account_key(sender));
+        if self.network().has_dev_accounts() {
+            return Err(ApiError::bad_request(
+                "unknown_account",
+                format!(
+                    "unknown account {sender:?} (dev accounts: {}): the node signs only for \
+                     these; send a signed transfer to POST /v1/transactions for any other key",
+                    genesis::DEV_ACCOUNTS.join(" ")
+                ),
+            ));
         }
         Err(ApiError::bad_request(
             "unknown_sender",

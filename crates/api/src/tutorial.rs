@@ -39,6 +39,10 @@ pub(crate) struct Queued {
     pub message: String,
     /// The transfer's txid (`/v1/transactions/{txid}`).
     pub txid: String,
+    /// When the recipient was a name that is neither an address nor a dev account: the
+    /// address the coins went to (ADR 0024).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `GET /`: the tutorial's health check; a browser (one that accepts `text/html`) gets
@@ -144,10 +148,12 @@ pub(crate) async fn mine(State(state): State<AppState>) -> Result<Json<Forged>, 
 /// The Flask tutorial's transaction.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct NewTransaction {
-    /// A dev account name (dev and regtest) the node signs for.
+    /// A dev account name (dev and regtest: alice, bob, charlie, dave, eve) the node
+    /// signs for.
     #[schema(value_type = String)]
     sender: Option<Value>,
-    /// An address, or a dev account name on dev and regtest.
+    /// An address, or a dev account name on dev and regtest; there, any other short word
+    /// is taken too and the answer's `note` names the address it became.
     #[schema(value_type = String)]
     recipient: Option<Value>,
     /// Coins, at most 8 decimals.
@@ -174,12 +180,13 @@ pub(crate) async fn transactions_new(
     else {
         return Err(missing(&absent));
     };
-    let (txid, next_height) = sign_and_submit(&state, &sender, &recipient, &amount).await?;
+    let done = sign_and_submit(&state, &sender, &recipient, &amount).await?;
     Ok((
         StatusCode::CREATED,
         Json(Queued {
-            message: format!("Transaction will be added to Block {next_height}"),
-            txid: txid.to_string(),
+            message: format!("Transaction will be added to Block {}", done.next_height),
+            txid: done.txid.to_string(),
+            note: done.note,
         }),
     ))
 }
@@ -187,10 +194,12 @@ pub(crate) async fn transactions_new(
 /// The Socket.io tutorial's transaction.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct SocketTransaction {
-    /// A dev account name (dev and regtest) the node signs for.
+    /// A dev account name (dev and regtest: alice, bob, charlie, dave, eve) the node
+    /// signs for.
     #[schema(value_type = String)]
     sender: Option<Value>,
-    /// An address, or a dev account name on dev and regtest.
+    /// An address, or a dev account name on dev and regtest; there, any other short word
+    /// is taken too and the answer's `note` names the address it became.
     #[schema(value_type = String)]
     receiver: Option<Value>,
     /// Coins, at most 8 decimals.
@@ -217,10 +226,11 @@ pub(crate) async fn transaction(
     else {
         return Err(missing(&absent));
     };
-    let (txid, _) = sign_and_submit(&state, &sender, &receiver, &amount).await?;
+    let done = sign_and_submit(&state, &sender, &receiver, &amount).await?;
     Ok(Json(Queued {
         message: "transaction success".into(),
-        txid: txid.to_string(),
+        txid: done.txid.to_string(),
+        note: done.note,
     }))
 }
 
@@ -294,17 +304,30 @@ fn plain_decimal(text: &str) -> Option<String> {
 
 /// Signs a transfer from a sender the node holds a key for, and submits it. Returns its
 /// txid and the height of the next block.
+/// A transfer the node signed and queued.
+struct Submitted {
+    txid: Txid,
+    /// The block it is meant for.
+    next_height: u64,
+    /// What became of a recipient that was only a name.
+    note: Option<String>,
+}
+
 async fn sign_and_submit(
     state: &AppState,
     sender: &Value,
     recipient: &Value,
     amount: &Value,
-) -> Result<(Txid, u64), ApiError> {
+) -> Result<Submitted, ApiError> {
     let key = state.signing_key(text("sender", sender)?)?;
-    let to = state.parse_address("recipient", text("recipient", recipient)?)?;
+    let (to, note) = state.tutorial_recipient(text("recipient", recipient)?)?;
     let amount = parse_coins(amount)?;
     let txid = state.sign_and_submit(key, to, amount, TUTORIAL_FEE).await?;
-    Ok((txid, state.chain().tip().height.0 + 1))
+    Ok(Submitted {
+        txid,
+        next_height: state.chain().tip().height.0 + 1,
+        note,
+    })
 }
 
 /// A refused transfer as an API error (counted in the metrics by its code word).

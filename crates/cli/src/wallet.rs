@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use oxchain_consensus::genesis::dev_account_key;
+use oxchain_consensus::genesis::{self, dev_account_key};
 use oxchain_primitives::{Address, Amount, BlockHash, Network, Signature, Transfer};
 use oxchain_wallet::{KeyNetwork, Wallet};
 use serde_json::json;
@@ -186,6 +186,10 @@ pub(crate) struct SendArgs {
     /// The recipient's address (or, on dev and regtest, a dev account name).
     #[arg(long)]
     to: String,
+    /// On dev and regtest: take a `--to` that is neither an address nor a dev account as
+    /// a new name (the coins go to the address made from it, as the tutorials' routes do).
+    #[arg(long)]
+    to_new_name: bool,
     /// Coins, at most 8 decimals.
     #[arg(long, allow_negative_numbers = true)]
     amount: Amount,
@@ -236,19 +240,42 @@ pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
             wallet.check_network(&args.from, known)?;
             wallet.unlock(&args.from, &passphrase(false)?, known)?
         }
-        Err(oxchain_wallet::WalletError::NotFound(_)) if network.has_dev_accounts() => {
+        Err(oxchain_wallet::WalletError::NotFound(_))
+            if network.has_dev_accounts() && genesis::is_dev_account(&args.from) =>
+        {
             dev_account_key(&args.from)
         }
+        Err(oxchain_wallet::WalletError::NotFound(_)) if network.has_dev_accounts() => bail!(
+            "unknown account {:?}: no key of that name in the wallet, and the dev accounts are {}",
+            args.from,
+            genesis::DEV_ACCOUNTS.join(" ")
+        ),
         Err(e) => return Err(e.into()),
     };
     let to = match Address::parse(&args.to, network) {
         Ok(address) => address,
-        Err(_)
-            if network.has_dev_accounts()
-                && oxchain_consensus::genesis::is_dev_account_name(&args.to) =>
-        {
-            oxchain_consensus::genesis::dev_account_address(&args.to)
+        Err(_) if network.has_dev_accounts() && genesis::is_dev_account(&args.to) => {
+            genesis::dev_account_address(&args.to)
         }
+        Err(_)
+            if args.to_new_name
+                && network.has_dev_accounts()
+                && genesis::is_dev_account_name(&args.to) =>
+        {
+            let address = genesis::dev_account_address(&args.to);
+            println!(
+                "note: {:?} is a new name: the coins go to {}, the address made from it",
+                args.to,
+                address.to_bech32(network)
+            );
+            address
+        }
+        Err(_) if network.has_dev_accounts() => bail!(
+            "--to {:?} is neither a {network} address nor a dev account ({}); to send to the \
+             address made from that name, add --to-new-name",
+            args.to,
+            genesis::DEV_ACCOUNTS.join(" ")
+        ),
         Err(e) => bail!("--to {:?} is not a {network} address: {e}", args.to),
     };
     let from = Address::from_public_key(&key.public_key());

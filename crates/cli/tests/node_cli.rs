@@ -713,6 +713,58 @@ fn send_refuses_a_key_of_another_network() {
     assert!(node.interrupt().0);
 }
 
+/// `oxchain send` on regtest: an unknown sender is said to be unknown, and a recipient
+/// that is neither an address nor a dev account is refused unless `--to-new-name`.
+#[test]
+fn send_says_which_names_are_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path());
+    let url = format!("http://{}", node.addr);
+    let data_dir = dir.path().to_str().unwrap();
+    let send = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_oxchain"))
+            .args([
+                "send",
+                "--amount",
+                "1",
+                "--node",
+                &url,
+                "--data-dir",
+                data_dir,
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = send(&["--from", "mallory", "--to", "bob"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"unknown account "mallory""#) && err.contains("alice bob charlie dave eve"),
+        "{err}"
+    );
+    let out = send(&["--from", "alice", "--to", "bbo"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"--to "bbo" is neither a regtest address nor a dev account"#)
+            && err.contains("--to-new-name"),
+        "{err}"
+    );
+    let out = send(&["--from", "alice", "--to", "bbo", "--to-new-name"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(r#"note: "bbo" is a new name: the coins go to oxr1"#),
+        "{text}"
+    );
+    assert!(node.interrupt().0);
+}
+
 /// `--miner-address` also takes the name of a key in the node's wallet.
 #[test]
 fn the_miner_address_can_be_a_wallet_key_name() {

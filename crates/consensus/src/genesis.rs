@@ -71,9 +71,15 @@ pub(crate) fn build_genesis(params: &ChainParams) -> Block {
     block
 }
 
-/// Whether `text` can name a dev account where an address is also accepted (API routes,
-/// `oxchain send`): a short word of letters, digits, `-` and `_`, and not a mistyped
-/// address (those start with a network prefix and its `1` separator).
+/// Whether `text` is the name of one of the funded dev accounts ([`DEV_ACCOUNTS`]).
+pub fn is_dev_account(text: &str) -> bool {
+    DEV_ACCOUNTS.contains(&text)
+}
+
+/// Whether `text` could be a name where an address is also accepted (the tutorials'
+/// recipients, `oxchain send --to-new-name`): a short word of letters, digits, `-` and
+/// `_`, and not a mistyped address (those start with a network prefix and its `1`
+/// separator). Only [`is_dev_account`] names are funded.
 pub fn is_dev_account_name(text: &str) -> bool {
     let looks_like_address = text.starts_with("ox") && text.contains('1');
     !text.is_empty()

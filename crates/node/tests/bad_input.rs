@@ -94,9 +94,9 @@ bad_input! {
     empty_sender: POST "/transactions/new", tx(r#""""#, "1")
         => 400, "bad_sender", "sender is empty";
     unknown_sender_address: POST "/transactions/new", tx(r#""oxr1gdjvr6u8stzxg3sz9zqxulzllvcl9tk2jhdt77""#, "1")
-        => 400, "unknown_sender", "holds no key";
-    unknown_sender_name_has_nothing: POST "/transaction", r#"{"sender": "zed", "receiver": "bob", "amount": 1}"#
-        => 400, "insufficient_funds", "has 0";
+        => 400, "unknown_account", "(dev accounts: alice bob charlie dave eve)";
+    unknown_sender_name: POST "/transaction", r#"{"sender": "zed", "receiver": "bob", "amount": 1}"#
+        => 400, "unknown_account", r#"unknown account "zed" (dev accounts: alice"#;
     overdraft_says_the_balance: POST "/transactions/new", tx(r#""alice""#, "10001")
         => 400, "insufficient_funds", "the sender has 10000";
     bad_recipient: POST "/transactions/new", r#"{"sender": "alice", "recipient": "oxd1qqqq", "amount": 1}"#

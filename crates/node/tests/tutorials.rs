@@ -129,3 +129,61 @@ async fn the_socket_io_tutorial_walkthrough() {
     }
     node.stop().await;
 }
+
+/// Names (ADR 0024): the node signs only for the five dev accounts; a recipient that is
+/// neither an address nor a dev account is taken by the tutorial routes (their own
+/// example sends to "someone-other-address") with a note naming the address it became,
+/// and refused everywhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_names_are_said_so() {
+    let node = TestNode::start(MiningMode::OnDemand).await;
+    let (status, body) = node
+        .post_json(
+            "/transactions/new",
+            &serde_json::json!({"sender": "mallory", "recipient": "bob", "amount": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "unknown_account");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"unknown account "mallory" (dev accounts: alice bob charlie dave eve)"#),
+        "{body}"
+    );
+    // The tutorial's own example recipient: taken, with a note.
+    let (status, body) = node
+        .post_json(
+            "/transactions/new",
+            &serde_json::json!({"sender": "alice", "recipient": "someone-other-address", "amount": 5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["message"], "Transaction will be added to Block 1");
+    let note = body["note"].as_str().unwrap();
+    assert!(
+        note.contains(r#""someone-other-address" is neither an address nor a dev account"#)
+            && note.contains("oxr1"),
+        "{note}"
+    );
+    // A dev account or an address: no note.
+    let (_, body) = node
+        .post_json(
+            "/transactions/new",
+            &serde_json::json!({"sender": "alice", "recipient": "bob", "amount": 1}),
+        )
+        .await;
+    assert!(body.get("note").is_none(), "{body}");
+    // Elsewhere a typo is an error naming the dev accounts.
+    let (status, body) = node.get("/v1/accounts/bbo").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("neither a regtest address nor a dev account (alice bob charlie dave eve)"),
+        "{body}"
+    );
+    node.stop().await;
+}
