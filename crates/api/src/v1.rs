@@ -544,7 +544,44 @@ pub(crate) struct AccountView {
     pub nonce: u64,
     /// The next nonce counting pending transfers.
     pub next_nonce: u64,
+    /// Transfers to and from it waiting in this node's mempool.
+    pub pending: PendingView,
 }
+
+/// An account's pending transfers, and its balance once they are all in blocks.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PendingView {
+    /// Pending transfers it sent, in nonce order (at most 50).
+    pub sent: Vec<PendingItem>,
+    /// How many it sent (all of them).
+    pub sent_count: usize,
+    /// Pending transfers to it (at most 50).
+    pub received: Vec<PendingItem>,
+    /// How many it receives (all of them).
+    pub received_count: usize,
+    /// The balance once every one of them is in a block, base units.
+    pub balance_after: u64,
+    /// The same in coins.
+    pub balance_after_coins: String,
+}
+
+/// One pending transfer, as an account sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PendingItem {
+    /// Its txid.
+    pub txid: String,
+    /// The other side: the recipient of a sent transfer, the sender of a received one.
+    pub counterparty: String,
+    /// Base units.
+    pub amount: u64,
+    /// Base units.
+    pub fee: u64,
+    /// Its nonce.
+    pub nonce: u64,
+}
+
+/// Pending transfers listed per side.
+const PENDING_LISTED: usize = 50;
 
 /// `GET /v1/accounts/{address}` (on dev and regtest also a dev account name).
 #[utoipa::path(get, path = "/v1/accounts/{address}", tag = "v1",
@@ -557,17 +594,62 @@ pub(crate) async fn account(
 ) -> Result<Json<AccountView>, ApiError> {
     let address = state.parse_address("address", &address)?;
     let account = state.inner.store.account(&address)?.unwrap_or_default();
-    let next_nonce = state
-        .chain()
-        .mempool()
-        .next_nonce(&address)
-        .unwrap_or(account.nonce);
+    let network = state.network();
+    let item = |txid: &Txid,
+                t: &oxchain_primitives::Transfer,
+                other: oxchain_primitives::Address| PendingItem {
+        txid: txid.to_string(),
+        counterparty: other.to_bech32(network),
+        amount: t.amount.units(),
+        fee: t.fee.units(),
+        nonce: t.nonce,
+    };
+    let (next_nonce, sent, sent_count, received, received_count, out, incoming) = {
+        let pool = state.chain().mempool();
+        let next_nonce = pool.next_nonce(&address).unwrap_or(account.nonce);
+        let (mut sent, mut sent_count, mut out) = (Vec::new(), 0, 0u128);
+        for (txid, t) in pool.sent_by(&address) {
+            sent_count += 1;
+            out += u128::from(t.amount.units()) + u128::from(t.fee.units());
+            if sent.len() < PENDING_LISTED {
+                sent.push(item(txid, t, t.to));
+            }
+        }
+        let (mut received, mut received_count, mut incoming) = (Vec::new(), 0, 0u128);
+        for (txid, t) in pool.iter().filter(|(_, t)| t.to == address) {
+            received_count += 1;
+            incoming += u128::from(t.amount.units());
+            if received.len() < PENDING_LISTED {
+                received.push(item(txid, t, t.sender()));
+            }
+        }
+        (
+            next_nonce,
+            sent,
+            sent_count,
+            received,
+            received_count,
+            out,
+            incoming,
+        )
+    };
+    // The mempool admits only what the balance covers, so `out` fits; clamp all the same.
+    let after = (u128::from(account.balance.units()) + incoming).saturating_sub(out);
+    let after = u64::try_from(after).unwrap_or(u64::MAX);
     Ok(Json(AccountView {
-        address: address.to_bech32(state.network()),
+        address: address.to_bech32(network),
         balance: account.balance.units(),
         balance_coins: account.balance.to_string(),
         nonce: account.nonce,
         next_nonce,
+        pending: PendingView {
+            sent,
+            sent_count,
+            received,
+            received_count,
+            balance_after: after,
+            balance_after_coins: oxchain_primitives::Amount::from_units(after).to_string(),
+        },
     }))
 }
 

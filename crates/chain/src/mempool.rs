@@ -388,6 +388,14 @@ impl Mempool {
             .collect()
     }
 
+    /// `sender`'s pending transfers with their txids, in nonce order.
+    pub fn sent_by(&self, sender: &Address) -> impl Iterator<Item = (&Txid, &Transfer)> {
+        self.senders
+            .get(sender)
+            .into_iter()
+            .flat_map(|q| q.entries.values().map(|e| (&e.txid, &e.transfer)))
+    }
+
     /// Every pending transfer with its txid, in no order (no sorting, no copying).
     pub fn iter(&self) -> impl Iterator<Item = (&Txid, &Transfer)> {
         self.senders

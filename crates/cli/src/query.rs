@@ -266,6 +266,31 @@ pub(crate) fn run(query: Query) -> anyhow::Result<()> {
                 "balance  {} coins",
                 v["balance_coins"].as_str().unwrap_or("?")
             );
+            let pending = &v["pending"];
+            let (sent, received) = (
+                pending["sent_count"].as_u64().unwrap_or(0),
+                pending["received_count"].as_u64().unwrap_or(0),
+            );
+            if sent + received > 0 {
+                println!(
+                    "pending  {sent} sent, {received} received: {} coins once they are in blocks",
+                    pending["balance_after_coins"].as_str().unwrap_or("?")
+                );
+                let lines = |side: &str, word: &str, dir: &str| {
+                    for t in pending[side].as_array().into_iter().flatten() {
+                        println!(
+                            "  {word} {} coins {dir} {} (fee {}, nonce {}) txid {}",
+                            units(&t["amount"]),
+                            t["counterparty"].as_str().unwrap_or("?"),
+                            units(&t["fee"]),
+                            t["nonce"],
+                            t["txid"].as_str().unwrap_or("?")
+                        );
+                    }
+                };
+                lines("sent", "out", "to");
+                lines("received", "in ", "from");
+            }
             println!("nonce    {} (next {})", v["nonce"], v["next_nonce"]);
         }
         Query::Mine { .. } => {

@@ -205,6 +205,10 @@ pub(crate) struct SendArgs {
     /// The data directory holding the wallet (default: the platform data dir/oxchain/NETWORK).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Wait for the transfer's first confirmation (Ctrl-C stops waiting; the transfer
+    /// stays pending).
+    #[arg(long)]
+    wait: bool,
 }
 
 pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
@@ -325,11 +329,63 @@ pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
                 .unwrap_or("the node refused the transfer")
         );
     }
+    let txid = answer["txid"].as_str().unwrap_or("?").to_string();
     println!(
-        "sent {} coins to {}: txid {}",
+        "sent {} coins to {}: txid {txid}",
         transfer.amount,
         to.to_bech32(network),
-        answer["txid"].as_str().unwrap_or("?")
     );
+    println!("fee      {} coins", transfer.fee);
+    println!("pending: in the mempool of {}", args.node);
+    if args.wait {
+        wait_for_confirmation(&args.node, &txid)?;
+    }
     Ok(())
+}
+
+/// Polls the node until `txid` is in a block, with a spinner on a terminal.
+fn wait_for_confirmation(node: &str, txid: &str) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let started = std::time::Instant::now();
+    let terminal = std::io::stderr().is_terminal();
+    let frames = ['|', '/', '-', '\\'];
+    let mut last_line = std::time::Instant::now();
+    let mut tick = 0usize;
+    loop {
+        tick += 1;
+        let (status, tx) =
+            crate::query::call(node, "GET", &format!("/v1/transactions/{txid}"), "")?;
+        match (status, tx["status"].as_str()) {
+            (200, Some("confirmed")) => {
+                if terminal {
+                    eprint!("\r\x1b[2K");
+                }
+                println!(
+                    "confirmed: block {} at height {} ({:.0} s)",
+                    tx["block"].as_str().unwrap_or("?"),
+                    tx["height"],
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
+            (200, _) => {}
+            (404, _) => bail!(
+                "the node no longer knows {txid}: it left the mempool without a block \
+                 (replaced, or evicted by higher fees)"
+            ),
+            (other, _) => bail!("the node answered {other} about {txid}"),
+        }
+        let waited = started.elapsed().as_secs();
+        if terminal {
+            eprint!(
+                "\r{} waiting for the first confirmation ({waited} s; Ctrl-C stops waiting, the transfer stays pending)",
+                frames[tick % frames.len()]
+            );
+            let _ = std::io::stderr().flush();
+        } else if last_line.elapsed() >= std::time::Duration::from_secs(10) {
+            eprintln!("waiting for the first confirmation ({waited} s)");
+            last_line = std::time::Instant::now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }

@@ -765,6 +765,85 @@ fn send_says_which_names_are_unknown() {
     assert!(node.interrupt().0);
 }
 
+/// `oxchain send` says what it paid and where the transfer waits; `account` shows it
+/// pending on both sides; `send --wait` returns once a block holds it.
+#[test]
+fn send_shows_the_pending_transfer_and_waits_for_its_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node(dir.path());
+    let url = format!("http://{}", node.addr);
+    let oxchain = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_oxchain"))
+            .args(args)
+            .args(["--node", &url])
+            .output()
+            .unwrap()
+    };
+    let out = oxchain(&["send", "--from", "alice", "--to", "bob", "--amount", "2"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("fee      0.00001 coins")
+            && text.contains(&format!("pending: in the mempool of {url}")),
+        "{text}"
+    );
+    let alice = String::from_utf8_lossy(&oxchain(&["account", "alice"]).stdout).into_owned();
+    assert!(
+        alice.contains("balance  10000 coins")
+            && alice
+                .contains("pending  1 sent, 0 received: 9997.99999 coins once they are in blocks")
+            && alice.contains("  out 2 coins to oxr1"),
+        "{alice}"
+    );
+    let bob = String::from_utf8_lossy(&oxchain(&["account", "bob"]).stdout).into_owned();
+    assert!(
+        bob.contains("pending  0 sent, 1 received: 10002 coins once they are in blocks")
+            && bob.contains("  in  2 coins from oxr1"),
+        "{bob}"
+    );
+    // --wait: the send returns once a block holds its transfer.
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args([
+            "send", "--from", "alice", "--to", "bob", "--amount", "1", "--wait",
+        ])
+        .args(["--node", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mine once the transfer is pending; the waiting send is killed if it outlives 30 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut mined = false;
+    while waiting.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        let alice = oxchain(&["account", "alice"]);
+        if !mined && String::from_utf8_lossy(&alice.stdout).contains("2 sent") {
+            mined = oxchain(&["mine"]).status.success();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = waiting.kill();
+    let out = waiting.wait_with_output().unwrap();
+    assert!(
+        mined,
+        "the --wait transfer never became pending, or mining failed"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("confirmed: block ") && text.contains("at height 1"),
+        "{text}"
+    );
+    assert!(node.interrupt().0);
+}
+
 /// `--miner-address` also takes the name of a key in the node's wallet.
 #[test]
 fn the_miner_address_can_be_a_wallet_key_name() {
