@@ -34,6 +34,9 @@ pub(crate) struct DevnetArgs {
     mine: MiningMode,
 }
 
+/// Each node's output (its logs), in its data directory.
+const LOG_FILE: &str = "node.log";
+
 struct Node {
     index: u16,
     api: String,
@@ -77,7 +80,7 @@ pub(crate) fn run(args: DevnetArgs) -> anyhow::Result<()> {
             let p2p = format!("127.0.0.1:{}", args.base_port + 1000 + i);
             let dir = root.join(format!("node-{i}"));
             std::fs::create_dir_all(&dir)?;
-            let log = std::fs::File::create(dir.join("node.log"))?;
+            let log = std::fs::File::create(dir.join(LOG_FILE))?;
             let mut command = Command::new(&exe);
             command
                 .args([
@@ -115,10 +118,15 @@ pub(crate) fn run(args: DevnetArgs) -> anyhow::Result<()> {
         Ok(())
     })();
     let stop = stop_flag()?;
-    let result = started.and_then(|()| watch(&mut nodes, &root, &stop));
+    let result = started.and_then(|()| watch(&mut nodes, &root, temporary, &stop));
     stop_all(&mut nodes);
-    if temporary {
+    if temporary && result.is_ok() {
         let _ = std::fs::remove_dir_all(&root);
+    } else if temporary {
+        println!(
+            "the network's data and logs are kept in {} to look into",
+            root.display()
+        );
     } else {
         println!(
             "the network is kept in {}: `oxchain devnet --dir {}` restarts it",
@@ -161,6 +169,7 @@ fn signal_hook_flag(
 fn watch(
     nodes: &mut [Node],
     root: &Path,
+    temporary: bool,
     stop: &std::sync::atomic::AtomicBool,
 ) -> anyhow::Result<()> {
     let tty = std::io::stdout().is_terminal();
@@ -186,6 +195,15 @@ fn watch(
             n.dir.display()
         );
     }
+    println!(
+        "logs: {} (node 0; the others likewise){}",
+        nodes[0].dir.join(LOG_FILE).display(),
+        if temporary {
+            ", deleted at the end unless a node fails: --dir DIR keeps them"
+        } else {
+            ""
+        }
+    );
     println!("explorer: http://{}/explorer/", nodes[0].api);
     println!(
         "API docs: http://{}/docs   events: ws://{}/v1/events",
@@ -200,7 +218,7 @@ fn watch(
                 bail!(
                     "node {} exited ({status}); see {}",
                     n.index,
-                    n.dir.join("node.log").display()
+                    n.dir.join(LOG_FILE).display()
                 );
             }
         }

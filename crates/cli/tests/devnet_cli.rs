@@ -192,3 +192,54 @@ fn a_three_node_devnet_mines_relays_stops_and_restarts() {
     });
     interrupt(devnet, &apis, dir.path());
 }
+
+/// The banner names the nodes' log file; a devnet without `--dir` deletes it (with the
+/// rest of its directory) at a clean end, and says that `--dir` keeps it.
+#[test]
+fn the_banner_names_the_log_files() {
+    use std::io::{BufRead, BufReader};
+    let mut devnet = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args([
+            "devnet",
+            "--nodes",
+            "1",
+            "--mine",
+            "off",
+            "--base-port",
+            "25460",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(devnet.stdout.take().unwrap()).lines();
+    let mut log = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("logs: ") {
+            assert!(rest.contains("--dir DIR keeps them"), "{line}");
+            log = rest.split(' ').next().map(std::path::PathBuf::from);
+            break;
+        }
+    }
+    let log = log.expect("a logs: line in the banner");
+    assert!(log.ends_with("node-0/node.log"), "{}", log.display());
+    wait_for("the node's log", 20, || {
+        std::fs::metadata(&log).is_ok_and(|m| m.len() > 0)
+    });
+    let pid = devnet.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::spawn(move || lines.for_each(drop));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while devnet.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "devnet did not stop within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!log.exists(), "the temporary devnet's log was kept");
+}
