@@ -107,11 +107,22 @@ pub fn router(state: AppState, access: impl Into<Access>) -> (Router, OpenApi) {
             access::refuse_cross_site,
         ));
     let (router, mut openapi) = open.merge(same_site).merge(guarded).split_for_parts();
+    // oxchain's own, not the defaults utoipa takes from the crate that builds the document.
     openapi.info.title = "oxchain node API".into();
+    openapi.info.version = env!("CARGO_PKG_VERSION").into();
+    openapi.info.contact = None;
+    openapi.info.license = Some(
+        utoipa::openapi::LicenseBuilder::new()
+            .name(env!("CARGO_PKG_LICENSE"))
+            .identifier(Some(env!("CARGO_PKG_LICENSE")))
+            .build(),
+    );
     openapi.info.description = Some(
         "The tutorials' routes (/, /chain, /mine, /transactions/new, /transaction, /nodes, \
          /nodes/register, /nodes/resolve) and the versioned /v1 API of an oxchain node. Amounts in /v1 are base units (1 coin = \
-         100,000,000)."
+         100,000,000). Every route answers only a Host that is an IP address, localhost or a \
+         name given with --api-host (403 host_not_allowed); routes that change the node refuse \
+         pages of other sites (403 cross_site)."
             .into(),
     );
     let spec = openapi.clone();

@@ -252,6 +252,12 @@ async fn the_openapi_document_and_the_router_hold_the_same_routes() {
     let node = TestNode::start(MiningMode::OnDemand).await;
     let (status, spec) = node.get("/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
+    // oxchain's own info, not the defaults of the crate that builds the document.
+    let info = &spec["info"];
+    assert_eq!(info["title"], "oxchain node API");
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(info["license"]["name"], "MIT OR Apache-2.0");
+    assert!(info.get("contact").is_none(), "{info}");
     let mut documented = BTreeSet::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for method in ["get", "post", "put", "delete", "patch"] {
