@@ -122,18 +122,34 @@ async fn peer_by_api(state: &AppState, url: &str) -> Result<String, String> {
 
 /// Dials an address given to the API: a node's API URL, a multiaddr, or `HOST:PORT` of
 /// a p2p listener.
-async fn add_peer(state: &AppState, address: &str) -> Result<(), ApiError> {
+/// Adds a peer by `address`, with one meaning everywhere (as `--peer`): `http://HOST:PORT`
+/// is a node's HTTP API; a multiaddr or `HOST:PORT` is its p2p address. Says which it
+/// took the address for.
+async fn add_peer(state: &AppState, address: &str) -> Result<&'static str, ApiError> {
     let address = address.trim();
-    if address.starts_with('/') {
-        return net(state)?
-            .dial(address)
-            .map_err(|e| ApiError::bad_request("bad_peer", e.to_string()));
+    if address.starts_with("http://") || address.starts_with("https://") {
+        let url = api_url(address)?;
+        return peer_by_api(state, &url)
+            .await
+            .map(|_| "the node whose HTTP API is there")
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "peer_unreachable",
+                    format!("{e} (tried as a node's HTTP API address)"),
+                )
+            });
     }
-    let url = api_url(address)?;
-    peer_by_api(state, &url)
-        .await
-        .map(|_| ())
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "peer_unreachable", e))
+    net(state)?.dial(address).map_err(|e| {
+        ApiError::bad_request(
+            "bad_peer",
+            format!(
+                "{e} (tried as a p2p address, a multiaddr or HOST:PORT; a node's HTTP API is \
+                 given as http://HOST:PORT)"
+            ),
+        )
+    })?;
+    Ok("a p2p address")
 }
 
 /// A connected peer.
@@ -189,7 +205,9 @@ pub(crate) async fn peers(State(state): State<AppState>) -> Json<PeersView> {
 /// A peer to add.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct NewPeer {
-    /// A node's API address (`http://127.0.0.1:5001`), a multiaddr, or a p2p `HOST:PORT`.
+    /// A node's HTTP API as `http://HOST:PORT`, or its p2p address: a multiaddr or
+    /// `HOST:PORT` (as `--peer` takes them).
+    #[schema(min_length = 1)]
     address: String,
 }
 
@@ -203,11 +221,11 @@ pub(crate) async fn add(
     JsonOrForm(body): JsonOrForm<NewPeer>,
 ) -> Result<(StatusCode, Json<crate::tutorial::Message>), ApiError> {
     net(&state)?;
-    add_peer(&state, &body.address).await?;
+    let taken_as = add_peer(&state, &body.address).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(crate::tutorial::Message {
-            message: format!("dialing {}", body.address),
+            message: format!("dialing {} ({taken_as})", body.address.trim()),
         }),
     ))
 }

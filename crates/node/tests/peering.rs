@@ -175,6 +175,50 @@ async fn v1_peers_adds_a_peer_and_events_say_so() {
         .post_json("/v1/peers", &json!({"address": "not an address"}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("tried as a p2p address"),
+        "{body}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// `HOST:PORT` means a p2p address in `POST /v1/peers`, as in `--peer`: the node dials
+/// it (it used to be taken for an HTTP API address, and failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_peers_takes_host_port_as_a_p2p_address() {
+    let a = TestNode::start(MiningMode::OnDemand).await;
+    let b = TestNode::start(MiningMode::OnDemand).await;
+    let p2p = b.started.p2p[0].clone();
+    // "/ip4/127.0.0.1/tcp/PORT/..." as "127.0.0.1:PORT".
+    let port = p2p
+        .split("/tcp/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let (status, body) = a
+        .post_json(
+            "/v1/peers",
+            &json!({"address": format!("127.0.0.1:{port}")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(a p2p address)"),
+        "{body}"
+    );
+    wait_for("b among a's peers", async || {
+        a.get("/v1/peers").await.1["count"].as_u64().unwrap() >= 1
+    })
+    .await;
     a.stop().await;
     b.stop().await;
 }
