@@ -179,7 +179,15 @@ pub(crate) fn run(query: Query) -> anyhow::Result<()> {
         ),
         _ => bail!("the argument may only hold letters, digits, '-' and '_'"),
     };
-    let (status, v) = call(&opts.node, method, &path, &body)?;
+    let progress = match &query {
+        Query::Mine { count, opts } if !opts.json => Some(MineProgress::start(&opts.node, *count)?),
+        _ => None,
+    };
+    let answer = call(&opts.node, method, &path, &body);
+    if let Some(progress) = progress {
+        progress.stop();
+    }
+    let (status, v) = answer?;
     if !(200..300).contains(&status) {
         bail!(
             "{}",
@@ -304,6 +312,82 @@ pub(crate) fn run(query: Query) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What `mine --count N` waits for, said before it waits, and its progress while it does:
+/// a node that mines continuously mines the blocks at the network's difficulty, so N
+/// blocks take about N block times.
+struct MineProgress {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MineProgress {
+    fn start(node: &str, count: u64) -> anyhow::Result<MineProgress> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let (status, v) = call(node, "GET", "/v1/status", "")?;
+        let mode = v["mining"]["mode"].as_str().unwrap_or("");
+        if status != 200 || mode == "on-demand" || mode == "off" {
+            // On demand the blocks come at once (or mining is off, and the node says so).
+            return Ok(MineProgress { done, thread: None });
+        }
+        let start = v["height"].as_u64().unwrap_or(0);
+        let seconds = v["network"]
+            .as_str()
+            .and_then(|n| n.parse::<oxchain_primitives::Network>().ok())
+            .map(|n| oxchain_consensus::ChainParams::for_network(n).target_block_time_ms / 1000)
+            .unwrap_or(0);
+        let how = match mode {
+            "continuous" => "continuously".to_string(),
+            other => format!("when transfers wait ({other})"),
+        };
+        eprintln!(
+            "the node mines {how}: waiting for the next {count} block(s) it mines, at the \
+             network's difficulty (about {seconds} s a block on this network). Ctrl-C stops \
+             waiting."
+        );
+        let (node, flag) = (node.to_string(), done.clone());
+        let thread = std::thread::spawn(move || {
+            use std::io::{IsTerminal, Write};
+            let terminal = std::io::stderr().is_terminal();
+            let started = std::time::Instant::now();
+            let mut last = std::time::Instant::now();
+            while !flag.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(500));
+                let height = call(&node, "GET", "/v1/status", "")
+                    .ok()
+                    .and_then(|(_, v)| v["height"].as_u64())
+                    .unwrap_or(start);
+                let line = format!(
+                    "height {height} ({} new), {:.0} s",
+                    height.saturating_sub(start),
+                    started.elapsed().as_secs_f64()
+                );
+                if terminal && !flag.load(Ordering::SeqCst) {
+                    eprint!("\r\x1b[2K{line}");
+                    let _ = std::io::stderr().flush();
+                } else if last.elapsed().as_secs() >= 10 {
+                    eprintln!("{line}");
+                    last = std::time::Instant::now();
+                }
+            }
+            if terminal {
+                eprint!("\r\x1b[2K");
+            }
+        });
+        Ok(MineProgress {
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// " (syncing: 1200 of 2000)" while a node syncs, else nothing.

@@ -144,6 +144,24 @@ fn a_node_mines_to_the_miner_address_and_stops_cleanly_on_sigint() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // `mine --count` beside continuous mining says what it waits for.
+    let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
+        .args(["mine", "--count", "2", "--node", addr])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("the node mines continuously: waiting for the next 2 block(s) it mines")
+            && err.contains("a block on this network"),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches("mined block")
+            .count(),
+        2
+    );
     let (clean, stderr) = node.interrupt();
     assert!(clean, "the node did not stop cleanly: {stderr}");
     // The chain is intact: a new node opens it at the height the old one reached.
