@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 /// Which wallet.
 #[derive(Debug, Args)]
 pub(crate) struct WalletOpts {
-    /// The network whose data directory holds the wallet.
+    /// The network whose data directory holds the wallet: main, test, dev or regtest.
     #[arg(long, default_value = "dev")]
     network: Network,
     /// The data directory (default: the platform data dir/oxchain/NETWORK).

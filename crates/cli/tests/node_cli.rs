@@ -509,6 +509,12 @@ fn every_command_has_help_and_completions() {
             );
         }
     }
+    for command in [&["node"][..], &["wallet", "new"], &["wallet", "list"]] {
+        assert!(
+            help(command).contains("main, test, dev or regtest"),
+            "{command:?} --help does not list the networks"
+        );
+    }
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let out = Command::new(oxchain)
             .args(["completions", shell])
