@@ -299,6 +299,34 @@ async function run(browser) {
     }
   });
 
+  await check('/docs shows every route with its description and an example request', async () => {
+    const spec = await api('/openapi.json');
+    const routes = Object.values(spec.paths).flatMap((item) => ['get', 'post'].filter((m) => item[m])).length;
+    for (const [size, viewport] of Object.entries(VIEWPORTS)) {
+      await page.setViewportSize(viewport);
+      await page.goto(`${BASE}/docs`);
+      await page.waitForFunction((n) => document.querySelectorAll('section.op').length === n, routes);
+      const seen = await page.evaluate(() => ({
+        examples: [...document.querySelectorAll('pre.example')].map((p) => p.textContent),
+        // Markdown left as text: a backtick or ** in what the page shows, outside examples.
+        raw: [...document.querySelectorAll('section.op > div p, #about p, td p')]
+          .map((p) => p.textContent).filter((t) => t.includes('`') || t.includes('**')),
+        code: document.querySelectorAll('section.op p code').length,
+        overflow: document.documentElement.scrollWidth - window.innerWidth,
+      }));
+      assert(seen.examples.length === routes, `${seen.examples.length} examples for ${routes} routes`);
+      assert(seen.examples.every((e) => e.startsWith('curl ')), seen.examples.find((e) => !e.startsWith('curl ')));
+      assert(seen.raw.length === 0, `markdown shown raw: ${seen.raw[0]}`);
+      assert(seen.code > 0, 'no inline code rendered');
+      assert(seen.overflow <= 0, `/docs is ${seen.overflow} px wider than the ${size} screen`);
+      await page.screenshot({ path: join(SHOTS, `docs-${size}.png`), fullPage: true });
+    }
+    // An example runs as written: GET /v1/status's.
+    const status = await page.evaluate(() => [...document.querySelectorAll('section.op')]
+      .find((s) => s.querySelector('code')?.textContent === '/v1/status')?.querySelector('pre.example')?.textContent);
+    assert(status === `curl '${BASE}/v1/status'`, status);
+  });
+
   await check('every button, input, select and link has an accessible name', async () => {
     await noteUnnamed();
     assert(unnamed.size === 0, [...unnamed].join(', '));
