@@ -171,6 +171,11 @@ function round(value) {
   return value.toLocaleString('en-US', { maximumSignificantDigits: 3 });
 }
 
+/** An axis label that fits the chart's margin: 12.4M, not 12,383,761. */
+function compact(value) {
+  return value.toLocaleString('en-US', { notation: 'compact', maximumSignificantDigits: 3 });
+}
+
 function plural(count, word) {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
 }
@@ -681,7 +686,7 @@ function difficultyLineChart(blocksNewestFirst, width) {
   const max = Math.max(...blocks.map((b) => b.difficulty)) * 1.1 || 1;
   const newest = blocks[blocks.length - 1];
   const label = `Difficulty over the last ${plural(blocks.length, 'block')}: now ${round(newest.difficulty)}`;
-  const frame = chartFrame(width, label, max, round, blocks[0].height, newest.height);
+  const frame = chartFrame(width, label, max, compact, blocks[0].height, newest.height);
   const { left, right, top, bottom } = CHART_PAD;
   const plotWidth = width - left - right;
   const plotHeight = CHART_HEIGHT - top - bottom;

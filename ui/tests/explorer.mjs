@@ -294,6 +294,15 @@ async function run(browser) {
         await page.waitForTimeout(200); // charts redraw to the new width
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert(overflow <= 0, `${name} is ${overflow} px wider than the ${size} screen`);
+        // Every chart label lies inside its chart.
+        const clipped = await page.evaluate(() => [...document.querySelectorAll('svg.chart-svg text')]
+          .filter((t) => {
+            const box = t.getBBox();
+            const svg = t.ownerSVGElement.viewBox.baseVal;
+            return box.x < 0 || box.y < 0 || box.x + box.width > svg.width || box.y + box.height > svg.height;
+          })
+          .map((t) => t.textContent));
+        assert(clipped.length === 0, `${name} at ${size}: labels cut by their chart: ${clipped.join(', ')}`);
         await page.screenshot({ path: join(SHOTS, `${name}-${size}.png`), fullPage: true });
       }
     }
