@@ -199,6 +199,24 @@ function txLink(txid) {
  * An address: in full (`full`) with the dev account name before it, or short, where a
  * dev account shows by name alone.
  */
+/**
+ * A hash or address in full with a button that copies it. The button says "copied" for
+ * a moment, or "select and copy" where the page may not write the clipboard.
+ */
+function copyable(text, what, node = el('span', { class: 'mono wrap' }, text)) {
+  const button = el('button', { type: 'button', class: 'copy', 'aria-label': `Copy ${what}`, title: `Copy ${what}` }, 'copy');
+  button.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = 'copied';
+    } catch {
+      button.textContent = 'select and copy';
+    }
+    setTimeout(() => { button.textContent = 'copy'; }, 1500);
+  });
+  return el('span', { class: 'copyable' }, node, ' ', button);
+}
+
 function addressLink(address, full) {
   const name = app.devNames.get(address);
   if (full) {
@@ -839,10 +857,10 @@ function blockDetails(block) {
         ? badge(`${plural(block.confirmations, 'confirmation')}`, 'ok')
         : badge('side block: not on the best chain', 'warn')),
       facts([
-        ['Hash', el('span', { class: 'mono wrap' }, block.hash)],
+        ['Hash', copyable(block.hash, 'block hash')],
         ['Parent', genesis ? el('span', { class: 'muted' }, 'none (genesis)') : el('a', { href: `#/block/${block.prev_hash}`, class: 'mono wrap' }, block.prev_hash)],
         ['Time', el('span', {}, utcTime(block.time_ms), ' ', el('span', { class: 'muted' }, `(${timeAgo(block.time_ms)})`))],
-        ['Merkle root', el('span', { class: 'mono wrap' }, block.merkle_root)],
+        ['Merkle root', copyable(block.merkle_root, 'merkle root')],
         ['Difficulty', `${round(block.difficulty)} (bits ${block.bits})`],
         ['Nonce', String(block.nonce)],
         ['Size', `${block.size.toLocaleString('en-US')} bytes`],
@@ -892,13 +910,13 @@ function transferDetails(lookup) {
         ? badge(plural(lookup.confirmations, 'confirmation'), 'ok')
         : badge('pending: waiting in the mempool for a block', 'warn')),
     facts([
-      ['Txid', el('span', { class: 'mono wrap' }, tx.txid)],
+      ['Txid', copyable(tx.txid, 'txid')],
       ['Status', confirmed ? 'confirmed' : 'pending'],
       ['Confirmations', el('span', { class: 'confirmations' }, String(lookup.confirmations))],
       ['Block', confirmed ? el('span', {}, blockLink(lookup.height, `#${lookup.height}`), ' ', hashLink(lookup.block)) : null],
       ['Position', confirmed ? `${lookup.position} in its block` : null],
-      ['From', tx.kind === 'coinbase' ? el('span', {}, badge('coinbase'), ` block reward for height ${tx.coinbase_height}`) : addressLink(tx.from, true)],
-      ['To', addressLink(tx.to, true)],
+      ['From', tx.kind === 'coinbase' ? el('span', {}, badge('coinbase'), ` block reward for height ${tx.coinbase_height}`) : copyable(tx.from, 'sender address', addressLink(tx.from, true))],
+      ['To', copyable(tx.to, 'recipient address', addressLink(tx.to, true))],
       ['Amount', coinText(tx.amount_coins)],
       ['Fee', tx.kind === 'transfer' ? coinText(coins(tx.fee)) : null],
       ['Nonce', tx.nonce ?? null],
@@ -1001,7 +1019,7 @@ function accountDetails(account, name) {
       el('span', { class: 'amount', id: 'account-balance' }, coinText(account.balance_coins)),
       name ? badge(`dev account ${name}`) : null),
     facts([
-      ['Address', el('span', { class: 'mono wrap' }, account.address)],
+      ['Address', copyable(account.address, 'address')],
       ['Balance', coinText(account.balance_coins)],
       ['Nonce', `${account.nonce} (transfers sent and confirmed)`],
       ['Pending', pending > 0 ? `${plural(pending, 'transfer')} in the mempool` : null],

@@ -156,6 +156,7 @@ async function main() {
 
 async function run(browser) {
   const context = await browser.newContext({ viewport: VIEWPORTS.desktop });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
   const problems = watchProblems(page);
@@ -245,6 +246,12 @@ async function run(browser) {
     assert(/Confirmations\s*1\b/.test(text), 'no "Confirmations 1"');
     assert(text.includes('Merkle proof') && text.includes('Verified in this browser'), 'merkle proof not shown as verified');
     assert(text.includes('2.5 coins'), 'amount missing');
+  });
+  await check('the txid\'s copy button puts it on the clipboard', async () => {
+    await page.getByRole('button', { name: 'Copy txid' }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll('button.copy')].some((b) => b.textContent === 'copied'));
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assert(copied === sentTxid, `the clipboard holds ${copied}`);
   });
   await noteUnnamed();
   await check('search by height opens the block', async () => {
