@@ -617,13 +617,21 @@ function statCards(status) {
   ];
 }
 
+/** Newest first: each block with its miner, size, fees and the time since its parent. */
 function blockRows(blocks) {
   if (blocks.length === 0) return [el('li', {}, emptyNote('No blocks yet.'))];
-  return blocks.map((b) => el('li', { class: b.fresh ? 'row fresh' : 'row' },
-    el('span', { class: 'row-main' }, blockLink(b.height, `#${b.height}`), ' ', hashLink(b.hash)),
-    el('span', { class: 'row-side' },
-      plural(b.tx_count, 'tx'), ' · ',
-      el('time', { datetime: new Date(b.time_ms).toISOString(), title: utcTime(b.time_ms) }, timeAgo(b.time_ms)))));
+  return blocks.map((b, i) => {
+    const parent = blocks[i + 1];
+    const interval = parent && parent.height === b.height - 1 && parent.height > 0
+      ? ` · ${duration(Math.max(0, b.time_ms - parent.time_ms))} after #${parent.height}` : '';
+    return el('li', { class: b.fresh ? 'row fresh' : 'row' },
+      el('span', { class: 'row-main' }, blockLink(b.height, `#${b.height}`), ' ', hashLink(b.hash),
+        b.miner && b.height > 0 ? el('span', { class: 'muted' }, ' by ', addressLink(b.miner)) : null),
+      el('span', { class: 'row-side' },
+        plural(b.tx_count, 'tx'), ` · ${(b.size / 1024).toFixed(1)} KiB`,
+        b.fees ? ` · fees ${coins(b.fees)}` : '', interval, ' · ',
+        el('time', { datetime: new Date(b.time_ms).toISOString(), title: utcTime(b.time_ms) }, timeAgo(b.time_ms))));
+  });
 }
 
 function transferRows(transfers) {
@@ -864,7 +872,8 @@ function blockDetails(block) {
         ['Difficulty', `${round(block.difficulty)} (bits ${block.bits})`],
         ['Nonce', String(block.nonce)],
         ['Size', `${block.size.toLocaleString('en-US')} bytes`],
-        ['Miner', block.miner ? addressLink(block.miner, true) : null],
+        ['Miner', block.miner ? copyable(block.miner, 'miner address', addressLink(block.miner, true)) : null],
+        ['Reward', genesis ? null : `${coinText(coins(block.reward))} (fees ${coinText(coins(block.fees))})`],
       ])),
     card(`Transactions (${block.tx_count})`,
       el('ol', { class: 'rows' }, block.transactions.map((tx) => txRow(tx)))));

@@ -193,6 +193,9 @@ async function run(browser) {
     await page.waitForFunction(([h]) => document.querySelector('.stat-value').textContent.trim() === String(h), [mined.height]);
     assert((await heightValue.innerText()).trim() === String(mined.height), 'height did not update');
     await page.locator('ol[aria-label="Latest blocks"] li').first().filter({ hasText: `#${mined.height}` }).waitFor();
+    // The row says who mined it and how big it is.
+    const row = await page.locator('ol[aria-label="Latest blocks"] li').first().innerText();
+    assert(/ by /.test(row) && /\d+\.\d KiB/.test(row), `block row: ${row}`);
     const after = await page.evaluate(() => performance.getEntriesByType('navigation').length);
     assert(before === after, 'the page was reloaded');
   });
@@ -258,6 +261,15 @@ async function run(browser) {
     await search(String(minedHeight), `#/block/${minedHeight}`);
     const text = await mainText(page);
     assert(text.includes(`Block ${minedHeight}`) && text.includes('Merkle root'), 'block page incomplete');
+    // The block holding the sent transfer: its miner, reward and fees, as the API has them.
+    await search(String(sentHeight), `#/block/${sentHeight}`);
+    const sentText = await mainText(page);
+    const block = await api(`/v1/blocks/${sentHeight}`);
+    assert(block.fees > 0 && block.reward > block.fees, `fees ${block.fees}, reward ${block.reward}`);
+    const units = (u) => { const f = String(u % 1e8).padStart(8, '0').replace(/0+$/, ''); return f ? `${Math.floor(u / 1e8)}.${f}` : `${u / 1e8}`; };
+    assert(new RegExp(`Reward\\s*${units(block.reward)} coins \\(fees ${units(block.fees)} coins?\\)`).test(sentText),
+      `no reward and fees in: ${sentText.slice(0, 800)}`);
+    assert(/Miner\s/.test(sentText) && sentText.includes(block.miner), 'no miner');
   });
   await noteUnnamed();
   await check('search by address opens the account with its history', async () => {

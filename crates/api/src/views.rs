@@ -183,6 +183,10 @@ pub struct BlockSummary {
     pub size: usize,
     /// Where the coinbase pays.
     pub miner: Option<String>,
+    /// The transfers' fees, base units.
+    pub fees: u64,
+    /// What the coinbase pays (the subsidy and the fees), base units.
+    pub reward: u64,
 }
 
 impl BlockSummary {
@@ -211,6 +215,22 @@ impl BlockSummary {
                 Some(Transaction::Coinbase(c)) => Some(c.to.to_bech32(network)),
                 _ => None,
             },
+            fees: block
+                .transactions
+                .iter()
+                .map(|tx| match tx {
+                    Transaction::Transfer(t) => t.fee.units(),
+                    Transaction::Coinbase(_) => 0,
+                })
+                .fold(0u64, u64::saturating_add),
+            reward: block
+                .transactions
+                .iter()
+                .map(|tx| match tx {
+                    Transaction::Coinbase(c) => c.amount.units(),
+                    Transaction::Transfer(_) => 0,
+                })
+                .fold(0u64, u64::saturating_add),
         }
     }
 }
