@@ -348,6 +348,7 @@ const ROUTES = [
   [/^tx\/([^/]+)$/, (m) => renderTransfer(m[1])],
   [/^account\/([^/]+)$/, (m, query) => renderAccount(m[1], query.get('before'))],
   [/^network$/, () => renderNetwork()],
+  [/^mempool$/, () => renderMempool()],
 ];
 
 function route() {
@@ -1074,6 +1075,25 @@ function historyRow(address, item) {
 
 // ---------------------------------------------------------------------------------------
 // Network: peers and the fork tree
+
+/** Pending transfers, best fee rate first (the order a miner takes them), kept live. */
+function renderMempool() {
+  const page = startPage('Mempool', el('p', { class: 'muted' },
+    'Transfers this node holds for the next blocks, best fee rate first: the order its miner takes them in.'));
+  livePage(page, () => api('/v1/mempool?limit=100'), (pool) => el('div', {},
+    el('p', {}, `${plural(pool.count, 'pending transfer')}, ${(pool.bytes / 1024).toFixed(1)} KiB`,
+      pool.count > pool.transactions.length ? ` (the best ${pool.transactions.length} shown)` : ''),
+    card('Pending transfers',
+      pool.transactions.length === 0
+        ? emptyNote('Nothing pending: every transfer this node heard of is in a block.')
+        : el('ol', { class: 'rows', 'aria-label': 'Pending transfers, best fee rate first' },
+          pool.transactions.map((tx) => el('li', { class: 'row' },
+            el('span', { class: 'row-main' }, txLink(tx.txid), ' ',
+              el('span', { class: 'flow' }, addressLink(tx.from), ' → ', addressLink(tx.to))),
+            el('span', { class: 'row-side' }, el('strong', {}, coinText(tx.amount_coins)),
+              ` · fee ${coins(tx.fee)} · ${round(tx.fee_rate)} units/byte · ${tx.size} bytes`)))))),
+  (event) => event.type === 'tx' || event.type === 'block');
+}
 
 function renderNetwork() {
   const page = startPage('Network', el('p', { class: 'muted' },

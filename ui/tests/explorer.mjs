@@ -291,7 +291,23 @@ async function run(browser) {
     transfer: `#/tx/${sentTxid}`,
     account: `#/account/${bob.address}`,
     network: '#/network',
+    mempool: '#/mempool',
   };
+  await check('the mempool page lists a pending transfer live, with its fee rate, and drops it once mined', async () => {
+    await visit(page, pages.mempool);
+    await page.locator('#main', { hasText: 'Nothing pending' }).waitFor();
+    const queued = await api('/transactions/new', {
+      method: 'POST',
+      body: JSON.stringify({ sender: 'alice', recipient: 'charlie', amount: 1 }),
+      headers: { 'content-type': 'application/json' },
+    });
+    const row = page.locator('ol[aria-label="Pending transfers, best fee rate first"] li', { hasText: queued.txid.slice(0, 8) });
+    await row.waitFor();
+    const text = await row.innerText();
+    assert(/1 coin\b/.test(text) && /units\/byte/.test(text), `row: ${text}`);
+    await mine();
+    await page.locator('#main', { hasText: 'Nothing pending' }).waitFor();
+  });
   await check('the network page shows this node, its peers and the fork tree', async () => {
     await visit(page, pages.network);
     const text = await mainText(page);

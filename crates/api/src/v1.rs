@@ -748,7 +748,19 @@ pub(crate) struct MempoolView {
     /// Their encoded bytes.
     pub bytes: usize,
     /// The best fee rate first, up to `limit`.
-    pub transactions: Vec<TxView>,
+    pub transactions: Vec<PendingTx>,
+}
+
+/// A pending transfer and its fee rate.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PendingTx {
+    /// The transfer.
+    #[serde(flatten)]
+    pub tx: TxView,
+    /// Its encoded size in bytes.
+    pub size: usize,
+    /// Its fee per encoded byte, base units.
+    pub fee_rate: f64,
 }
 
 /// `limit` for the mempool.
@@ -787,7 +799,16 @@ pub(crate) async fn mempool(
         bytes,
         transactions: best
             .into_iter()
-            .map(|(txid, t)| TxView::new(network, &Transaction::Transfer(t), txid))
+            .map(|(txid, t)| {
+                let fee = t.fee.units();
+                let tx = Transaction::Transfer(t);
+                let size = tx.encoded_len();
+                PendingTx {
+                    tx: TxView::new(network, &tx, txid),
+                    size,
+                    fee_rate: fee as f64 / size.max(1) as f64,
+                }
+            })
             .collect(),
     }))
 }
