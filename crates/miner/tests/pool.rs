@@ -11,7 +11,7 @@ use oxchain_miner::{Canceller, Miner, Path};
 use oxchain_primitives::CompactTarget;
 use oxchain_testkit::ChainBuilder;
 
-/// Block 1 of the dev network (about 4 million hashes expected), mined by the pool, passes
+/// Block 1 of the dev network (about 67 million hashes expected), mined by the pool, passes
 /// every consensus check.
 #[test]
 fn a_mined_block_is_valid_under_consensus() {
@@ -70,7 +70,7 @@ fn a_spent_range_refreshes_the_time() {
     let mut chain = ChainBuilder::new(ChainParams::dev());
     let mut block = chain.build_block_unmined(vec![]);
     let start_time = block.header.time_ms;
-    // 2 threads x 50,000 nonces per time: block 1 (4M hashes expected) needs many times.
+    // 2 threads x 50,000 nonces per time: block 1 (67M hashes expected) needs many times.
     let miner = Miner::new(2).with_round_nonces(50_000);
     let mined = miner
         .mine(block.header, start_time, &Canceller::new().token())

@@ -50,7 +50,8 @@ pub fn signed_transfer(
 }
 
 /// Searches nonces until the header meets its own target (quick on regtest; a dev block
-/// takes about 2^22 hashes, a second or two).
+/// takes about 2^26 hashes: seconds; give a test its own easier `initial_bits` when the
+/// work is not the point).
 ///
 /// # Panics
 /// If the bits are not a usable target: no nonce would ever do.

@@ -7,6 +7,7 @@ mod api_load;
 mod chain;
 mod flood;
 mod import;
+mod pace;
 mod store;
 mod sync;
 
@@ -62,6 +63,10 @@ pub(crate) enum BenchCommand {
     /// flooder's, a new peer id at each ban) while an honest peer mines: status latency,
     /// honest block delay and memory, beside the same without the flood.
     Flood(flood::FloodArgs),
+    /// The dev network's block interval over its first N blocks (300 by default),
+    /// simulated over the consensus difficulty rule at this machine's hash rate (measured
+    /// with the miner in the same run) and multiples of it, beside the 10 s target.
+    Pace(pace::PaceArgs),
 }
 
 /// Options of `bench mine`.
@@ -96,6 +101,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Chain(args) => chain::bench_chain(&args),
         BenchCommand::Sync(args) => sync::bench_sync(&args),
         BenchCommand::Flood(args) => flood::bench_flood(&args),
+        BenchCommand::Pace(args) => pace::bench_pace(&args),
     }
 }
 
