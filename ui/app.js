@@ -19,6 +19,10 @@ const LIST_LENGTH = 10;
 const CHART_BLOCKS = 60;
 /** Heights of the best chain the fork tree shows. */
 const FORK_WINDOW = 30;
+/** The deepest fork tree drawn (one page of /v1/blocks), to reach a recent reorg. */
+const FORK_WINDOW_MAX = 100;
+/** Reorgs listed in the Reorgs card, newest first. */
+const REORGS_SHOWN = 5;
 /** Blocks or history items on a page. */
 const PAGE_SIZE = 20;
 /** The longest wait between two tries to reconnect to /v1/events. */
@@ -1102,7 +1106,7 @@ function renderNetwork() {
   livePage(page, loadNetwork, (data) => el('div', {},
     el('div', { class: 'grid two' },
       forkCard(data),
-      el('div', {}, reorgsCard(data.forks.reorgs), eventsCard(events), peersCard(data.peers))),
+      el('div', {}, reorgsCard(data.forks.reorgs, treeBottom(data.blocks)), eventsCard(events), peersCard(data.peers))),
     nodeCard(data.node)),
   (event) => {
     if (['side_block', 'reorg', 'peer_connected', 'peer_disconnected', 'block_disconnected'].includes(event.type)) {
@@ -1116,13 +1120,27 @@ function renderNetwork() {
 }
 
 async function loadNetwork() {
-  const [node, peers, blocks, forks] = await Promise.all([
-    api('/v1/node'),
-    api('/v1/peers'),
-    api(`/v1/blocks?limit=${FORK_WINDOW}`),
-    api('/v1/forks'),
-  ]);
+  const [node, peers, forks] = await Promise.all([api('/v1/node'), api('/v1/peers'), api('/v1/forks')]);
+  const blocks = await api(`/v1/blocks?limit=${forkWindow(forks)}&before=${forks.tip_height + 1}`);
   return { node, peers, blocks: blocks.blocks, forks };
+}
+
+/**
+ * How many best-chain blocks the fork tree draws: the last FORK_WINDOW, or down to the
+ * fork point of the reorgs the Reorgs card lists and the side blocks remembered, so that
+ * the two show the same forks (at most FORK_WINDOW_MAX).
+ */
+function forkWindow(forks) {
+  const heights = [
+    ...shownReorgs(forks.reorgs).map((r) => r.fork_height),
+    ...forks.side_blocks.map((s) => s.height - 1),
+  ];
+  const lowest = Math.min(forks.tip_height, ...heights);
+  return Math.max(FORK_WINDOW, Math.min(FORK_WINDOW_MAX, forks.tip_height - Math.max(0, lowest) + 1));
+}
+
+function shownReorgs(reorgs) {
+  return reorgs.slice(-REORGS_SHOWN).reverse();
 }
 
 function nodeCard(node) {
@@ -1174,13 +1192,19 @@ function describeEvent(event) {
   }
 }
 
-function reorgsCard(reorgs) {
-  const recent = reorgs.slice(-5).reverse();
+/** The lowest height the fork tree draws. */
+function treeBottom(blocks) {
+  return blocks.length ? blocks[blocks.length - 1].height : 0;
+}
+
+function reorgsCard(reorgs, bottom) {
+  const recent = shownReorgs(reorgs);
   return card('Reorgs',
     recent.length
-      ? el('ol', { class: 'rows' }, recent.map((r) => el('li', { class: 'row' },
+      ? el('ol', { class: 'rows', 'aria-label': 'Reorgs, newest first' }, recent.map((r) => el('li', { class: 'row' },
         el('span', { class: 'row-main' }, `${plural(r.depth, 'block')} replaced above height ${r.fork_height}: `,
-          hashLink(r.old_tip), ' → ', hashLink(r.new_tip)),
+          hashLink(r.old_tip), ' → ', hashLink(r.new_tip),
+          r.fork_height < bottom ? el('span', { class: 'muted' }, ' (below the fork tree)') : null),
         el('span', { class: 'row-side muted' }, timeAgo(r.time_ms)))))
       : emptyNote('No reorgs since this node started.'));
 }
@@ -1188,14 +1212,23 @@ function reorgsCard(reorgs) {
 function forkCard(data) {
   const tree = forkTree(data.blocks, data.forks);
   const sideCount = tree.nodes.filter((n) => n.lane > 0).length;
+  const bottom = treeBottom(data.blocks);
+  const shown = shownReorgs(data.forks.reorgs);
+  const drawn = shown.filter((r) => r.fork_height >= bottom).length;
+  const deeper = shown.length - drawn;
+  const reorgNote = [
+    drawn ? `${plural(drawn, 'reorg')} of the Reorgs card ${drawn === 1 ? 'is' : 'are'} marked ⤴ where the branches part.` : '',
+    deeper ? `${plural(deeper, 'older reorg')} of the Reorgs card forked below height ${bottom}, deeper than this tree reaches.` : '',
+  ].filter(Boolean).join(' ');
   return card('Fork tree',
-    el('p', { class: 'muted' },
+    el('p', { class: 'muted', 'data-fork-note': '' },
       sideCount === 0
-        ? 'No side blocks in this window yet. A fork happens when two miners find a block at the same height '
+        ? `No side blocks from height ${bottom} up. A fork happens when two miners find a block at the same height `
           + 'at about the same time; every node then follows the branch with the most work, and the other '
           + 'block becomes a side block (or is reorged out).'
-        : `${plural(sideCount, 'side block')} in this window. The best chain is the left column; `
-          + 'side branches lost the race for the most work.'),
+        : `${plural(sideCount, 'block')} off the best chain from height ${bottom} up. The best chain is the left `
+          + 'column; side branches lost the race for the most work.',
+      reorgNote ? ` ${reorgNote}` : ''),
     legend(),
     el('div', { class: 'tree-scroll' }, tree.svg));
 }

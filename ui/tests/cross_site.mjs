@@ -10,20 +10,12 @@
 // (--host-resolver-rules); nothing leaves the machine.
 
 import { createServer } from 'node:http';
-import { chromium } from 'playwright-core';
+import { BASE, STEP_TIMEOUT_MS, finish, report, withBrowser } from './harness.mjs';
 
-const BASE = (process.env.OXCHAIN_URL || '').replace(/\/+$/, '');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const DEADLINE_MS = 40_000;
-const STEP_TIMEOUT_MS = 8_000;
 const TRANSFER = JSON.stringify({ sender: 'alice', recipient: 'bob', amount: 1 });
 
-const results = [];
 const dialled = [];
-function report(name, ok, detail) {
-  results.push(ok);
-  console.log(`${ok ? 'ok' : 'not ok'} - ${name}${!ok && detail ? ` (${detail})` : ''}`);
-}
 
 async function api(path) {
   const response = await fetch(BASE + path);
@@ -67,22 +59,10 @@ async function main() {
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const evilPort = server.address().port;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--host-resolver-rules=MAP evil.example 127.0.0.1'],
-    timeout: STEP_TIMEOUT_MS,
-  });
-  const deadline = setTimeout(() => {
-    report('the run ends within the time limit', false, `still running after ${DEADLINE_MS / 1000} s`);
-    browser.close().finally(() => process.exit(1));
-  }, DEADLINE_MS);
   try {
-    await run(browser, evilPort);
+    await withBrowser(DEADLINE_MS, (browser) => run(browser, evilPort),
+      ['--host-resolver-rules=MAP evil.example 127.0.0.1']);
   } finally {
-    clearTimeout(deadline);
-    await browser.close();
     server.close();
   }
 }
@@ -149,10 +129,4 @@ async function run(browser, evilPort) {
     `height ${last.height}, mempool ${last.mempool}`);
 }
 
-main()
-  .catch((error) => report('the run completes', false, error.message))
-  .finally(() => {
-    const failed = results.filter((ok) => !ok).length;
-    console.log(`${results.length - failed} passed, ${failed} failed`);
-    process.exit(failed === 0 && results.length > 0 ? 0 : 1);
-  });
+await finish(main);

@@ -8,49 +8,16 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import {
+  BASE, STEP_TIMEOUT_MS, VIEWPORTS, api, assert, check, finish, mainText, ready, settle,
+  trackRequests, visit, watchProblems, withBrowser,
+} from './harness.mjs';
 
-const BASE = (process.env.OXCHAIN_URL || '').replace(/\/+$/, '');
 const SHOTS = process.env.SCREENSHOTS;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 /** The whole run stops here, whatever is still going. */
 const DEADLINE_MS = 55_000;
-/** One wait for the page. */
-const STEP_TIMEOUT_MS = 8_000;
 const COIN = 100_000_000;
 const SENT_UNITS = 250_000_000; // 2.5 coins
-
-const VIEWPORTS = { desktop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
-
-const results = [];
-
-function report(name, ok, detail) {
-  results.push(ok);
-  console.log(`${ok ? 'ok' : 'not ok'} - ${name}${!ok && detail ? ` (${detail})` : ''}`);
-}
-
-/** Runs one check: it passes unless `fn` throws. Returns what `fn` returned. */
-async function check(name, fn) {
-  try {
-    const value = await fn();
-    report(name, true);
-    return value;
-  } catch (e) {
-    report(name, false, String(e && e.message ? e.message : e).split('\n')[0]);
-    return undefined;
-  }
-}
-
-function assert(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function api(path, options) {
-  const response = await fetch(BASE + path, { ...options, signal: AbortSignal.timeout(STEP_TIMEOUT_MS) });
-  const body = await response.json();
-  assert(response.ok, `${path}: ${response.status} ${body && body.message}`);
-  return body;
-}
 
 function mine() {
   return api('/v1/mine', {
@@ -58,59 +25,6 @@ function mine() {
     body: '{"count":1}',
     headers: { 'content-type': 'application/json' },
   });
-}
-
-/** Collects console errors, page errors, failed requests and error responses. */
-function watchProblems(page) {
-  const problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`);
-  });
-  return problems;
-}
-
-/** Counts the page's requests in flight, for `settle`. */
-function trackRequests(page) {
-  const inflight = new Set();
-  page.on('request', (r) => inflight.add(r));
-  page.on('requestfinished', (r) => inflight.delete(r));
-  page.on('requestfailed', (r) => inflight.delete(r));
-  return inflight;
-}
-
-/**
- * Waits until no request has been in flight for 300 ms, so that leaving the page aborts
- * none (an aborted request would count as a failed one).
- */
-async function settle(inflight) {
-  let quietSince = Date.now();
-  while (Date.now() - quietSince < 300) {
-    if (inflight.size > 0) quietSince = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-/** Waits until the explorer has drawn the page for `hash` (default: the current one). */
-async function ready(page, hash) {
-  await page.waitForFunction((h) => {
-    const main = document.querySelector('#main');
-    const route = h || location.hash || '#/';
-    return main.dataset.state === 'ready' && main.dataset.route === route;
-  }, hash);
-}
-
-async function visit(page, hash) {
-  await page.evaluate((h) => { location.hash = h; }, hash);
-  await ready(page, hash);
-}
-
-async function mainText(page) {
-  return page.locator('#main').innerText();
 }
 
 /** Every control whose accessible name is empty, described (empty when all are named). */
@@ -136,22 +50,7 @@ async function unnamedControls(page) {
 async function main() {
   assert(BASE && SHOTS, 'set OXCHAIN_URL and SCREENSHOTS');
   mkdirSync(SHOTS, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: STEP_TIMEOUT_MS,
-  });
-  const deadline = setTimeout(() => {
-    report('the run ends within the time limit', false, `still running after ${DEADLINE_MS / 1000} s`);
-    browser.close().finally(() => process.exit(1));
-  }, DEADLINE_MS);
-  try {
-    await run(browser);
-  } finally {
-    clearTimeout(deadline);
-    await browser.close();
-  }
+  await withBrowser(DEADLINE_MS, run);
 }
 
 async function run(browser) {
@@ -381,11 +280,4 @@ async function run(browser) {
   await context.close();
 }
 
-try {
-  await main();
-} catch (e) {
-  report('the test ran to the end', false, e.message);
-}
-const failed = results.filter((ok) => !ok).length;
-console.log(`${results.length - failed} passed, ${failed} failed`);
-process.exit(failed === 0 && results.length > 0 ? 0 : 1);
+await finish(main);

@@ -13,8 +13,10 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{TestNode, browser};
+use axum::http::StatusCode;
+use common::{TestNode, browser, wait_for};
 use oxchain_miner::MiningMode;
+use serde_json::json;
 
 /// The script bounds each step; this bounds the whole.
 const DEADLINE: Duration = Duration::from_secs(110);
@@ -43,5 +45,66 @@ async fn the_explorer_works_in_chromium_against_a_regtest_node() {
         code,
         Some(0),
         "the browser checks failed (None: killed after {DEADLINE:?}):\n{output}"
+    );
+}
+
+/// The fork tree and the Reorgs card of the network page show the same forks: node A's
+/// three blocks lose to B's five when they meet (a reorg of depth 3 above genesis), then
+/// A mines 40 blocks on top, so the reorg lies below the tree's usual 30 blocks
+/// (`ui/tests/forks.mjs`; the script then mines past the tree's reach).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fork_tree_and_the_reorg_card_agree_in_chromium() {
+    browser::assert_installed();
+    let screenshots = std::env::var_os("OXCHAIN_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("oxchain-explorer-screenshots"));
+    let a = TestNode::start(MiningMode::OnDemand).await;
+    let b = TestNode::start(MiningMode::OnDemand).await;
+    for (node, count) in [(&a, 3), (&b, 5)] {
+        let (status, body) = node.post_json("/v1/mine", &json!({ "count": count })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = a
+        .post_json(
+            "/nodes",
+            &json!({"host": "127.0.0.1", "port": b.addr.port()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_for("A to take B's chain", async || {
+        a.get("/v1/forks").await.1["reorgs"]
+            .as_array()
+            .is_some_and(|r| r.len() == 1)
+    })
+    .await;
+    let (_, forks) = a.get("/v1/forks").await;
+    assert_eq!(
+        (
+            &forks["reorgs"][0]["fork_height"],
+            &forks["reorgs"][0]["depth"]
+        ),
+        (&json!(0), &json!(3)),
+        "{forks}"
+    );
+    let (status, body) = a.post_json("/v1/mine", &json!({ "count": 40 })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (code, output) = browser::run_script(
+        "forks.mjs",
+        &[
+            ("OXCHAIN_URL", format!("http://{}", a.addr)),
+            ("SCREENSHOTS", screenshots.display().to_string()),
+            ("FORK_HEIGHT", "0".into()),
+            ("DEPTH", "3".into()),
+        ],
+        Duration::from_secs(60),
+    )
+    .await;
+    println!("{output}\nscreenshots: {}", screenshots.display());
+    a.stop().await;
+    b.stop().await;
+    assert_eq!(
+        code,
+        Some(0),
+        "the browser checks failed (None: killed):\n{output}"
     );
 }

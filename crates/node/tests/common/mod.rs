@@ -192,3 +192,15 @@ impl TestNode {
         )
     }
 }
+
+/// Waits up to 20 s for `done`, checking every 100 ms; fails the test naming `what`.
+pub(crate) async fn wait_for(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
