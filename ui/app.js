@@ -35,6 +35,11 @@ const app = {
   status: null,
   /** Dev account name by address (dev and regtest only). */
   devNames: new Map(),
+  /**
+   * Node name by miner address: this node's (from /v1/node) and its peers' (what they
+   * say through identify, from /v1/peers), for nodes started with --name (a devnet's).
+   */
+  nodeNames: new Map(),
   /** The page on screen: { onEvent(event), onStatus(), onResize() }, all optional. */
   view: {},
   /** Bumped on every route change, so late answers for an old page are dropped. */
@@ -222,7 +227,7 @@ function copyable(text, what, node = el('span', { class: 'mono wrap' }, text)) {
 }
 
 function addressLink(address, full) {
-  const name = app.devNames.get(address);
+  const name = app.devNames.get(address) || app.nodeNames.get(address);
   if (full) {
     return el('a', { href: `#/account/${address}`, title: address },
       name ? el('span', { class: 'dev-name' }, name) : null,
@@ -398,7 +403,8 @@ function renderNotFound(path) {
 // Status and live events
 
 async function refreshStatus() {
-  app.status = await api('/v1/status');
+  const [status] = await Promise.all([api('/v1/status'), loadNodeNames().catch(() => {})]);
+  app.status = status;
   $('#foot-version').textContent = `oxchain ${app.status.version} · ${app.status.network}`;
   if (app.view.onStatus) app.view.onStatus();
 }
@@ -407,6 +413,15 @@ const refreshStatusSoon = throttle(() => refreshStatus().catch(() => {}), 500);
 
 function isDevNetwork() {
   return Boolean(app.status) && DEV_NETWORKS.includes(app.status.network);
+}
+
+/** Learns which node mines to which address, to show "node-1" beside its miner's. */
+async function loadNodeNames() {
+  const [node, peers] = await Promise.all([api('/v1/node'), api('/v1/peers')]);
+  const names = new Map();
+  for (const p of peers.peers) if (p.name && p.miner_address) names.set(p.miner_address, p.name);
+  names.set(node.miner_address, node.name ? `${node.name} (this node)` : 'this node');
+  app.nodeNames = names;
 }
 
 /** Learns the dev accounts' addresses, to show "alice" beside hers. */
@@ -1147,6 +1162,8 @@ function nodeCard(node) {
   return card('This node', facts([
     ['Network', node.network],
     ['Version', node.version],
+    ['Name', node.name || el('span', { class: 'muted' }, 'none (start the node with --name)')],
+    ['Mines to', addressLink(node.miner_address, true)],
     ['Peer id', node.peer_id ? el('span', { class: 'mono wrap' }, node.peer_id) : 'no peer-to-peer network'],
     ['Listens on', node.listen_addrs.length
       ? el('ul', { class: 'plain' }, node.listen_addrs.map((a) => el('li', { class: 'mono wrap' }, a))) : null],
@@ -1154,11 +1171,16 @@ function nodeCard(node) {
   ]));
 }
 
+/**
+ * A peer by what says most: its name, else its API address, else its peer id; then its
+ * API (a link to its own explorer) and where it listens.
+ */
 function peersCard(peers) {
   const rows = peers.peers.map((p) => el('li', { class: 'row' },
     el('span', { class: 'row-main' },
-      el('span', { class: 'mono', title: p.peer_id }, shortHash(p.peer_id)), ' ',
-      el('span', { class: 'mono wrap muted' }, p.address)),
+      el('strong', { title: `peer id ${p.peer_id}` }, p.name || (p.api ? p.api.replace('http://', '') : shortHash(p.peer_id))), ' ',
+      p.api ? el('a', { href: `${p.api}/explorer/`, class: 'mono', title: 'its own explorer' }, p.api.replace('http://', '')) : null, ' ',
+      el('span', { class: 'mono wrap muted', title: p.listen_address ? `connected via ${p.address}` : '' }, p.listen_address || p.address)),
     el('span', { class: 'row-side' },
       p.height === null || p.height === undefined ? 'height unknown' : blockLink(p.height, `height ${p.height}`))));
   return card(`Peers (${peers.count})`,

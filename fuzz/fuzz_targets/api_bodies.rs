@@ -75,6 +75,8 @@ impl Harness {
             net: None,
             api_addr: None,
             registry: Default::default(),
+            name: None,
+            miner_address: Address([1; 20]),
         })
         .expect("the API state is built");
         runtime.spawn(forward);

@@ -34,6 +34,7 @@ struct ConfigFile {
     threads: Option<u64>,
     cors_origins: Option<Vec<String>>,
     api_hosts: Option<Vec<String>>,
+    name: Option<String>,
 }
 
 /// The most threads the node takes (`MAX_THREADS` in the binary).

@@ -19,6 +19,9 @@ import {
 const SHOTS = process.env.SCREENSHOTS;
 const FORK_HEIGHT = Number(process.env.FORK_HEIGHT);
 const DEPTH = Number(process.env.DEPTH);
+/** The API address (HOST:PORT) of the node's one peer, started with --name beta; the
+ * node itself is alpha. */
+const PEER_API = process.env.PEER_API;
 const DEADLINE_MS = 40_000;
 /** The deepest tree the page draws (app.js: FORK_WINDOW_MAX). */
 const TREE_MAX = 100;
@@ -66,6 +69,22 @@ async function run(browser) {
       await page.screenshot({ path: join(SHOTS, `network-reorg-${size}.png`), fullPage: true });
     }
     await page.setViewportSize(VIEWPORTS.desktop);
+  });
+
+  await check('the peer shows by its name and API address, and blocks by the node that mined them', async () => {
+    const peers = await page.locator('.card', { hasText: 'Peers (1)' }).innerText();
+    assert(peers.includes('beta') && peers.includes(PEER_API), `peers card: ${peers}`);
+    const link = await page.locator('.card', { hasText: 'Peers (1)' }).locator(`a[href="http://${PEER_API}/explorer/"]`).count();
+    assert(link === 1, 'no link to the peer\'s own explorer');
+    const node = await page.locator('.card', { hasText: 'This node' }).innerText();
+    assert(node.includes('alpha'), `this node's card: ${node}`);
+    await visit(page, '#/blocks');
+    const rows = await page.locator('#main').innerText();
+    // Blocks 1-5 are beta's (A took B's chain), the 40 above them alpha's.
+    assert(rows.includes('by alpha (this node)'), 'no block shown as mined by alpha (this node)');
+    await visit(page, '#/block/3');
+    assert((await page.locator('#main').innerText()).includes('beta'), 'block 3 is not shown as beta\'s');
+    await visit(page, '#/network');
   });
 
   // Out of the tree's reach: both say so.

@@ -117,7 +117,16 @@ async fn peer_by_api(state: &AppState, url: &str) -> Result<String, String> {
         .net
         .as_deref()
         .ok_or("this node runs without a network")?;
-    dial_node_api(net, &state.inner.params.genesis_hash(), url).await
+    let peer = dial_node_api(net, &state.inner.params.genesis_hash(), url).await?;
+    let mut apis = state
+        .inner
+        .peer_apis
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if apis.len() < crate::state::MAX_PEER_APIS || apis.contains_key(&peer) {
+        apis.insert(peer.clone(), url.to_string());
+    }
+    Ok(peer)
 }
 
 /// Dials an address given to the API: a node's API URL, a multiaddr, or `HOST:PORT` of
@@ -156,8 +165,20 @@ async fn add_peer(state: &AppState, address: &str) -> Result<&'static str, ApiEr
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PeerItem {
     peer_id: String,
+    /// Where the connection goes, as this node sees it (for a peer that dialled in, its
+    /// outgoing port).
     address: String,
     height: Option<u64>,
+    /// The name the peer goes by (its `--name`), as it says.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,32}$")]
+    name: Option<String>,
+    /// The address the peer says its coinbases pay (told along with a name).
+    miner_address: Option<String>,
+    /// Where the peer says it listens for peers.
+    listen_address: Option<String>,
+    /// The peer's HTTP API (`http://HOST:PORT`), when this node reached it through that
+    /// API (`/nodes`, `/nodes/register`, `POST /v1/peers`).
+    api: Option<String>,
 }
 
 /// The node's peers.
@@ -177,6 +198,12 @@ pub(crate) struct PeersView {
 #[utoipa::path(get, path = "/v1/peers", tag = "v1",
     responses((status = 200, description = "Connected peers", body = PeersView)))]
 pub(crate) async fn peers(State(state): State<AppState>) -> Json<PeersView> {
+    let apis = state
+        .inner
+        .peer_apis
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let info = state
         .inner
         .net
@@ -189,9 +216,13 @@ pub(crate) async fn peers(State(state): State<AppState>) -> Json<PeersView> {
             .peers
             .into_iter()
             .map(|p| PeerItem {
+                api: apis.get(&p.peer_id).cloned(),
                 peer_id: p.peer_id,
                 address: p.address,
                 height: p.height,
+                name: p.said.name,
+                miner_address: p.said.miner,
+                listen_address: p.said.listen,
             })
             .collect(),
         banned: info.banned,

@@ -21,6 +21,9 @@ use tokio::sync::{broadcast, watch};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
+/// The most peers whose API address is remembered.
+pub(crate) const MAX_PEER_APIS: usize = 256;
+
 /// How many events a WebSocket client may fall behind before it is dropped.
 const EVENT_BUFFER: usize = 1024;
 
@@ -46,6 +49,11 @@ pub(crate) struct Inner {
     pub(crate) api_addr: Option<std::net::SocketAddr>,
     /// Node API addresses given to `/nodes/register` and `/nodes`.
     pub(crate) registered: Mutex<std::collections::BTreeSet<String>>,
+    /// The API address of each peer reached through one (peer id to `http://HOST:PORT`),
+    /// at most [`MAX_PEER_APIS`].
+    pub(crate) peer_apis: Mutex<HashMap<String, String>>,
+    pub(crate) name: Option<String>,
+    pub(crate) miner_address: Address,
     /// Side blocks and reorgs seen lately, for `/v1/forks`.
     pub(crate) forks: Mutex<crate::forks::Forks>,
     /// The funded dev accounts' keys, decoded once (dev and regtest only).
@@ -73,6 +81,10 @@ pub struct ApiParts {
     /// The node's metrics registry, with the network's families in it: the API adds its
     /// own and serves them all at `/metrics`.
     pub registry: Registry,
+    /// The node's name (`--name`), if it has one.
+    pub name: Option<String>,
+    /// Where its coinbases pay.
+    pub miner_address: Address,
 }
 
 impl AppState {
@@ -113,6 +125,9 @@ impl AppState {
                 net: parts.net,
                 api_addr: parts.api_addr,
                 registered: Mutex::new(Default::default()),
+                peer_apis: Mutex::new(Default::default()),
+                name: parts.name,
+                miner_address: parts.miner_address,
                 forks: Mutex::new(Default::default()),
                 dev_keys,
                 submitter,

@@ -150,6 +150,10 @@ pub(crate) struct NodeView {
     pub peer_id: Option<String>,
     /// Multiaddrs the node listens on for peers.
     pub listen_addrs: Vec<String>,
+    /// The node's name (`--name`), if it has one.
+    pub name: Option<String>,
+    /// Where the node's coinbases pay.
+    pub miner_address: String,
 }
 
 /// `GET /v1/node`.
@@ -164,6 +168,8 @@ pub(crate) async fn node(State(state): State<AppState>) -> Json<NodeView> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         peer_id: net.as_ref().map(|n| n.peer_id.clone()),
         listen_addrs: net.map(|n| n.listen_addrs).unwrap_or_default(),
+        name: state.inner.name.clone(),
+        miner_address: state.inner.miner_address.to_bech32(params.network),
     })
 }
 

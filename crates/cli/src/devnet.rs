@@ -94,6 +94,7 @@ pub(crate) fn run(args: DevnetArgs) -> anyhow::Result<()> {
                     "--threads",
                     "1",
                 ])
+                .args(["--name", &format!("node-{i}")])
                 .args(["--mine", &args.mine.to_string(), "--data-dir"])
                 .arg(&dir);
             for j in 0..i {

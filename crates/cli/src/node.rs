@@ -72,8 +72,14 @@ pub(crate) struct NodeArgs {
     /// for any). Other names are refused, a guard against DNS rebinding (ADR 0022).
     #[arg(long = "api-host", value_name = "NAME", env = "OXCHAIN_API_HOST", value_delimiter = ',', value_parser = parse_host_name)]
     api_hosts: Vec<String>,
+    /// A name for this node, shown by its peers and their explorers (1-32 of A-Z a-z 0-9
+    /// . _ -). With a name, peers are also told the address this node's coinbases pay,
+    /// so that explorers can say which node mined a block.
+    #[arg(long, env = "OXCHAIN_NAME", value_parser = parse_name)]
+    name: Option<String>,
     /// A TOML file with any of these settings (keys: network, data_dir, api, p2p, peers,
-    /// external_addresses, mine, miner_address, threads, cors_origins, api_hosts). Flags and OXCHAIN_* override it.
+    /// external_addresses, mine, miner_address, threads, cors_origins, api_hosts, name).
+    /// Flags and OXCHAIN_* override it.
     /// Default: DATA_DIR/oxchain.toml, if it exists.
     #[arg(long, env = "OXCHAIN_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -97,6 +103,7 @@ struct ConfigFile {
     threads: Option<u64>,
     cors_origins: Option<Vec<String>>,
     api_hosts: Option<Vec<String>>,
+    name: Option<String>,
 }
 
 /// The name of the config file looked for in the data directory.
@@ -213,6 +220,12 @@ impl NodeArgs {
             }
             self.api_hosts = v;
         }
+        if let Some(v) = file.name.filter(|_| !given("name")) {
+            if let Err(why) = parse_name(&v) {
+                bad("name", &v, why);
+            }
+            self.name = Some(v);
+        }
         self.config = Some(path);
         Ok(self)
     }
@@ -295,6 +308,7 @@ pub(crate) fn run(args: NodeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         external_addresses: args.external_addresses.clone(),
         link_latency: std::time::Duration::from_millis(args.lab_latency_ms),
         api_hosts: args.api_hosts.clone(),
+        name: args.name.clone(),
         cors: if args.cors_origins.iter().any(|o| o == "*") {
             oxchain_api::Cors::Any
         } else if args.cors_origins.is_empty() {
@@ -401,4 +415,16 @@ fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
             "stopping: finishing the current write ..."
         );
     })
+}
+
+/// `--name`: what [`oxchain_net::agent::valid_name`] takes.
+fn parse_name(text: &str) -> Result<String, String> {
+    if oxchain_net::agent::valid_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not a node name: 1 to {} of A-Z a-z 0-9 . _ -",
+            oxchain_net::agent::MAX_NAME
+        ))
+    }
 }

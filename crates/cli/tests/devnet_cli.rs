@@ -104,6 +104,39 @@ fn a_three_node_devnet_mines_relays_stops_and_restarts() {
                 .is_some_and(|s| s["height"].as_u64().unwrap_or(0) >= 3 && s["peers"] == 2)
         })
     });
+    // Each node goes by its name, and its peers show it by that name, with the address
+    // its coinbases pay (the explorer names a block's miner from it).
+    let nodes: Vec<serde_json::Value> = apis
+        .iter()
+        .map(|a| http(a, "GET", "/v1/node", "").unwrap())
+        .collect();
+    for (i, node) in nodes.iter().enumerate() {
+        assert_eq!(node["name"], format!("node-{i}"), "{node}");
+    }
+    wait_for("every node to know its peers' names", 30, || {
+        apis.iter().enumerate().all(|(i, a)| {
+            let Some(peers) = http(a, "GET", "/v1/peers", "") else {
+                return false;
+            };
+            let mut seen: Vec<(String, String)> = peers["peers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| (p["name"].to_string(), p["miner_address"].to_string()))
+                .collect();
+            seen.sort();
+            let expected: Vec<(String, String)> = (0..3)
+                .filter(|j| *j != i)
+                .map(|j| {
+                    (
+                        nodes[j]["name"].to_string(),
+                        nodes[j]["miner_address"].to_string(),
+                    )
+                })
+                .collect();
+            seen == expected
+        })
+    });
     // A new wallet key receives coins sent with `oxchain send`.
     let home = tempfile::tempdir().unwrap();
     let oxchain = |args: &[&str]| {

@@ -221,6 +221,7 @@ fn bad_node_flags_are_usage_errors_naming_the_flag() {
             &["node", "--external-address", "no-port"],
             "--external-address",
         ),
+        (&["node", "--name", "<b>me</b>"], "is not a node name"),
         (
             &[
                 "node",
@@ -400,6 +401,7 @@ fn bad_config_files_and_env_values_are_usage_errors_naming_them() {
         ("mien = \"off\"\n", "unknown field `mien`"),
         ("mine = [\n", "invalid config file"),
         ("network = \"main\"\n", "--config"),
+        ("name = \"two words\"\n", "`name`"),
     ] {
         std::fs::write(&file, contents).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))

@@ -27,6 +27,7 @@
 //! - [`service`]: the event loop, which only moves messages between the swarm and these
 //!   parts; [`NetHandle`], [`NetInfo`].
 
+pub mod agent;
 pub mod codec;
 pub mod compact;
 mod discovery;

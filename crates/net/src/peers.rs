@@ -82,6 +82,8 @@ struct Connected {
     since: Instant,
     /// A feeler that has not yet shown it is ahead of us.
     feeler: bool,
+    /// What it said of itself (identify).
+    said: crate::agent::Said,
 }
 
 pub(crate) struct Peers {
@@ -200,6 +202,7 @@ impl Peers {
                 outbound,
                 since,
                 feeler,
+                said: Default::default(),
             },
         );
     }
@@ -322,6 +325,32 @@ impl Peers {
 
     pub(crate) fn address(&self, peer: &PeerId) -> Option<&Multiaddr> {
         self.connected.get(peer).map(|c| &c.addr)
+    }
+
+    /// What a connected peer said of itself.
+    pub(crate) fn said(&self, peer: &PeerId) -> crate::agent::Said {
+        self.connected
+            .get(peer)
+            .map(|c| c.said.clone())
+            .unwrap_or_default()
+    }
+
+    /// Takes note of a connected peer's identify answer: its agent string and where it
+    /// listens.
+    pub(crate) fn said_agent(
+        &mut self,
+        peer: PeerId,
+        agent: &str,
+        network: oxchain_primitives::Network,
+        listen_addrs: &[Multiaddr],
+    ) {
+        if let Some(c) = self.connected.get_mut(&peer) {
+            c.said = crate::agent::Said::parse(agent, network);
+            c.said.listen = listen_addrs
+                .iter()
+                .find(|a| dialable(a))
+                .map(ToString::to_string);
+        }
     }
 
     /// A ban of `peer`: the IP to ban too, when this is the second peer id banned from

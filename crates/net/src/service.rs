@@ -62,6 +62,9 @@ pub struct NetConfig {
     /// Whether to look for peers beyond those given (Kademlia). On for every node;
     /// tests that need a fixed topology (a line of three) turn it off.
     pub discovery: bool,
+    /// A name for this node that peers show (`--name`), with the address its coinbases
+    /// pay, told to peers through identify (see [`crate::agent`]); `None` tells neither.
+    pub name: Option<(String, String)>,
 }
 
 impl NetConfig {
@@ -77,6 +80,7 @@ impl NetConfig {
             external_addresses: Vec::new(),
             link_latency: Duration::ZERO,
             discovery: true,
+            name: None,
         }
     }
 }
@@ -90,6 +94,9 @@ pub struct PeerView {
     pub address: String,
     /// Its best height, once it said.
     pub height: Option<u64>,
+    /// What it said of itself through identify: its name and the address its coinbases
+    /// pay (a claim, unchecked), and the address it listens on.
+    pub said: crate::agent::Said,
 }
 
 /// Catching up with a peer.
@@ -454,7 +461,7 @@ pub async fn start_with_metrics(
                 sync,
                 identify: identify::Behaviour::new(
                     identify::Config::new(identify_protocol, key.public())
-                        .with_agent_version(format!("oxchain/{}", env!("CARGO_PKG_VERSION"))),
+                        .with_agent_version(crate::agent::agent_version(config.name.as_ref())),
                 ),
                 // A link that answers no ping for about 20 s is dead (a cut cable, a
                 // split network): its connection is closed, so that the node dials
@@ -612,6 +619,7 @@ impl Service {
                         .map(|a| a.to_string())
                         .unwrap_or_default(),
                     height: self.syncer.height(p),
+                    said: self.peers.said(p),
                 })
                 .collect(),
             sync: self.syncer.target().map(|target| SyncProgress {
@@ -1006,6 +1014,12 @@ impl Service {
                 ..
             })) => {
                 self.peers.identified(peer_id, &info.listen_addrs);
+                self.peers.said_agent(
+                    peer_id,
+                    &info.agent_version,
+                    self.chain.view().params().network,
+                    &info.listen_addrs,
+                );
                 // A peer that serves our network's DHT goes in the routing table, at
                 // the addresses it listens on (an inbound peer's address as we see it
                 // is an ephemeral port).

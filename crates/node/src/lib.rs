@@ -58,6 +58,9 @@ pub struct NodeConfig {
     /// A delay on everything sent to peers: the network lab's stand-in for a long link
     /// (ADR 0019); zero otherwise.
     pub link_latency: std::time::Duration,
+    /// A name peers and the explorer show for this node (`--name`); with it, peers are
+    /// told the address its coinbases pay. Checked with [`oxchain_net::agent::valid_name`].
+    pub name: Option<String>,
 }
 
 /// What a started node tells its caller (for the start-up banner and tests).
@@ -126,6 +129,10 @@ pub async fn run(
     net_config.peers = p2p_peers;
     net_config.external_addresses = config.external_addresses.clone();
     net_config.link_latency = config.link_latency;
+    net_config.name = config
+        .name
+        .clone()
+        .map(|name| (name, miner_address.to_bech32(config.network)));
     let mut registry = prometheus_client::registry::Registry::default();
     let net = Arc::new(
         oxchain_net::service::start_with_metrics(net_config, chain.clone(), &mut registry).await?,
@@ -174,6 +181,8 @@ pub async fn run(
         net: Some(net.clone()),
         api_addr: Some(api),
         registry,
+        name: config.name.clone(),
+        miner_address,
     })?;
     let events = tokio::spawn(forward_events);
     let (router, _) = oxchain_api::router(

@@ -51,15 +51,17 @@ async fn the_explorer_works_in_chromium_against_a_regtest_node() {
 /// The fork tree and the Reorgs card of the network page show the same forks: node A's
 /// three blocks lose to B's five when they meet (a reorg of depth 3 above genesis), then
 /// A mines 40 blocks on top, so the reorg lies below the tree's usual 30 blocks
-/// (`ui/tests/forks.mjs`; the script then mines past the tree's reach).
+/// (`ui/tests/forks.mjs`; the script then mines past the tree's reach). The nodes have
+/// names: A's explorer shows B as "beta" with its API address, and B's blocks as mined by
+/// beta.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fork_tree_and_the_reorg_card_agree_in_chromium() {
     browser::assert_installed();
     let screenshots = std::env::var_os("OXCHAIN_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("oxchain-explorer-screenshots"));
-    let a = TestNode::start(MiningMode::OnDemand).await;
-    let b = TestNode::start(MiningMode::OnDemand).await;
+    let a = TestNode::start_named(MiningMode::OnDemand, "alpha").await;
+    let b = TestNode::start_named(MiningMode::OnDemand, "beta").await;
     for (node, count) in [(&a, 3), (&b, 5)] {
         let (status, body) = node.post_json("/v1/mine", &json!({ "count": count })).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -95,6 +97,7 @@ async fn the_fork_tree_and_the_reorg_card_agree_in_chromium() {
             ("SCREENSHOTS", screenshots.display().to_string()),
             ("FORK_HEIGHT", "0".into()),
             ("DEPTH", "3".into()),
+            ("PEER_API", b.addr.to_string()),
         ],
         Duration::from_secs(60),
     )

@@ -94,6 +94,7 @@ impl BenchNode {
                 peers: Vec::new(),
                 external_addresses: Vec::new(),
                 link_latency: Duration::ZERO,
+                name: None,
             },
             async move {
                 let _ = stopped.await;

@@ -45,6 +45,8 @@ pub(crate) async fn serve_api(
         net: None,
         api_addr: None,
         registry: Default::default(),
+        name: None,
+        miner_address: Address([1; 20]),
     })
     .unwrap();
     tokio::spawn(forward);

@@ -31,8 +31,21 @@ impl TestNode {
         TestNode::start_in(tempfile::tempdir().unwrap(), mine).await
     }
 
+    /// A node started with `--name NAME`.
+    pub(crate) async fn start_named(mine: MiningMode, name: &str) -> TestNode {
+        TestNode::start_with(tempfile::tempdir().unwrap(), mine, Some(name.into())).await
+    }
+
     /// A node on an existing data directory (a restart).
     pub(crate) async fn start_in(dir: tempfile::TempDir, mine: MiningMode) -> TestNode {
+        TestNode::start_with(dir, mine, None).await
+    }
+
+    async fn start_with(
+        dir: tempfile::TempDir,
+        mine: MiningMode,
+        name: Option<String>,
+    ) -> TestNode {
         let config = NodeConfig {
             network: Network::Regtest,
             data_dir: dir.path().to_path_buf(),
@@ -46,6 +59,7 @@ impl TestNode {
             peers: Vec::new(),
             external_addresses: Vec::new(),
             link_latency: std::time::Duration::ZERO,
+            name,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
