@@ -28,9 +28,33 @@ async fn read(req: Request) -> Result<(Bytes, bool), ApiError> {
     Ok((bytes, form_typed))
 }
 
+/// JSON's numbers as JSON Schema reads them: `4.0` is the integer 4 (a client's JSON
+/// library may write it so), so a field of integer type takes it.
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Exactly representable integers only: below 2^64, no fraction.
+            if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                *value = Value::from(f as u64);
+            } else if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
+}
+
 fn parse<T: DeserializeOwned>(bytes: &[u8], form_typed: bool) -> Result<T, ApiError> {
     // JSON first (curl -d '{"a":1}' is typed as a form); then a form if it is one.
-    match serde_json::from_slice(bytes) {
+    let json = serde_json::from_slice::<serde_json::Value>(bytes).and_then(|mut value| {
+        integral_floats_as_integers(&mut value);
+        serde_json::from_value(value)
+    });
+    match json {
         Ok(value) => Ok(value),
         Err(json_error) => {
             let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
@@ -70,6 +94,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeBody<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(MaybeBody(None));
         }
-        parse(&bytes, form_typed).map(|v| MaybeBody(Some(v)))
+        // JSON `null` is no body too.
+        parse::<Option<T>>(&bytes, form_typed).map(MaybeBody)
     }
 }

@@ -150,7 +150,8 @@ async fn add_peer(state: &AppState, address: &str) -> Result<&'static str, ApiEr
             });
     }
     net(state)?.dial(address).map_err(|e| {
-        ApiError::bad_request(
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
             "bad_peer",
             format!(
                 "{e} (tried as a p2p address, a multiaddr or HOST:PORT; a node's HTTP API is \
@@ -238,19 +239,58 @@ pub(crate) async fn peers(State(state): State<AppState>) -> Json<PeersView> {
 pub(crate) struct NewPeer {
     /// A node's HTTP API as `http://HOST:PORT`, or its p2p address: a multiaddr or
     /// `HOST:PORT` (as `--peer` takes them).
-    #[schema(min_length = 1)]
+    #[schema(
+        max_length = 300,
+        pattern = r"^(http://[^/\s]+:[0-9]{1,5}|/\S+|[^/\s]+:[0-9]{1,5})$"
+    )]
     address: String,
+}
+
+/// Whether `address` has the shape [`NewPeer`]'s pattern states (what it then names is
+/// for the dial to find out).
+fn peer_address_shaped(address: &str) -> bool {
+    let host_port = |text: &str| {
+        text.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.contains('/')
+                && (1..=5).contains(&port.len())
+                && port.bytes().all(|b| b.is_ascii_digit())
+        })
+    };
+    if address.is_empty()
+        || address.chars().count() > 300
+        || address.chars().any(char::is_whitespace)
+    {
+        return false;
+    }
+    match address.strip_prefix("http://") {
+        Some(rest) => host_port(rest),
+        None if address.starts_with('/') => address.len() >= 2,
+        None => host_port(address),
+    }
 }
 
 /// `POST /v1/peers`: connect to a peer.
 #[utoipa::path(post, path = "/v1/peers", tag = "v1", request_body = NewPeer,
     responses((status = 202, description = "Dialing", body = crate::tutorial::Message),
-              (status = 400, description = "Not a peer address", body = ErrorBody),
+              (status = 400, description = "Not of a peer address's shape", body = ErrorBody),
+              (status = 409, description = "This node runs without a peer-to-peer network", body = ErrorBody),
+              (status = 422, description = "Of the shape, but not an address that can be dialled", body = ErrorBody),
               (status = 502, description = "The node at that API address did not answer", body = ErrorBody)))]
 pub(crate) async fn add(
     State(state): State<AppState>,
     JsonOrForm(body): JsonOrForm<NewPeer>,
 ) -> Result<(StatusCode, Json<crate::tutorial::Message>), ApiError> {
+    if !peer_address_shaped(&body.address) {
+        return Err(ApiError::bad_request(
+            "bad_peer",
+            format!(
+                "{:?} is not a peer address: http://HOST:PORT (a node's API), a multiaddr or \
+                 HOST:PORT (its p2p address)",
+                body.address
+            ),
+        ));
+    }
     net(&state)?;
     let taken_as = add_peer(&state, &body.address).await?;
     Ok((

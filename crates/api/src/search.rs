@@ -17,7 +17,9 @@ use crate::state::AppState;
 /// The query.
 #[derive(Debug, Deserialize, IntoParams)]
 pub(crate) struct SearchQuery {
-    /// A height, a block hash, a txid, an address, or a dev account name.
+    /// A height, a block hash, a txid, an address, or a dev account name (surrounding
+    /// spaces are ignored).
+    #[param(required = true, min_length = 1, max_length = 200)]
     q: Option<String>,
 }
 
@@ -34,16 +36,19 @@ pub(crate) struct Found {
 /// `GET /v1/search?q=`.
 #[utoipa::path(get, path = "/v1/search", tag = "v1", params(SearchQuery),
     responses((status = 200, description = "What the query names", body = Found),
-              (status = 400, description = "An empty query", body = ErrorBody),
+              (status = 400, description = "No query, or one over 200 bytes", body = ErrorBody),
               (status = 404, description = "Nothing matches", body = ErrorBody)))]
 pub(crate) async fn search(
     State(state): State<AppState>,
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<Found>, ApiError> {
-    let q = query.q.as_deref().unwrap_or("").trim();
-    if q.is_empty() {
-        return Err(ApiError::bad_request("bad_query", "q is empty"));
-    }
+    let Some(q) = query.q.as_deref().filter(|q| (1..=200).contains(&q.len())) else {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            "q must be 1 to 200 bytes: a height, hash, txid, address or name",
+        ));
+    };
+    let q = q.trim();
     let found = |kind, id: String| Ok(Json(Found { kind, id }));
     let nothing = || Err(ApiError::not_found(format!("nothing matches {q:?}")));
     if q.len() < 20 && q.bytes().all(|b| b.is_ascii_digit()) {

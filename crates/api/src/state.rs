@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use axum::http::StatusCode;
 use oxchain_chain::{ChainEvent, ChainView, Submitter};
 use oxchain_consensus::ChainParams;
 use oxchain_consensus::genesis::{self, dev_account_address, dev_account_key};
@@ -173,15 +174,22 @@ impl AppState {
     }
 
     /// An address given in a request: bech32 of this network, or on dev and regtest a dev
-    /// account's name.
+    /// account's name. Text of another shape than `^[A-Za-z0-9_-]{1,90}$` is a 400; text of
+    /// that shape that is neither (a checksum, a prefix, a name) is a 422 (ADR 0026).
     pub(crate) fn parse_address(&self, what: &str, text: &str) -> Result<Address, ApiError> {
-        let text = text.trim();
-        if text.is_empty() {
+        let shaped = (1..=90).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !shaped {
             return Err(ApiError::bad_request(
                 "bad_address",
-                format!("{what} is empty"),
+                format!("{what} {text:?} is not an address: 1 to 90 letters, digits, - or _"),
             ));
         }
+        let refused = |message: String| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_address", message)
+        };
         let network = self.network();
         match Address::parse(text, network) {
             Ok(address) => Ok(address),
@@ -189,18 +197,14 @@ impl AppState {
                 Ok(dev_account_address(text))
             }
             Err(_) if network.has_dev_accounts() && genesis::is_dev_account_name(text) => {
-                Err(ApiError::bad_request(
-                    "bad_address",
-                    format!(
-                        "{what} {text:?} is neither a {network} address nor a dev account ({})",
-                        genesis::DEV_ACCOUNTS.join(" ")
-                    ),
-                ))
+                Err(refused(format!(
+                    "{what} {text:?} is neither a {network} address nor a dev account ({})",
+                    genesis::DEV_ACCOUNTS.join(" ")
+                )))
             }
-            Err(e) => Err(ApiError::bad_request(
-                "bad_address",
-                format!("{what} {text:?} is not an address of the {network} network: {e}"),
-            )),
+            Err(e) => Err(refused(format!(
+                "{what} {text:?} is not an address of the {network} network: {e}"
+            ))),
         }
     }
 
@@ -212,6 +216,7 @@ impl AppState {
         &self,
         text: &str,
     ) -> Result<(Address, Option<String>), ApiError> {
+        let text = text.trim();
         match self.parse_address("recipient", text) {
             Ok(address) => Ok((address, None)),
             Err(_)
@@ -241,7 +246,8 @@ impl AppState {
             return Ok(key.clone());
         }
         if self.network().has_dev_accounts() {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_account",
                 format!(
                     "unknown account {sender:?} (dev accounts: {}): the node signs only for \
@@ -250,7 +256,8 @@ impl AppState {
                 ),
             ));
         }
-        Err(ApiError::bad_request(
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_sender",
             format!(
                 "this node holds no key for sender {sender:?}: on {} only dev account names are \

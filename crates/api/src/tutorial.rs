@@ -334,14 +334,16 @@ async fn sign_and_submit(
 pub(crate) fn mempool_error(state: &AppState, e: MempoolError) -> ApiError {
     let (status, code) = match &e {
         MempoolError::AlreadyPending(_) => (StatusCode::CONFLICT, "already_pending"),
-        MempoolError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_transfer"),
-        MempoolError::FeeTooLow { .. } => (StatusCode::BAD_REQUEST, "fee_too_low"),
-        MempoolError::NonceTooLow { .. } => (StatusCode::BAD_REQUEST, "nonce_too_low"),
-        MempoolError::NonceGap { .. } => (StatusCode::BAD_REQUEST, "nonce_gap"),
+        MempoolError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_transfer"),
+        MempoolError::FeeTooLow { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "fee_too_low"),
+        MempoolError::NonceTooLow { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "nonce_too_low"),
+        MempoolError::NonceGap { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "nonce_gap"),
         MempoolError::ReplacementFeeTooLow { .. } => {
-            (StatusCode::BAD_REQUEST, "replacement_fee_too_low")
+            (StatusCode::UNPROCESSABLE_ENTITY, "replacement_fee_too_low")
         }
-        MempoolError::InsufficientFunds { .. } => (StatusCode::BAD_REQUEST, "insufficient_funds"),
+        MempoolError::InsufficientFunds { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_funds")
+        }
         MempoolError::Full => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
         MempoolError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
         MempoolError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

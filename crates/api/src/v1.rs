@@ -173,13 +173,26 @@ pub(crate) async fn node(State(state): State<AppState>) -> Json<NodeView> {
     })
 }
 
-/// A page of items, newest first.
+/// A page of blocks, newest first.
 #[derive(Debug, Deserialize, IntoParams)]
 pub(crate) struct Page {
-    /// Only items before this cursor (a height for blocks; `height:position` for
-    /// history).
+    /// Only blocks below this height (the previous page's `next_before`).
+    #[param(pattern = "^[0-9]{1,20}$")]
     before: Option<String>,
-    /// At most this many items (1-100, default 20).
+    /// At most this many blocks (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<usize>,
+}
+
+/// A page of an account's history, newest first.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct HistoryQuery {
+    /// Only items before this cursor, `height:position` (the previous page's
+    /// `next_before`).
+    #[param(pattern = "^[0-9]{1,20}:[0-9]{1,10}$")]
+    before: Option<String>,
+    /// At most this many items (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
 }
 
@@ -217,9 +230,18 @@ pub(crate) async fn blocks(
     let tip = state.chain().tip().height.0;
     let start = match &page.before {
         None => tip + 1,
-        Some(text) => text.parse::<u64>().map_err(|_| {
-            ApiError::bad_request("bad_cursor", format!("before={text:?} is not a height"))
-        })?,
+        // Beyond u64 (20 digits) is beyond the tip too.
+        Some(text)
+            if !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            text.parse::<u64>().unwrap_or(u64::MAX)
+        }
+        Some(text) => {
+            return Err(ApiError::bad_request(
+                "bad_cursor",
+                format!("before={text:?} is not a height"),
+            ));
+        }
     }
     .min(tip + 1);
     let store = &state.inner.store;
@@ -242,7 +264,8 @@ pub(crate) async fn blocks(
 
 /// `GET /v1/blocks/{id}`: a block by height (best chain) or by hash (any stored block).
 #[utoipa::path(get, path = "/v1/blocks/{id}", tag = "v1",
-    params(("id" = String, Path, description = "A height, or a block hash (64 hex digits)")),
+    params(("id" = String, Path, description = "A height, or a block hash (64 hex digits)",
+        pattern = "^([0-9]{1,20}|[0-9a-fA-F]{64})$")),
     responses((status = 200, description = "The block", body = BlockView),
               (status = 400, description = "Neither a height nor a hash", body = ErrorBody),
               (status = 404, description = "No such block", body = ErrorBody)))]
@@ -253,10 +276,13 @@ pub(crate) async fn block(
     // One snapshot: best-chain membership and confirmations agree across a reorg.
     let store = state.inner.store.snapshot()?;
     // 64 hex digits are a hash even when they are all decimal digits.
-    let hash = if let Some(height) = (id.len() != 64).then(|| id.parse::<u64>().ok()).flatten() {
+    let is_height = (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit());
+    let hash = if is_height {
+        // Twenty digits past u64 are past the tip too.
+        let height = id.parse::<u64>().unwrap_or(u64::MAX);
         store
             .hash_at(Height(height))?
-            .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?
+            .ok_or_else(|| ApiError::not_found(format!("no block at height {id}")))?
     } else {
         id.parse::<BlockHash>().map_err(|_| {
             ApiError::bad_request(
@@ -323,7 +349,7 @@ pub(crate) struct TxLookup {
 
 /// `GET /v1/transactions/{txid}`.
 #[utoipa::path(get, path = "/v1/transactions/{txid}", tag = "v1",
-    params(("txid" = String, Path, description = "64 hex digits")),
+    params(("txid" = String, Path, description = "64 hex digits", pattern = "^[0-9a-fA-F]{64}$")),
     responses((status = 200, description = "The transaction", body = TxLookup),
               (status = 400, description = "Not a txid", body = ErrorBody),
               (status = 404, description = "Unknown", body = ErrorBody)))]
@@ -421,7 +447,7 @@ pub(crate) struct ProofView {
 
 /// `GET /v1/transactions/{txid}/proof`: a merkle proof that the block holds it.
 #[utoipa::path(get, path = "/v1/transactions/{txid}/proof", tag = "v1",
-    params(("txid" = String, Path, description = "64 hex digits")),
+    params(("txid" = String, Path, description = "64 hex digits", pattern = "^[0-9a-fA-F]{64}$")),
     responses((status = 200, description = "The proof", body = ProofView),
               (status = 400, description = "Not a txid", body = ErrorBody),
               (status = 404, description = "Not in a best-chain block", body = ErrorBody)))]
@@ -457,21 +483,30 @@ pub(crate) async fn proof(
 
 /// A transfer signed by its sender, as `oxchain send` builds it.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct SignedTransfer {
     /// The sender's Ed25519 public key, 64 hex digits.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     from: String,
-    /// The recipient's address.
+    /// The recipient's address (bech32m of this network; on dev and regtest also a dev
+    /// account's name); one whose checksum or prefix is wrong is refused with 422.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,90}$")]
     to: String,
-    /// Base units.
+    /// Base units (this API takes up to 2^63 - 1; all coins ever are under 2^51).
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     amount: u64,
-    /// Fee in base units.
+    /// Fee in base units (at least 1 per encoded byte, or 422 `fee_too_low`).
+    #[schema(maximum = 9_223_372_036_854_775_807_i64)]
     fee: u64,
-    /// The sender's next nonce.
+    /// The sender's next nonce (up to 2^63 - 1 in this API).
+    #[schema(maximum = 9_223_372_036_854_775_807_i64)]
     nonce: u64,
     /// Attached data, hex (at most 1024 bytes).
     #[serde(default)]
+    #[schema(pattern = "^([0-9a-fA-F]{2}){0,1024}$")]
     data: String,
     /// The Ed25519 signature, 128 hex digits.
+    #[schema(pattern = "^[0-9a-fA-F]{128}$")]
     signature: String,
 }
 
@@ -485,8 +520,9 @@ pub(crate) struct Accepted {
 /// `POST /v1/transactions`: submit a signed transfer.
 #[utoipa::path(post, path = "/v1/transactions", tag = "v1", request_body = SignedTransfer,
     responses((status = 202, description = "Accepted into the mempool", body = Accepted),
-              (status = 400, description = "Malformed or breaks a rule", body = ErrorBody),
+              (status = 400, description = "Not what this document allows", body = ErrorBody),
               (status = 409, description = "Already pending", body = ErrorBody),
+              (status = 422, description = "Well-formed, but refused by the rules: a bad checksum, signature, nonce, fee or balance", body = ErrorBody),
               (status = 503, description = "The mempool is full (`mempool_full`) or the node busy (`busy`): try again", body = ErrorBody)))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
@@ -499,13 +535,11 @@ pub(crate) async fn submit(
             format!("from {:?} is not a public key (64 hex digits)", body.from),
         )
     })?;
-    let to = state.parse_address("to", &body.to)?;
-    let signature: [u8; 64] = hex::decode(body.signature.trim())
+    let signature: [u8; 64] = hex::decode(&body.signature)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| bad("bad_signature", "signature must be 128 hex digits".into()))?;
-    let data =
-        hex::decode(body.data.trim()).map_err(|_| bad("bad_data", "data must be hex".into()))?;
+    let data = hex::decode(&body.data).map_err(|_| bad("bad_data", "data must be hex".into()))?;
     if data.len() > oxchain_primitives::limits::MAX_TX_DATA_BYTES {
         return Err(bad(
             "data_too_long",
@@ -519,6 +553,20 @@ pub(crate) async fn submit(
     if body.amount == 0 {
         return Err(bad("bad_amount", "amount must be more than 0".into()));
     }
+    for (name, value) in [
+        ("amount", body.amount),
+        ("fee", body.fee),
+        ("nonce", body.nonce),
+    ] {
+        if value > i64::MAX as u64 {
+            return Err(ApiError::bad_request(
+                "too_large",
+                format!("{name} {value} is over 2^63 - 1, the most this API takes"),
+            ));
+        }
+    }
+    // Last: every shape check (400) comes before the checksum's (422).
+    let to = state.parse_address("to", &body.to)?;
     let transfer = Transfer {
         from,
         to,
@@ -591,9 +639,11 @@ const PENDING_LISTED: usize = 50;
 
 /// `GET /v1/accounts/{address}` (on dev and regtest also a dev account name).
 #[utoipa::path(get, path = "/v1/accounts/{address}", tag = "v1",
-    params(("address" = String, Path, description = "An address, or a dev account name on dev and regtest")),
+    params(("address" = String, Path, description = "An address, or a dev account name on dev and regtest",
+        pattern = "^[A-Za-z0-9_-]{1,90}$")),
     responses((status = 200, description = "The account (zero if it never received anything)", body = AccountView),
-              (status = 400, description = "Not an address", body = ErrorBody)))]
+              (status = 400, description = "Not an address", body = ErrorBody),
+              (status = 422, description = "Neither an address of this network (its checksum or prefix) nor a dev account", body = ErrorBody)))]
 pub(crate) async fn account(
     State(state): State<AppState>,
     Path(address): Path<String>,
@@ -684,22 +734,36 @@ pub(crate) struct HistoryPage {
 /// `GET /v1/accounts/{address}/transactions?before=&limit=`: confirmed transactions that
 /// touch the account, newest first.
 #[utoipa::path(get, path = "/v1/accounts/{address}/transactions", tag = "v1",
-    params(("address" = String, Path, description = "An address, or a dev account name on dev and regtest"), Page),
+    params(("address" = String, Path, description = "An address, or a dev account name on dev and regtest",
+        pattern = "^[A-Za-z0-9_-]{1,90}$"), HistoryQuery),
     responses((status = 200, description = "A page of history", body = HistoryPage),
-              (status = 400, description = "Bad address, cursor or limit", body = ErrorBody)))]
+              (status = 400, description = "Bad address, cursor or limit", body = ErrorBody),
+              (status = 422, description = "Neither an address of this network (its checksum or prefix) nor a dev account", body = ErrorBody)))]
 pub(crate) async fn history(
     State(state): State<AppState>,
     Path(address): Path<String>,
-    Query(page): Query<Page>,
+    Query(page): Query<HistoryQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let address = state.parse_address("address", &address)?;
-    let limit = page.limit()?;
+    let limit = Page {
+        before: None,
+        limit: page.limit,
+    }
+    .limit()?;
     let before = match &page.before {
         None => None,
         Some(text) => {
-            let parsed = text
-                .split_once(':')
-                .and_then(|(h, p)| Some((Height(h.parse().ok()?), p.parse::<u32>().ok()?)));
+            // Past u64 or u32 is past every item: the page starts at the newest.
+            let digits = |t: &str, most: usize| {
+                !t.is_empty() && t.len() <= most && t.bytes().all(|b| b.is_ascii_digit())
+            };
+            let parsed = text.split_once(':').and_then(|(h, p)| {
+                (digits(h, 20) && digits(p, 10)).then(|| {
+                    (
+                        Height(h.parse().unwrap_or(u64::MAX)),
+                        p.parse::<u32>().unwrap_or(u32::MAX),
+                    )
+                })
+            });
             Some(parsed.ok_or_else(|| {
                 ApiError::bad_request(
                     "bad_cursor",
@@ -708,6 +772,8 @@ pub(crate) async fn history(
             })?)
         }
     };
+    // After the query's shape: a checksum refusal (422) only for a request of good shape.
+    let address = state.parse_address("address", &address)?;
     let store = &state.inner.store;
     // One more than asked: whether an older page exists.
     let mut entries = store.history(&address, before, limit + 1)?;
@@ -772,7 +838,8 @@ pub(crate) struct PendingTx {
 /// `limit` for the mempool.
 #[derive(Debug, Deserialize, IntoParams)]
 pub(crate) struct Limit {
-    /// At most this many transfers (1-100, default 20).
+    /// At most this many transfers (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
 }
 
@@ -821,8 +888,10 @@ pub(crate) async fn mempool(
 
 /// How many blocks to mine.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct MineRequest {
-    /// Blocks to mine, 1-100 (default 1).
+    /// Blocks to mine (default 1).
+    #[schema(minimum = 1, maximum = 100)]
     count: Option<u64>,
 }
 
@@ -843,7 +912,7 @@ pub(crate) struct MineAnswer {
 }
 
 /// `POST /v1/mine`: mine `count` blocks now.
-#[utoipa::path(post, path = "/v1/mine", tag = "v1", request_body = MineRequest,
+#[utoipa::path(post, path = "/v1/mine", tag = "v1", request_body = Option<MineRequest>,
     responses((status = 200, description = "The blocks mined", body = MineAnswer),
               (status = 400, description = "Bad count", body = ErrorBody),
               (status = 409, description = "Mining is off on this node", body = ErrorBody)))]

@@ -94,13 +94,13 @@ bad_input! {
     empty_sender: POST "/transactions/new", tx(r#""""#, "1")
         => 400, "bad_sender", "sender is empty";
     unknown_sender_address: POST "/transactions/new", tx(r#""oxr1gdjvr6u8stzxg3sz9zqxulzllvcl9tk2jhdt77""#, "1")
-        => 400, "unknown_account", "(dev accounts: alice bob charlie dave eve)";
+        => 422, "unknown_account", "(dev accounts: alice bob charlie dave eve)";
     unknown_sender_name: POST "/transaction", r#"{"sender": "zed", "receiver": "bob", "amount": 1}"#
-        => 400, "unknown_account", r#"unknown account "zed" (dev accounts: alice"#;
+        => 422, "unknown_account", r#"unknown account "zed" (dev accounts: alice"#;
     overdraft_says_the_balance: POST "/transactions/new", tx(r#""alice""#, "10001")
-        => 400, "insufficient_funds", "the sender has 10000";
+        => 422, "insufficient_funds", "the sender has 10000";
     bad_recipient: POST "/transactions/new", r#"{"sender": "alice", "recipient": "oxd1qqqq", "amount": 1}"#
-        => 400, "bad_address", "not an address of the regtest network";
+        => 422, "bad_address", "not an address of the regtest network";
     huge_body: POST "/transactions/new", "a".repeat(200_000)
         => 413, "body_too_large", "the limit is 65536";
     empty_host: POST "/nodes", r#"{"host": "", "port": 5000}"#
@@ -119,7 +119,9 @@ bad_input! {
         => 404, "not_found", "no transaction";
     malformed_txid: GET "/v1/transactions/not-a-txid", ""
         => 400, "bad_txid", "is not a txid";
-    malformed_address: GET "/v1/accounts/oxr1notanaddress", ""
+    checksum_address: GET "/v1/accounts/oxr1notanaddress", ""
+        => 422, "bad_address", "not an address";
+    malformed_address: GET "/v1/accounts/not%20an%20address", ""
         => 400, "bad_address", "not an address";
     bad_limit: GET "/v1/blocks?limit=0", ""
         => 400, "bad_limit", "out of range";
@@ -136,7 +138,7 @@ bad_input! {
     v1_negative_amount: POST "/v1/transactions", signed(&[("amount", serde_json::json!(-5))])
         => 400, "bad_json", "bad JSON body";
     v1_bad_signature: POST "/v1/transactions", signed(&[("amount", serde_json::json!(5_001))])
-        => 400, "invalid_transfer", "invalid signature";
+        => 422, "invalid_transfer", "invalid signature";
     v1_over_long_data: POST "/v1/transactions", signed(&[("data", serde_json::json!("00".repeat(1025)))])
         => 400, "data_too_long", "the limit is 1024";
     v1_bad_key: POST "/v1/transactions", signed(&[("from", serde_json::json!("zz"))])

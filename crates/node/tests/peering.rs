@@ -171,6 +171,18 @@ async fn v1_peers_adds_a_peer_and_events_say_so() {
         body["message"]
             .as_str()
             .unwrap()
+            .contains("is not a peer address"),
+        "{body}"
+    );
+    // Of the shape, but no port 99999: refused by the dial, which says how it was read.
+    let (status, body) = a
+        .post_json("/v1/peers", &json!({"address": "127.0.0.1:99999"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
             .contains("tried as a p2p address"),
         "{body}"
     );

@@ -143,7 +143,7 @@ async fn unknown_names_are_said_so() {
             &serde_json::json!({"sender": "mallory", "recipient": "bob", "amount": 1}),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["code"], "unknown_account");
     assert!(
         body["message"]
@@ -177,7 +177,7 @@ async fn unknown_names_are_said_so() {
     assert!(body.get("note").is_none(), "{body}");
     // Elsewhere a typo is an error naming the dev accounts.
     let (status, body) = node.get("/v1/accounts/bbo").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
         body["message"]
             .as_str()
