@@ -41,10 +41,12 @@ fn net(state: &AppState) -> Result<&oxchain_net::NetHandle, ApiError> {
 
 /// `http://host:port` from `http://host:port/...`, `host:port` or `{host, port}`.
 fn api_url(text: &str) -> Result<String, ApiError> {
-    let text = text.trim().trim_end_matches('/');
+    // `^(http://)?[^/\s\[\]]+:[0-9]{1,5}/?$`, as the documents of the routes that take one say.
+    let text = text.strip_suffix('/').unwrap_or(text);
     let rest = text.strip_prefix("http://").unwrap_or(text);
-    let host = rest.rsplit_once(':').map_or("", |(host, _)| host);
-    if rest.starts_with("https://") || host.is_empty() || rest.contains('/') {
+    let (host, port) = rest.rsplit_once(':').unwrap_or(("", ""));
+    let port_ok = (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit());
+    if !host_shaped(host) || !port_ok {
         return Err(ApiError::bad_request(
             "bad_node",
             format!(
@@ -53,6 +55,21 @@ fn api_url(text: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(format!("http://{rest}"))
+}
+
+/// A host as the tutorial routes take one (`^[^/\s\[\]]+$`): text without `/`, spaces or
+/// brackets (an IPv6 address goes to `POST /v1/peers` as a multiaddr).
+fn host_shaped(host: &str) -> bool {
+    !host.is_empty()
+        && !host
+            .chars()
+            .any(|c| c == '/' || c == '[' || c == ']' || pattern_space(c))
+}
+
+/// What `\s` matches in the document's patterns (ECMAScript's regular expressions): Rust's
+/// whitespace but U+0085, and U+FEFF.
+fn pattern_space(c: char) -> bool {
+    (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}'
 }
 
 async fn http(method: &str, url: &str, body: Option<String>) -> Result<Value, String> {
@@ -257,10 +274,7 @@ fn peer_address_shaped(address: &str) -> bool {
                 && port.bytes().all(|b| b.is_ascii_digit())
         })
     };
-    if address.is_empty()
-        || address.chars().count() > 300
-        || address.chars().any(char::is_whitespace)
-    {
+    if address.is_empty() || address.chars().count() > 300 || address.chars().any(pattern_space) {
         return false;
     }
     match address.strip_prefix("http://") {
@@ -304,10 +318,33 @@ pub(crate) async fn add(
 /// The Socket.io tutorial's node: the other node's API host and port.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct TutorialNode {
-    #[schema(min_length = 1)]
+    /// A host name or an IPv4 address (no scheme, no port).
+    #[schema(max_length = 253, pattern = r"^[^/\s\[\]]+$")]
     host: String,
-    #[schema(value_type = u16)]
+    /// A port: a number, or the same as text.
+    #[schema(schema_with = port_schema)]
     port: Value,
+}
+
+/// A port from 1 to 65535, as a number or as text.
+fn port_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaType, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Integer))
+                .minimum(Some(1))
+                .maximum(Some(65535)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::String))
+                .pattern(Some(
+                    "^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$",
+                )),
+        )
+        .build()
+        .into()
 }
 
 /// `?callback=true` when a node calls back.
@@ -328,6 +365,8 @@ pub(crate) struct Added {
 #[utoipa::path(post, path = "/nodes", tag = "tutorial", params(Callback), request_body = TutorialNode,
     responses((status = 200, description = "Peered", body = Added),
               (status = 400, description = "Bad host or port", body = ErrorBody),
+              (status = 409, description = "This node runs without a peer-to-peer network", body = ErrorBody),
+              (status = 422, description = "That node's address cannot be dialled", body = ErrorBody),
               (status = 502, description = "That node did not answer", body = ErrorBody)))]
 pub(crate) async fn nodes(
     State(state): State<AppState>,
@@ -335,9 +374,22 @@ pub(crate) async fn nodes(
     JsonOrForm(body): JsonOrForm<TutorialNode>,
 ) -> Result<Json<Added>, ApiError> {
     net(&state)?;
+    if body.host.chars().count() > 253 || !host_shaped(&body.host) {
+        return Err(ApiError::bad_request(
+            "bad_node",
+            format!(
+                "host {:?} is not a host name or an IPv4 address (at most 253 characters)",
+                body.host
+            ),
+        ));
+    }
     let port = match &body.port {
         Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.parse().ok(),
+        Value::String(s)
+            if !s.starts_with('0') && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse().ok()
+        }
         _ => None,
     }
     .filter(|p| (1..=65535).contains(p))
@@ -369,9 +421,15 @@ pub(crate) async fn nodes(
 /// The Flask tutorial's node list.
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct Register {
-    /// Node API addresses: `http://host:port` or `host:port`.
-    nodes: Option<Vec<String>>,
+    /// Node API addresses: `http://host:port` or `host:port` (a `/` after is ignored).
+    #[schema(value_type = Vec<NodeUrl>, required = true, min_items = 1)]
+    nodes: Option<Vec<NodeUrl>>,
 }
+
+/// A node's API address, `http://host:port` or `host:port`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(pattern = r"^(http://)?[^/\s\[\]]+:[0-9]{1,5}/?$")]
+struct NodeUrl(String);
 
 /// What `/nodes/register` answers.
 #[derive(Debug, Serialize, ToSchema)]
@@ -385,7 +443,8 @@ pub(crate) struct Registered {
 /// `POST /nodes/register`: peer with each node's API address.
 #[utoipa::path(post, path = "/nodes/register", tag = "tutorial", request_body = Register,
     responses((status = 201, description = "Registered", body = Registered),
-              (status = 400, description = "No valid list of nodes", body = ErrorBody)))]
+              (status = 400, description = "No valid list of nodes", body = ErrorBody),
+              (status = 409, description = "This node runs without a peer-to-peer network", body = ErrorBody)))]
 pub(crate) async fn register(
     State(state): State<AppState>,
     JsonOrForm(body): JsonOrForm<Register>,
@@ -396,7 +455,7 @@ pub(crate) async fn register(
     let nodes = body.nodes.filter(|n| !n.is_empty()).ok_or_else(invalid)?;
     let urls = nodes
         .iter()
-        .map(|n| api_url(n))
+        .map(|n| api_url(&n.0))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| invalid())?;
     let mut unreachable = Vec::new();

@@ -73,7 +73,9 @@ pub(crate) async fn root(headers: axum::http::HeaderMap) -> Response {
 /// `?format=array` gives the Socket.io tutorial's bare array.
 #[derive(Debug, Deserialize, IntoParams)]
 pub(crate) struct ChainQuery {
-    /// `array` for a bare JSON array of blocks.
+    /// `array` for a bare JSON array of blocks; `object` (the default) for
+    /// `{"chain", "length"}`.
+    #[param(pattern = "^(object|array)$")]
     format: Option<String>,
 }
 
@@ -88,9 +90,20 @@ pub(crate) struct ChainAnswer {
     pub length: usize,
 }
 
+/// What `/chain` answers: the object, or the bare array (`format=array`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // the answer is streamed; this is its schema
+pub(crate) enum ChainBody {
+    /// `{"chain", "length"}`.
+    Object(ChainAnswer),
+    /// The blocks alone.
+    Array(Vec<TutorialBlock>),
+}
+
 /// `GET /chain`: the whole best chain (the one route that returns it all).
 #[utoipa::path(get, path = "/chain", tag = "tutorial", params(ChainQuery),
-    responses((status = 200, description = "The best chain, genesis first", body = ChainAnswer),
+    responses((status = 200, description = "The best chain, genesis first: an object, or with format=array the bare array", body = ChainBody),
               (status = 400, description = "Unknown format", body = ErrorBody)))]
 pub(crate) async fn chain(
     State(state): State<AppState>,
@@ -149,22 +162,22 @@ pub(crate) async fn mine(State(state): State<AppState>) -> Result<Json<Forged>, 
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct NewTransaction {
     /// A dev account name (dev and regtest: alice, bob, charlie, dave, eve) the node
-    /// signs for.
-    #[schema(value_type = String)]
+    /// signs for; spaces around it are ignored.
+    #[schema(value_type = String, pattern = r"^[ \t]*[A-Za-z0-9_-]{1,90}[ \t]*$")]
     sender: Option<Value>,
     /// An address, or a dev account name on dev and regtest; there, any other short word
     /// is taken too and the answer's `note` names the address it became.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = r"^[ \t]*[A-Za-z0-9_-]{1,90}[ \t]*$")]
     recipient: Option<Value>,
-    /// Coins, at most 8 decimals.
-    #[schema(value_type = f64)]
+    #[schema(schema_with = coins_schema, required = true)]
     amount: Option<Value>,
 }
 
 /// `POST /transactions/new`: the node signs a transfer from `sender` and queues it.
 #[utoipa::path(post, path = "/transactions/new", tag = "tutorial", request_body = NewTransaction,
     responses((status = 201, description = "Queued for the next block", body = Queued),
-              (status = 400, description = "Missing values, or a rule broken", body = ErrorBody),
+              (status = 400, description = "Missing values, or not what this document allows", body = ErrorBody),
+              (status = 422, description = "Refused by a rule: an unknown account, an address's checksum, the balance, a zero or too precise amount", body = ErrorBody),
               (status = 409, description = "Already pending", body = ErrorBody),
               (status = 503, description = "The mempool is full (`mempool_full`) or the node busy (`busy`): try again", body = ErrorBody)))]
 pub(crate) async fn transactions_new(
@@ -195,22 +208,22 @@ pub(crate) async fn transactions_new(
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct SocketTransaction {
     /// A dev account name (dev and regtest: alice, bob, charlie, dave, eve) the node
-    /// signs for.
-    #[schema(value_type = String)]
+    /// signs for; spaces around it are ignored.
+    #[schema(value_type = String, pattern = r"^[ \t]*[A-Za-z0-9_-]{1,90}[ \t]*$")]
     sender: Option<Value>,
     /// An address, or a dev account name on dev and regtest; there, any other short word
     /// is taken too and the answer's `note` names the address it became.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = r"^[ \t]*[A-Za-z0-9_-]{1,90}[ \t]*$")]
     receiver: Option<Value>,
-    /// Coins, at most 8 decimals.
-    #[schema(value_type = f64)]
+    #[schema(schema_with = coins_schema, required = true)]
     amount: Option<Value>,
 }
 
 /// `POST /transaction`: the Socket.io tutorial's transfer.
 #[utoipa::path(post, path = "/transaction", tag = "tutorial", request_body = SocketTransaction,
     responses((status = 200, description = "Accepted into the mempool", body = Queued),
-              (status = 400, description = "Missing values, or a rule broken", body = ErrorBody),
+              (status = 400, description = "Missing values, or not what this document allows", body = ErrorBody),
+              (status = 422, description = "Refused by a rule: an unknown account, an address's checksum, the balance, a zero or too precise amount", body = ErrorBody),
               (status = 409, description = "Already pending", body = ErrorBody),
               (status = 503, description = "The mempool is full (`mempool_full`) or the node busy (`busy`): try again", body = ErrorBody)))]
 pub(crate) async fn transaction(
@@ -250,32 +263,85 @@ fn text<'a>(what: &str, value: &'a Value) -> Result<&'a str, ApiError> {
         .ok_or_else(|| ApiError::bad_request("bad_request", format!("{what} must be a string")))
 }
 
-/// Coins from a JSON number or a string: exact, positive, at most 8 decimals.
+/// The spaces the tutorial routes ignore around a name or an amount given as text.
+const SPACES: [char; 2] = [' ', '\t'];
+
+/// The most coins there are room for (`u64::MAX` units, 184467440737.09551615), as the
+/// nearest f64: the document's `maximum`.
+const MAX_COINS: f64 = 184_467_440_737.095_52;
+
+/// Pattern of an amount given as text (what [`coins_shaped`] takes).
+const COINS_PATTERN: &str = r"^[ \t]*[0-9]+(\.[0-9]+)?[ \t]*$";
+
+fn coins_shaped(text: &str) -> bool {
+    let (int, frac) = text.split_once('.').unwrap_or((text, "0"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+}
+
+/// A name or address given to a tutorial route, its spaces trimmed: the fields' pattern
+/// `^[ \t]*[A-Za-z0-9_-]{1,90}[ \t]*$`.
+fn name_shaped(text: &str) -> bool {
+    (1..=90).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The document's schema of a tutorial amount: a number of coins, or the same as text.
+fn coins_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaType, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Number))
+                .minimum(Some(0.0))
+                .maximum(Some(MAX_COINS)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::String))
+                .pattern(Some(COINS_PATTERN)),
+        )
+        .description(Some(
+            "Coins: a number, or the same as text. More than 0 and at most 8 decimals, or \
+             422 `bad_amount`.",
+        ))
+        .build()
+        .into()
+}
+
+/// Coins from a JSON number or a string: exact, positive, at most 8 decimals. Not of the
+/// document's shape: 400; of it, but zero, too precise or too many: 422 (ADR 0026).
 pub(crate) fn parse_coins(value: &Value) -> Result<Amount, ApiError> {
+    let shape = |message: String| ApiError::bad_request("bad_amount", message);
+    let rule =
+        |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_amount", message);
     let text = match value {
         Value::Number(n) => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if !(0.0..=MAX_COINS).contains(&f) {
+                return Err(shape(format!(
+                    "amount {n} is not a number of coins from 0 to {MAX_COINS}"
+                )));
+            }
             let text = n.to_string();
             plain_decimal(&text).unwrap_or(text)
         }
-        Value::String(s) => s.trim().to_string(),
+        Value::String(s) if coins_shaped(s.trim_matches(SPACES)) => {
+            s.trim_matches(SPACES).to_string()
+        }
         _ => {
-            return Err(ApiError::bad_request(
-                "bad_amount",
-                "amount must be a number of coins, like 1.5",
+            return Err(shape(
+                "amount must be a number of coins, like 1.5 (or the same as text)".into(),
             ));
         }
     };
-    let amount = Amount::parse_coins(&text).map_err(|e| {
-        ApiError::bad_request(
-            "bad_amount",
-            format!("amount {text} is not a valid number of coins: {e}"),
-        )
-    })?;
+    let amount = Amount::parse_coins(text.trim_start_matches('-'))
+        .map_err(|e| rule(format!("amount {text} is not a valid number of coins: {e}")))?;
     if amount == Amount::ZERO {
-        return Err(ApiError::bad_request(
-            "bad_amount",
-            "amount must be more than 0",
-        ));
+        return Err(rule("amount must be more than 0".into()));
     }
     Ok(amount)
 }
@@ -319,9 +385,29 @@ async fn sign_and_submit(
     recipient: &Value,
     amount: &Value,
 ) -> Result<Submitted, ApiError> {
-    let key = state.signing_key(text("sender", sender)?)?;
-    let (to, note) = state.tutorial_recipient(text("recipient", recipient)?)?;
+    // Every shape check (400) before any rule's (422), as the document says (ADR 0026).
+    let sender = text("sender", sender)?.trim_matches(SPACES);
+    if sender.is_empty() {
+        return Err(ApiError::bad_request("bad_sender", "sender is empty"));
+    }
+    if !name_shaped(sender) {
+        return Err(ApiError::bad_request(
+            "bad_sender",
+            format!("sender {sender:?} is not a name: 1 to 90 letters, digits, - or _"),
+        ));
+    }
+    let recipient = text("recipient", recipient)?.trim_matches(SPACES);
+    if !name_shaped(recipient) {
+        return Err(ApiError::bad_request(
+            "bad_address",
+            format!(
+                "recipient {recipient:?} is not an address or a name: 1 to 90 letters, digits, - or _"
+            ),
+        ));
+    }
     let amount = parse_coins(amount)?;
+    let key = state.signing_key(sender)?;
+    let (to, note) = state.tutorial_recipient(recipient)?;
     let txid = state.sign_and_submit(key, to, amount, TUTORIAL_FEE).await?;
     Ok(Submitted {
         txid,

@@ -10,8 +10,10 @@
 //! (`unshare --net`): nothing generated can leave it. `scripts/test` (the README's test
 //! command) installs Schemathesis in `.cache/venv`.
 //!
-//! Under contract so far: every `/v1` route but the events WebSocket. The tutorial routes
-//! (lenient by design: forms, numbers as strings) are still to be described exactly.
+//! Under contract: every route but the events WebSocket (`GET /v1/events`, whose upgrade
+//! headers the document does not yet declare). The tutorial routes' leniency is part of
+//! their document: amounts and ports as numbers or text, spaces around names. Form bodies
+//! (which every body route also takes) are not declared, and so not generated.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -32,7 +34,7 @@ for _ in $(seq 100); do
 done
 "$PYTHON" -c 'import urllib.request as u; u.urlopen(u.Request("http://127.0.0.1:5990/v1/mine", data=b"{\"count\":3}"), timeout=10)'
 timeout 90 "$SCHEMATHESIS" --config-file "$CONFIG" run http://127.0.0.1:5990/openapi.json \
-  --checks all --include-path-regex '^/v1/' --exclude-path-regex '^/v1/events' \
+  --checks all --exclude-path-regex '^/v1/events$' \
   --max-examples 40 --seed 1 --workers 1 --no-color --generation-database none
 status=$?
 kill $node
@@ -41,7 +43,7 @@ exit $status
 "#;
 
 #[test]
-fn every_v1_route_keeps_the_openapi_contract() {
+fn every_route_keeps_the_openapi_contract() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let venv = root.join(".cache/venv/bin");
     let schemathesis = venv.join("schemathesis");

@@ -80,17 +80,17 @@ bad_input! {
     wrong_type_amount: POST "/transactions/new", tx(r#""alice""#, "[1]")
         => 400, "bad_amount", "amount must be a number";
     negative_amount: POST "/transactions/new", tx(r#""alice""#, "-1")
-        => 400, "bad_amount", "negative";
+        => 400, "bad_amount", "not a number of coins from 0";
     zero_amount: POST "/transactions/new", tx(r#""alice""#, "0")
-        => 400, "bad_amount", "more than 0";
+        => 422, "bad_amount", "more than 0";
     huge_amount: POST "/transactions/new", tx(r#""alice""#, "1e30")
-        => 400, "bad_amount", "not a valid number of coins";
+        => 400, "bad_amount", "not a number of coins from 0";
     too_many_coins: POST "/transactions/new", tx(r#""alice""#, "184467440737.09551616")
-        => 400, "bad_amount", "not a valid number of coins";
+        => 422, "bad_amount", "too large";
     nan_amount: POST "/transactions/new", tx(r#""alice""#, r#""NaN""#)
-        => 400, "bad_amount", "not a valid number of coins";
+        => 400, "bad_amount", "must be a number of coins";
     nine_decimals: POST "/transactions/new", tx(r#""alice""#, "0.123456789")
-        => 400, "bad_amount", "more than 8 decimals";
+        => 422, "bad_amount", "more than 8 decimals";
     empty_sender: POST "/transactions/new", tx(r#""""#, "1")
         => 400, "bad_sender", "sender is empty";
     unknown_sender_address: POST "/transactions/new", tx(r#""oxr1gdjvr6u8stzxg3sz9zqxulzllvcl9tk2jhdt77""#, "1")
@@ -104,7 +104,7 @@ bad_input! {
     huge_body: POST "/transactions/new", "a".repeat(200_000)
         => 413, "body_too_large", "the limit is 65536";
     empty_host: POST "/nodes", r#"{"host": "", "port": 5000}"#
-        => 400, "bad_node", "is not a node API address";
+        => 400, "bad_node", "is not a host name";
     unknown_route: GET "/no/such/route", ""
         => 404, "not_found", "no such route";
     wrong_method: POST "/v1/status", ""
