@@ -53,7 +53,9 @@ fn every_route_keeps_the_openapi_contract() {
         schemathesis.display()
     );
     let data = tempfile::tempdir().unwrap();
+    // In the temporary directory: Schemathesis keeps a cache where it runs.
     let out = Command::new("unshare")
+        .current_dir(data.path())
         .args(["--map-root-user", "--net", "--", "sh", "-c", SCRIPT])
         .env("OXCHAIN", env!("CARGO_BIN_EXE_oxchain"))
         .env("DATA", data.path().join("node"))
