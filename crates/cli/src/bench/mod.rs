@@ -344,14 +344,9 @@ fn bench_hash(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench_mine(args: &MineArgs) -> anyhow::Result<()> {
-    let s = args.common.seconds;
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        |t| t as usize,
-    );
-    let budget = round_budget(s);
-    let path = Path::detect();
+/// A header to hash and a target of 1, which no nonce meets: the miner hashes for as long
+/// as it is given.
+fn unmeetable_work() -> (HeaderWork, Target) {
     let header = Header {
         version: 1,
         prev_hash: BlockHash([0x11; 32]),
@@ -360,9 +355,21 @@ fn bench_mine(args: &MineArgs) -> anyhow::Result<()> {
         bits: CompactTarget(0x0101_0000),
         nonce: 0,
     };
-    let work = HeaderWork::new(&header);
-    // A target of 1: no nonce meets it, so every thread hashes for the whole round.
-    let target = CompactTarget(0x0101_0000).to_target().context("target 1")?;
+    let target = CompactTarget(0x0101_0000)
+        .to_target()
+        .expect("0x01010000 is the valid target 1");
+    (HeaderWork::new(&header), target)
+}
+
+fn bench_mine(args: &MineArgs) -> anyhow::Result<()> {
+    let s = args.common.seconds;
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |t| t as usize,
+    );
+    let budget = round_budget(s);
+    let path = Path::detect();
+    let (work, target) = unmeetable_work();
     let multi = threads.to_string();
     let mut openssl_args = vec!["-bytes", "16384", "-evp", "sha256"];
     if threads > 1 {

@@ -17,8 +17,7 @@ use oxchain_consensus::ChainParams;
 use oxchain_consensus::difficulty::{compute_median_time_past, compute_next_bits};
 use oxchain_miner::Path;
 use oxchain_miner::service::TEMPLATE_REFRESH;
-use oxchain_miner::sha256::HeaderWork;
-use oxchain_primitives::{BlockHash, CompactTarget, Header, Height, MerkleRoot};
+use oxchain_primitives::Height;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
@@ -79,18 +78,7 @@ fn run_once(params: &ChainParams, hashes_per_s: f64, blocks: u64, rng: &mut StdR
 /// This machine's miner on every core for about a second: what a devnet here hashes.
 fn machine_rate() -> (f64, usize) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let header = Header {
-        version: 1,
-        prev_hash: BlockHash([0x11; 32]),
-        merkle_root: MerkleRoot([0x22; 32]),
-        time_ms: 1_767_225_600_000,
-        bits: CompactTarget(0x0101_0000),
-        nonce: 0,
-    };
-    let work = HeaderWork::new(&header);
-    let target = CompactTarget(0x0101_0000)
-        .to_target()
-        .expect("target 1 is valid");
+    let (work, target) = super::unmeetable_work();
     let rate = (0..3)
         .map(|_| {
             super::hash_for(
