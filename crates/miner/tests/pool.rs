@@ -31,7 +31,7 @@ fn a_mined_block_is_valid_under_consensus() {
     }
 }
 
-/// After `cancel()`, each thread hashes at most one more chunk of CHECK_EVERY nonces
+/// After `cancel()`, each thread finishes at most the chunk of CHECK_EVERY nonces it is in
 /// (about 0.3 ms at full speed), so a new tip stops the search well within 50 ms.
 #[test]
 fn cancellation_stops_every_thread_within_one_check_interval() {
@@ -45,9 +45,12 @@ fn cancellation_stops_every_thread_within_one_check_interval() {
     std::thread::scope(|scope| {
         let handle = scope.spawn(|| miner.mine(header, 0, &token));
         std::thread::sleep(Duration::from_millis(200));
-        let at_cancel: u64 = miner.hashes_per_thread().iter().sum();
         let cancelled_at = Instant::now();
         canceller.cancel();
+        // Read after `cancel()` returns: each thread is then inside at most one chunk,
+        // which it counts when it finishes. (Read before it, a preempted test thread
+        // lets any number of chunks pass between the read and the cancel.)
+        let at_cancel: u64 = miner.hashes_per_thread().iter().sum();
         assert!(handle.join().unwrap().is_none());
         let waited = cancelled_at.elapsed();
         let after: u64 = miner.hashes_per_thread().iter().sum();
