@@ -31,14 +31,14 @@ struct ConfigFile {
     external_addresses: Option<Vec<String>>,
     mine: Option<String>,
     miner_address: Option<String>,
-    threads: Option<u64>,
+    threads: Option<i64>,
     cors_origins: Option<Vec<String>>,
     api_hosts: Option<Vec<String>>,
     name: Option<String>,
 }
 
 /// The most threads the node takes (`MAX_THREADS` in the binary).
-const MAX_THREADS: u64 = 1024;
+const MAX_THREADS: i64 = 1024;
 
 fn peer_addr(text: &str) {
     if let Ok(addr) = oxchain_net::parse_peer_addr(text) {

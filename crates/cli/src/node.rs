@@ -100,7 +100,9 @@ struct ConfigFile {
     external_addresses: Option<Vec<String>>,
     mine: Option<String>,
     miner_address: Option<String>,
-    threads: Option<u64>,
+    /// Signed, as TOML's integers are: a value past `i64::MAX` is not TOML and is refused
+    /// as such, and `-1` gets the range message.
+    threads: Option<i64>,
     cors_origins: Option<Vec<String>>,
     api_hosts: Option<Vec<String>>,
     name: Option<String>,
@@ -199,10 +201,10 @@ impl NodeArgs {
             self.miner_address = Some(v);
         }
         if let Some(v) = file.threads.filter(|_| !given("threads")) {
-            if !(1..=MAX_THREADS).contains(&v) {
-                bad("threads", &v, format!("not in 1..={MAX_THREADS}"));
+            match u64::try_from(v) {
+                Ok(n) if (1..=MAX_THREADS).contains(&n) => self.threads = Some(n),
+                _ => bad("threads", &v, format!("not in 1..={MAX_THREADS}")),
             }
-            self.threads = Some(v);
         }
         if let Some(v) = file.cors_origins.filter(|_| !given("cors_origins")) {
             for origin in &v {

@@ -397,6 +397,9 @@ fn bad_config_files_and_env_values_are_usage_errors_naming_them() {
     for (contents, names) in [
         ("mine = \"sometimes\"\n", "`mine`"),
         ("threads = 0\n", "`threads`"),
+        ("threads = -1\n", "`threads`"),
+        // Past i64::MAX is not a TOML integer (fuzz/findings/config-crash-cc29df88).
+        ("threads = 9555555555555555554\n", "invalid config file"),
         ("api = \"nowhere\"\n", "`api`"),
         ("mien = \"off\"\n", "unknown field `mien`"),
         ("mine = [\n", "invalid config file"),
