@@ -1,5 +1,7 @@
-//! Request bodies: JSON whatever the Content-Type says (`curl -d` sends a form type), or
-//! a form-encoded body. Size is capped by the router's body limit (413).
+//! Request bodies: JSON whatever the Content-Type says (`curl -d` sends a form type); the
+//! tutorials' flat routes (`/transactions/new`, `/transaction`, `/nodes`) also take a
+//! form-encoded body, and their OpenAPI entries declare both. Size is capped by the
+//! router's body limit (413).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -12,7 +14,11 @@ use crate::error::ApiError;
 #[derive(Debug)]
 pub struct JsonOrForm<T>(pub T);
 
-/// As [`JsonOrForm`], for routes where the body may be left out (`None`).
+/// A body read as JSON, whatever its Content-Type.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+/// As [`JsonBody`], for routes where the body may be left out (`None`).
 #[derive(Debug)]
 pub struct MaybeBody<T>(pub Option<T>);
 
@@ -48,7 +54,9 @@ fn integral_floats_as_integers(value: &mut serde_json::Value) {
     }
 }
 
-fn parse<T: DeserializeOwned>(bytes: &[u8], form_typed: bool) -> Result<T, ApiError> {
+/// Parses `bytes` as JSON, or as a form if it is typed as one, does not look like JSON,
+/// and the route takes forms (`forms`).
+fn parse<T: DeserializeOwned>(bytes: &[u8], form_typed: bool, forms: bool) -> Result<T, ApiError> {
     // JSON first (curl -d '{"a":1}' is typed as a form); then a form if it is one.
     let json = serde_json::from_slice::<serde_json::Value>(bytes).and_then(|mut value| {
         integral_floats_as_integers(&mut value);
@@ -58,9 +66,14 @@ fn parse<T: DeserializeOwned>(bytes: &[u8], form_typed: bool) -> Result<T, ApiEr
         Ok(value) => Ok(value),
         Err(json_error) => {
             let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-            if form_typed && !looks_like_json {
+            if form_typed && !looks_like_json && forms {
                 serde_urlencoded::from_bytes(bytes)
                     .map_err(|e| ApiError::bad_request("bad_form", format!("bad form body: {e}")))
+            } else if form_typed && !looks_like_json {
+                Err(ApiError::bad_request(
+                    "bad_json",
+                    "this route takes a JSON body, not a form",
+                ))
             } else {
                 Err(ApiError::bad_request(
                     "bad_json",
@@ -71,18 +84,31 @@ fn parse<T: DeserializeOwned>(bytes: &[u8], form_typed: bool) -> Result<T, ApiEr
     }
 }
 
+/// A body that must be there: parsed as [`parse`] does.
+async fn required<T: DeserializeOwned>(req: Request, forms: bool) -> Result<T, ApiError> {
+    let (bytes, form_typed) = read(req).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "missing_body",
+            "the request has no body",
+        ));
+    }
+    parse(&bytes, form_typed, forms)
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let (bytes, form_typed) = read(req).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request(
-                "missing_body",
-                "the request has no body",
-            ));
-        }
-        parse(&bytes, form_typed).map(JsonOrForm)
+        required(req, true).await.map(JsonOrForm)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        required(req, false).await.map(JsonBody)
     }
 }
 
@@ -95,6 +121,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeBody<T> {
             return Ok(MaybeBody(None));
         }
         // JSON `null` is no body too.
-        parse::<Option<T>>(&bytes, form_typed).map(MaybeBody)
+        parse::<Option<T>>(&bytes, form_typed, false).map(MaybeBody)
     }
 }

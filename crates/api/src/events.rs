@@ -5,12 +5,15 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use oxchain_chain::ChainEvent;
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// A send that takes longer than this means the client is not reading: drop it.
@@ -64,20 +67,69 @@ pub(crate) async fn forward(state: AppState, mut chain: broadcast::Receiver<Chai
     }
 }
 
-/// Upgrade to a WebSocket that streams block, tx, reorg and peer events as JSON.
+/// Whether `key` is 16 bytes in base64 (RFC 6455, section 4.1): the document's pattern
+/// `^[ \t]*[A-Za-z0-9+/]{21}[AQgw]==[ \t]*$` for `Sec-WebSocket-Key`.
+fn key_shaped(key: &[u8]) -> bool {
+    let key = key.trim_ascii();
+    key.len() == 24
+        && key[..21]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+        && b"AQgw".contains(&key[21])
+        && &key[22..] == b"=="
+}
+
+/// Upgrade to a WebSocket that streams block, tx, reorg and peer events as JSON. A request
+/// that is not a WebSocket opening handshake is a 400 in the API's error shape.
 #[utoipa::path(
     get,
     path = "/v1/events",
     tag = "v1",
+    params(
+        ("Connection" = String, Header, description = "A list with the token `Upgrade` (any case)",
+            pattern = "^([^,]*,)*[ \t]*[Uu][Pp][Gg][Rr][Aa][Dd][Ee][ \t]*(,[^,]*)*$"),
+        ("Upgrade" = String, Header, description = "`websocket` (any case)",
+            pattern = "^[ \t]*[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt][ \t]*$"),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`", pattern = "^[ \t]*13[ \t]*$"),
+        ("Sec-WebSocket-Key" = String, Header, description = "16 random bytes in base64",
+            pattern = "^[ \t]*[A-Za-z0-9+/]{21}[AQgw]==[ \t]*$"),
+    ),
     responses(
         (status = 101, description = "A WebSocket: one JSON object per event, with a `type` of block, block_disconnected, side_block, reorg, tx, peer_connected, peer_disconnected"),
-        (status = 400, description = "Not a WebSocket upgrade", body = crate::error::ErrorBody),
+        (status = 400, description = "Not a WebSocket opening handshake (`not_websocket`)", body = crate::error::ErrorBody),
     )
 )]
-pub(crate) async fn events(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let not_websocket = |why: String| {
+        ApiError::bad_request("not_websocket", format!("/v1/events is a WebSocket: {why}"))
+    };
+    let ws = ws.map_err(|rejection| not_websocket(rejection.body_text()))?;
+    // axum takes `Connection: upgrades` (it looks for the text, not the token) and any
+    // key; the handshake's rules are the token and 16 bytes in base64.
+    let upgrade_token = headers.get_all(header::CONNECTION).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|b| *b == b',')
+            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+    });
+    if !upgrade_token {
+        return Err(not_websocket(
+            "`Connection` does not list the token `upgrade`".into(),
+        ));
+    }
+    let key = headers.get("sec-websocket-key").map(|v| v.as_bytes());
+    if !key.is_some_and(key_shaped) {
+        return Err(not_websocket(
+            "`Sec-WebSocket-Key` is not 16 bytes in base64".into(),
+        ));
+    }
     let events = state.inner.events.subscribe();
     let shutdown = state.inner.shutdown.clone();
-    ws.on_upgrade(move |socket| stream(socket, events, shutdown))
+    Ok(ws.on_upgrade(move |socket| stream(socket, events, shutdown)))
 }
 
 async fn stream(

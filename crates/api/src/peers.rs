@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::body::JsonOrForm;
+use crate::body::{JsonBody, JsonOrForm};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::views::TutorialBlock;
@@ -293,7 +293,7 @@ fn peer_address_shaped(address: &str) -> bool {
               (status = 502, description = "The node at that API address did not answer", body = ErrorBody)))]
 pub(crate) async fn add(
     State(state): State<AppState>,
-    JsonOrForm(body): JsonOrForm<NewPeer>,
+    JsonBody(body): JsonBody<NewPeer>,
 ) -> Result<(StatusCode, Json<crate::tutorial::Message>), ApiError> {
     if !peer_address_shaped(&body.address) {
         return Err(ApiError::bad_request(
@@ -362,7 +362,8 @@ pub(crate) struct Added {
 
 /// `POST /nodes`: peer with the node whose API is at `host:port`; it is asked to call
 /// back, so that both know each other.
-#[utoipa::path(post, path = "/nodes", tag = "tutorial", params(Callback), request_body = TutorialNode,
+#[utoipa::path(post, path = "/nodes", tag = "tutorial", params(Callback),
+    request_body(content((TutorialNode = "application/json"), (TutorialNode = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "Peered", body = Added),
               (status = 400, description = "Bad host or port", body = ErrorBody),
               (status = 409, description = "This node runs without a peer-to-peer network", body = ErrorBody),
@@ -447,7 +448,7 @@ pub(crate) struct Registered {
               (status = 409, description = "This node runs without a peer-to-peer network", body = ErrorBody)))]
 pub(crate) async fn register(
     State(state): State<AppState>,
-    JsonOrForm(body): JsonOrForm<Register>,
+    JsonBody(body): JsonBody<Register>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     net(&state)?;
     let invalid =

@@ -174,7 +174,8 @@ pub(crate) struct NewTransaction {
 }
 
 /// `POST /transactions/new`: the node signs a transfer from `sender` and queues it.
-#[utoipa::path(post, path = "/transactions/new", tag = "tutorial", request_body = NewTransaction,
+#[utoipa::path(post, path = "/transactions/new", tag = "tutorial", 
+    request_body(content((NewTransaction = "application/json"), (NewTransaction = "application/x-www-form-urlencoded"))),
     responses((status = 201, description = "Queued for the next block", body = Queued),
               (status = 400, description = "Missing values, or not what this document allows", body = ErrorBody),
               (status = 422, description = "Refused by a rule: an unknown account, an address's checksum, the balance, a zero or too precise amount", body = ErrorBody),
@@ -220,7 +221,8 @@ pub(crate) struct SocketTransaction {
 }
 
 /// `POST /transaction`: the Socket.io tutorial's transfer.
-#[utoipa::path(post, path = "/transaction", tag = "tutorial", request_body = SocketTransaction,
+#[utoipa::path(post, path = "/transaction", tag = "tutorial", 
+    request_body(content((SocketTransaction = "application/json"), (SocketTransaction = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "Accepted into the mempool", body = Queued),
               (status = 400, description = "Missing values, or not what this document allows", body = ErrorBody),
               (status = 422, description = "Refused by a rule: an unknown account, an address's checksum, the balance, a zero or too precise amount", body = ErrorBody),
@@ -270,14 +272,17 @@ const SPACES: [char; 2] = [' ', '\t'];
 /// nearest f64: the document's `maximum`.
 const MAX_COINS: f64 = 184_467_440_737.095_52;
 
-/// Pattern of an amount given as text (what [`coins_shaped`] takes).
-const COINS_PATTERN: &str = r"^[ \t]*[0-9]+(\.[0-9]+)?[ \t]*$";
+/// Coins as text: a JSON number's grammar without the sign (so that a form's `amount=1e-3`
+/// is the number `1e-3` in JSON), spaces and tabs around it.
+const COINS_PATTERN: &str = r"^[ \t]*[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?[ \t]*$";
 
+/// Whether `text` (trimmed) matches [`COINS_PATTERN`].
 fn coins_shaped(text: &str) -> bool {
-    let (int, frac) = text.split_once('.').unwrap_or((text, "0"));
-    !int.is_empty()
-        && !frac.is_empty()
-        && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let (mantissa, exponent) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, "0"));
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    digits(int) && digits(frac) && digits(exponent)
 }
 
 /// A name or address given to a tutorial route, its spaces trimmed: the fields' pattern
@@ -330,7 +335,8 @@ pub(crate) fn parse_coins(value: &Value) -> Result<Amount, ApiError> {
             plain_decimal(&text).unwrap_or(text)
         }
         Value::String(s) if coins_shaped(s.trim_matches(SPACES)) => {
-            s.trim_matches(SPACES).to_string()
+            let text = s.trim_matches(SPACES);
+            plain_decimal(text).unwrap_or_else(|| text.to_string())
         }
         _ => {
             return Err(shape(
@@ -463,5 +469,25 @@ mod tests {
         assert_eq!(parse_coins(&tiny).unwrap(), Amount::from_units(1));
         let too_fine: Value = serde_json::from_str("1e-9").unwrap();
         assert!(parse_coins(&too_fine).is_err());
+    }
+
+    /// Text takes a number's grammar too (a form's values are all text): the same coins,
+    /// and the same 422 for too fine an amount.
+    #[test]
+    fn text_amounts_take_a_number_s_grammar() {
+        let coins = |text: &str| parse_coins(&Value::from(text)).map_err(|e| e.status());
+        assert_eq!(coins("1e-3"), Ok(Amount::from_units(100_000)));
+        assert_eq!(coins(" 2E+1\t"), Ok(Amount::from_units(2_000_000_000)));
+        assert_eq!(coins("1.5"), Ok(Amount::from_units(150_000_000)));
+        for shape in ["1e", "1.e5", ".5", "-1", "1e+-2", "1x", ""] {
+            assert_eq!(coins(shape), Err(StatusCode::BAD_REQUEST), "{shape:?}");
+        }
+        for rule in ["1e-9", "8.675925323922335e-213", "0", "0e5", "1e300"] {
+            assert_eq!(
+                coins(rule),
+                Err(StatusCode::UNPROCESSABLE_ENTITY),
+                "{rule:?}"
+            );
+        }
     }
 }

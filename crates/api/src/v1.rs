@@ -15,7 +15,7 @@ use oxchain_primitives::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::body::{JsonOrForm, MaybeBody};
+use crate::body::{JsonBody, MaybeBody};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::views::{BlockSummary, BlockView, TxView, difficulty};
@@ -526,7 +526,7 @@ pub(crate) struct Accepted {
               (status = 503, description = "The mempool is full (`mempool_full`) or the node busy (`busy`): try again", body = ErrorBody)))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
-    JsonOrForm(body): JsonOrForm<SignedTransfer>,
+    JsonBody(body): JsonBody<SignedTransfer>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let bad = |code: &'static str, message: String| ApiError::bad_request(code, message);
     let from: PublicKey = body.from.parse().map_err(|_| {

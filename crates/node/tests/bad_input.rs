@@ -73,6 +73,11 @@ fn signed(overrides: &[(&str, serde_json::Value)]) -> String {
 bad_input! {
     malformed_json: POST "/transactions/new", r#"{"sender": "alice", "#
         => 400, "bad_json", "bad JSON body";
+    // Forms only where the document declares them (the tutorials' flat routes).
+    form_to_a_json_route: POST "/v1/transactions", "from=00&to=bob&amount=1&fee=1&nonce=0"
+        => 400, "bad_json", "takes a JSON body, not a form";
+    form_text_amount_too_fine: POST "/transactions/new", "sender=alice&recipient=bob&amount=1e-9"
+        => 422, "bad_amount", "not a valid number of coins";
     missing_values: POST "/transactions/new", r#"{"sender": "alice", "amount": 1}"#
         => 400, "missing_values", "Missing values";
     wrong_type_sender: POST "/transactions/new", tx("5", "1")

@@ -384,6 +384,159 @@ async fn the_explorer_is_served_to_browsers() {
     node.stop().await;
 }
 
+/// `GET /v1/events` against its own OpenAPI entry, which Schemathesis cannot drive (it does
+/// not speak WebSocket): from a valid opening handshake, each declared header in turn is
+/// left out or given values valid and invalid by its pattern. The document decides what
+/// is expected: all valid is 101, anything else a 400 in the error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_websocket_keeps_its_openapi_entry() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let node = TestNode::start(MiningMode::OnDemand).await;
+    let (_, document) = node.get("/openapi.json").await;
+    let entry = &document["paths"]["/v1/events"]["get"];
+    let mut declared: Vec<(String, regex::Regex)> = Vec::new();
+    for param in entry["parameters"].as_array().unwrap() {
+        assert_eq!(param["in"], "header", "{param}");
+        assert_eq!(param["required"], true, "{param}");
+        let pattern = param["schema"]["pattern"].as_str().unwrap();
+        declared.push((
+            param["name"].as_str().unwrap().to_ascii_lowercase(),
+            regex::Regex::new(pattern).unwrap(),
+        ));
+    }
+    let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "connection",
+            "upgrade",
+            "sec-websocket-version",
+            "sec-websocket-key"
+        ]
+    );
+    let valid = [
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let tries: &[(&str, &[&str])] = &[
+        (
+            "connection",
+            &[
+                "keep-alive, Upgrade",
+                "UPGRADE",
+                "upgrade,x",
+                "keep-alive",
+                "upgrades",
+                "up grade",
+            ],
+        ),
+        (
+            "upgrade",
+            &["WebSocket", "WEBSOCKET", "websockets", "h2c", "web socket"],
+        ),
+        ("sec-websocket-version", &["13", "8", "14", "1 3"]),
+        (
+            "sec-websocket-key",
+            &[
+                "AAAAAAAAAAAAAAAAAAAAAA==",
+                "dGhlIHNhbXBsZSBub25jZQ=",
+                "abc",
+                "dGhlIHNhbXBsZSBub25jZR==",
+            ],
+        ),
+    ];
+    let mut cases: Vec<(Vec<(&str, &str)>, bool)> = vec![(valid.to_vec(), true)];
+    for (name, values) in tries {
+        // Left out: a required header is missing.
+        cases.push((
+            valid.iter().copied().filter(|(n, _)| n != name).collect(),
+            false,
+        ));
+        for value in *values {
+            let headers: Vec<(&str, &str)> = valid
+                .iter()
+                .map(|&(n, v)| if n == *name { (n, *value) } else { (n, v) })
+                .collect();
+            let fits = declared
+                .iter()
+                .find(|(n, _)| n == name)
+                .is_some_and(|(_, pattern)| pattern.is_match(value));
+            cases.push((headers, fits));
+        }
+    }
+    let (mut upgraded, mut refused) = (0, 0);
+    for (headers, fits) in cases {
+        let mut request = format!("GET /v1/events HTTP/1.1\r\nhost: {}\r\n", node.addr);
+        for (name, value) in &headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        let mut stream = tokio::net::TcpStream::connect(node.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // Read up to the end of the head, and for a refusal its body (the node answers
+        // with Content-Length, then keeps the connection open).
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        let read = async {
+            loop {
+                let n = stream.read(&mut buf).await.unwrap();
+                answer.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&answer);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if n == 0 || body.len() >= length {
+                        return (head.to_string(), body.to_string());
+                    }
+                }
+                assert!(n > 0, "the node closed before answering: {text}");
+            }
+        };
+        let (head, body) = tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("an answer within 10 s");
+        if fits {
+            assert!(head.starts_with("HTTP/1.1 101 "), "{headers:?}: {head}");
+            upgraded += 1;
+        } else {
+            assert!(
+                head.starts_with("HTTP/1.1 400 "),
+                "{headers:?}: {head}\n{body}"
+            );
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("content-type: application/json"),
+                "{head}"
+            );
+            let error: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(error["code"], "not_websocket", "{headers:?}: {body}");
+            assert!(
+                error["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/v1/events is a WebSocket: "),
+                "{body}"
+            );
+            refused += 1;
+        }
+    }
+    // Both ways were tried, more than once each.
+    assert!(
+        upgraded >= 5 && refused >= 10,
+        "{upgraded} upgraded, {refused} refused"
+    );
+    node.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stream_blocks_and_transfers_as_json() {
     let node = TestNode::start(MiningMode::OnDemand).await;
