@@ -15,6 +15,7 @@
 //! - `v1`: `/v1/...`.
 //! - `peers`: `/v1/peers`, `/nodes`, `/nodes/register`, `/nodes/resolve`.
 //! - `events`: `/v1/events` (WebSocket).
+//! - `light`: `/v1/headers` and `/v1/data/{hash}`, what a light client reads.
 //! - `search`: `/v1/search?q=`, what a search box's query names.
 //! - `forks`: `/v1/forks`, the side blocks and reorgs seen lately.
 //! - `explorer`: the block explorer's files (`ui/`), at `/explorer/` and, for browsers, `/`.
@@ -30,6 +31,7 @@ pub mod error;
 mod events;
 mod explorer;
 mod forks;
+mod light;
 mod metrics;
 pub mod peers;
 mod search;
@@ -72,6 +74,8 @@ pub fn router(state: AppState, access: impl Into<Access>) -> (Router, OpenApi) {
         .routes(routes!(v1::account))
         .routes(routes!(v1::history))
         .routes(routes!(v1::mempool))
+        .routes(routes!(light::headers))
+        .routes(routes!(light::data))
         .routes(routes!(peers::peers))
         .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))

@@ -731,6 +731,28 @@ pub(crate) struct HistoryPage {
     pub next_before: Option<String>,
 }
 
+/// A `height:position` cursor given as `name`. Past u64 or u32 is past every item.
+pub(crate) fn parse_cursor(name: &str, text: &str) -> Result<(Height, u32), ApiError> {
+    let digits = |t: &str, most: usize| {
+        !t.is_empty() && t.len() <= most && t.bytes().all(|b| b.is_ascii_digit())
+    };
+    text.split_once(':')
+        .and_then(|(h, p)| {
+            (digits(h, 20) && digits(p, 10)).then(|| {
+                (
+                    Height(h.parse().unwrap_or(u64::MAX)),
+                    p.parse::<u32>().unwrap_or(u32::MAX),
+                )
+            })
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_cursor",
+                format!("{name}={text:?} is not height:position"),
+            )
+        })
+}
+
 /// `GET /v1/accounts/{address}/transactions?before=&limit=`: confirmed transactions that
 /// touch the account, newest first.
 #[utoipa::path(get, path = "/v1/accounts/{address}/transactions", tag = "v1",
@@ -751,26 +773,7 @@ pub(crate) async fn history(
     .limit()?;
     let before = match &page.before {
         None => None,
-        Some(text) => {
-            // Past u64 or u32 is past every item: the page starts at the newest.
-            let digits = |t: &str, most: usize| {
-                !t.is_empty() && t.len() <= most && t.bytes().all(|b| b.is_ascii_digit())
-            };
-            let parsed = text.split_once(':').and_then(|(h, p)| {
-                (digits(h, 20) && digits(p, 10)).then(|| {
-                    (
-                        Height(h.parse().unwrap_or(u64::MAX)),
-                        p.parse::<u32>().unwrap_or(u32::MAX),
-                    )
-                })
-            });
-            Some(parsed.ok_or_else(|| {
-                ApiError::bad_request(
-                    "bad_cursor",
-                    format!("before={text:?} is not height:position"),
-                )
-            })?)
-        }
+        Some(text) => Some(parse_cursor("before", text)?),
     };
     // After the query's shape: a checksum refusal (422) only for a request of good shape.
     let address = state.parse_address("address", &address)?;

@@ -121,6 +121,9 @@ pub struct TxView {
     pub nonce: Option<u64>,
     /// Attached data, hex (transfers only).
     pub data: Option<String>,
+    /// The Ed25519 signature, 128 hex digits (transfers only): with it anyone can
+    /// re-encode the transfer and recompute its txid.
+    pub signature: Option<String>,
     /// The height a coinbase names.
     pub coinbase_height: Option<u64>,
 }
@@ -139,6 +142,7 @@ impl TxView {
                 fee: 0,
                 nonce: None,
                 data: None,
+                signature: None,
                 coinbase_height: Some(c.height.0),
             },
             Transaction::Transfer(t) => TxView {
@@ -152,6 +156,7 @@ impl TxView {
                 fee: t.fee.units(),
                 nonce: Some(t.nonce),
                 data: Some(hex::encode(&t.data)),
+                signature: Some(hex::encode(t.signature.as_bytes())),
                 coinbase_height: None,
             },
         }
@@ -163,6 +168,8 @@ impl TxView {
 pub struct BlockSummary {
     /// Height.
     pub height: u64,
+    /// The header's version (1).
+    pub version: u32,
     /// Hash.
     pub hash: String,
     /// Parent's hash.
@@ -199,6 +206,7 @@ impl BlockSummary {
         let header = &block.header;
         BlockSummary {
             height,
+            version: header.version,
             hash: header.compute_hash().to_string(),
             prev_hash: header.prev_hash.to_string(),
             merkle_root: header.merkle_root.to_string(),

@@ -282,6 +282,8 @@ async fn the_openapi_document_and_the_router_hold_the_same_routes() {
         "GET /v1/accounts/{address}",
         "GET /v1/accounts/{address}/transactions",
         "GET /v1/mempool",
+        "GET /v1/headers",
+        "GET /v1/data/{hash}",
         "POST /v1/mine",
         "GET /v1/events",
         "GET /metrics",

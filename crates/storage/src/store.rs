@@ -20,14 +20,15 @@ use redb::{Builder, Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use crate::error::StoreError;
 use crate::tables::{
-    ACCOUNTS, BEST, BLOCKS, HEADERS, HISTORY, HeaderRecord, META, META_GENESIS, META_NETWORK,
-    META_SCHEMA, META_TIP, TXS, UNDO, decode_stored, history_key, split_history_key,
-    split_tx_location,
+    ACCOUNTS, BEST, BLOCKS, DATA, HEADERS, HISTORY, HeaderRecord, META, META_GENESIS, META_NETWORK,
+    META_SCHEMA, META_TIP, TXS, UNDO, data_key, decode_stored, history_key, split_data_key,
+    split_history_key, split_tx_location,
 };
 use crate::write::StoreWriter;
 
-/// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The layout version this build writes. It opens schema 1 too, adding the data index
+/// (schema 2) in one write transaction.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The file that holds the chain, inside the data directory.
 const DB_FILE: &str = "chain.redb";
@@ -241,6 +242,7 @@ impl Store {
         };
         if store.check_meta(params)? {
             store.validate_tip()?;
+            store.upgrade()?;
         } else {
             // A database without tables (a creation before stores were made under
             // NEW_DB_FILE, killed before its first commit): initialise it.
@@ -264,6 +266,31 @@ impl Store {
     /// Starts the one write transaction.
     pub fn begin_write(&self) -> Result<StoreWriter, StoreError> {
         StoreWriter::begin(&self.inner.db)
+    }
+
+    /// Brings a store of an older schema to [`SCHEMA_VERSION`]: schema 1 lacks the data
+    /// index, built here from the best chain in one write (a crash leaves schema 1, and
+    /// the next open builds it again).
+    fn upgrade(&self) -> Result<(), StoreError> {
+        let schema = self
+            .read()?
+            .open_table(META)?
+            .get(META_SCHEMA)?
+            .and_then(|v| v.value().try_into().ok())
+            .map(u32::from_le_bytes);
+        if schema == Some(1) {
+            let started = std::time::Instant::now();
+            let mut w = self.begin_write()?;
+            let indexed = w.add_data_index()?;
+            let height = w.tip()?.height;
+            w.commit()?;
+            tracing::info!(
+                "store: schema 1 -> 2: indexed {indexed} transfers' data over {} blocks in {:.1} s",
+                height.0 + 1,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(())
     }
 
     /// Checks the metadata against `params`. `Ok(false)`: a fresh store (no tables yet).
@@ -300,7 +327,7 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        if schema < SCHEMA_VERSION {
+        if schema < 1 {
             return Err(StoreError::corrupt(format!("unknown schema {schema}")));
         }
         let network = get(META_NETWORK)?;
@@ -419,6 +446,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` best-chain transfers whose data starts with `prefix` (32 bytes),
+    /// oldest first, strictly after `after` (a `(height, position)` cursor) when given.
+    pub fn data(
+        &self,
+        prefix: &[u8; 32],
+        after: Option<(Height, u32)>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.snapshot()?.data(prefix, after, limit)
+    }
+
     /// The digest of the whole account state at the tip (see
     /// [`compute_state_digest`]), read in one transaction.
     pub fn compute_state_digest(&self) -> Result<[u8; 32], StoreError> {
@@ -477,6 +515,36 @@ impl Snapshot {
     /// The hash of the best-chain block at `height`.
     pub fn hash_at(&self, height: Height) -> Result<Option<BlockHash>, StoreError> {
         read_hash_at(&self.txn.open_table(BEST)?, height)
+    }
+
+    /// Up to `limit` best-chain transfers whose data starts with `prefix` (32 bytes),
+    /// oldest first, strictly after `after` (a `(height, position)` cursor) when given.
+    pub fn data(
+        &self,
+        prefix: &[u8; 32],
+        after: Option<(Height, u32)>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        let table = self.txn.open_table(DATA)?;
+        let end = data_key(prefix, Height(u64::MAX), u32::MAX);
+        let range = match after {
+            Some((height, position)) => table.range((
+                std::ops::Bound::Excluded(data_key(prefix, height, position)),
+                std::ops::Bound::Included(end),
+            ))?,
+            None => table.range(data_key(prefix, Height(0), 0)..=end)?,
+        };
+        let mut out = Vec::new();
+        for entry in range.take(limit) {
+            let (key, value) = entry?;
+            let (height, position) = split_data_key(&key.value());
+            out.push(HistoryEntry {
+                txid: Txid(value.value()),
+                height,
+                position,
+            });
+        }
+        Ok(out)
     }
 
     /// Where a transaction is on the best chain.

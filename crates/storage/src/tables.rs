@@ -26,6 +26,10 @@ pub(crate) const TXS: TableDefinition<[u8; 32], [u8; 12]> = TableDefinition::new
 /// (address, height, position) -> txid: every best-chain transaction that touches the
 /// address (as sender or recipient), in chain order.
 pub(crate) const HISTORY: TableDefinition<[u8; 32], [u8; 32]> = TableDefinition::new("history");
+/// (first 32 bytes of a transfer's `data`, height, position) -> txid: every best-chain
+/// transfer whose data is at least 32 bytes (a SHA-256, maybe followed by a label), in
+/// chain order. Schema 2.
+pub(crate) const DATA: TableDefinition<[u8; 44], [u8; 32]> = TableDefinition::new("data");
 
 pub(crate) const META_SCHEMA: &str = "schema";
 pub(crate) const META_NETWORK: &str = "network";
@@ -133,5 +137,26 @@ pub(crate) fn split_history_key(key: &[u8; 32]) -> (Height, u32) {
     (
         Height(u64::from_be_bytes(key[20..28].try_into().expect("8 bytes"))),
         u32::from_be_bytes(key[28..].try_into().expect("4 bytes")),
+    )
+}
+
+/// The bytes of a transfer's data that the data index keys on: its first 32, when it has
+/// that many.
+pub(crate) fn data_prefix(data: &[u8]) -> Option<[u8; 32]> {
+    data.get(..32).map(|d| d.try_into().expect("32 bytes"))
+}
+
+pub(crate) fn data_key(prefix: &[u8; 32], height: Height, position: u32) -> [u8; 44] {
+    let mut out = [0u8; 44];
+    out[..32].copy_from_slice(prefix);
+    out[32..40].copy_from_slice(&height.0.to_be_bytes());
+    out[40..].copy_from_slice(&position.to_be_bytes());
+    out
+}
+
+pub(crate) fn split_data_key(key: &[u8; 44]) -> (Height, u32) {
+    (
+        Height(u64::from_be_bytes(key[32..40].try_into().expect("8 bytes"))),
+        u32::from_be_bytes(key[40..].try_into().expect("4 bytes")),
     )
 }

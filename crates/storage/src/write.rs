@@ -14,8 +14,9 @@ use crate::store::{
     SCHEMA_VERSION, Tip, read_account, read_block, read_hash_at, read_header, read_undo,
 };
 use crate::tables::{
-    ACCOUNTS, BEST, BLOCKS, BlockStatus, HEADERS, HISTORY, HeaderRecord, META, META_GENESIS,
-    META_NETWORK, META_SCHEMA, META_TIP, TXS, UNDO, history_key, tx_location_bytes,
+    ACCOUNTS, BEST, BLOCKS, BlockStatus, DATA, HEADERS, HISTORY, HeaderRecord, META, META_GENESIS,
+    META_NETWORK, META_SCHEMA, META_TIP, TXS, UNDO, data_key, data_prefix, history_key,
+    tx_location_bytes,
 };
 
 /// One write transaction.
@@ -67,6 +68,7 @@ impl StoreWriter {
         }
         // Create every table, so that a reader never meets a missing one.
         self.txn.open_table(UNDO)?;
+        self.txn.open_table(DATA)?;
         let genesis = params.genesis();
         let hash = params.genesis_hash();
         let work = genesis
@@ -155,6 +157,37 @@ impl StoreWriter {
         Ok(())
     }
 
+    /// Schema 1 to 2: builds the data index from the best chain's blocks. Returns how
+    /// many transfers it indexed.
+    pub(crate) fn add_data_index(&mut self) -> Result<u64, StoreError> {
+        let tip = self.tip()?;
+        let mut indexed = 0;
+        let mut data = self.txn.open_table(DATA)?;
+        let best = self.txn.open_table(BEST)?;
+        let blocks = self.txn.open_table(BLOCKS)?;
+        for height in 0..=tip.height.0 {
+            let hash = read_hash_at(&best, Height(height))?
+                .ok_or_else(|| StoreError::corrupt(format!("no best block at {height}")))?;
+            let block = read_block(&blocks, &hash)?
+                .ok_or_else(|| StoreError::corrupt(format!("no body for {hash}")))?;
+            for (position, tx) in block.transactions.iter().enumerate() {
+                if let Some(prefix) = recorded(tx) {
+                    let position = u32::try_from(position).expect("a block holds < 2^32 txs");
+                    data.insert(
+                        data_key(&prefix, Height(height), position),
+                        tx.compute_txid().0,
+                    )?;
+                    indexed += 1;
+                }
+            }
+        }
+        drop((data, best, blocks));
+        self.txn
+            .open_table(META)?
+            .insert(META_SCHEMA, 2u32.to_le_bytes().as_slice())?;
+        Ok(indexed)
+    }
+
     /// Connects a stored block on top of the tip: applies it to the account state under
     /// the ledger rules, and writes the new accounts, its undo data, the indexes and the
     /// tip. On a rule failure nothing is written.
@@ -208,15 +241,20 @@ impl StoreWriter {
             // Inserted in key order: neighbouring keys share B-tree pages.
             let mut locations = Vec::with_capacity(txids.len());
             let mut entries = Vec::with_capacity(2 * txids.len());
+            let mut records = Vec::new();
             for (position, (tx, txid)) in block.transactions.iter().zip(txids).enumerate() {
                 let position = u32::try_from(position).expect("a block holds < 2^32 txs");
                 locations.push((txid.0, tx_location_bytes(height, position)));
                 for address in touched(tx) {
                     entries.push((history_key(&address, height, position), txid.0));
                 }
+                if let Some(prefix) = recorded(tx) {
+                    records.push((data_key(&prefix, height, position), txid.0));
+                }
             }
             locations.sort_unstable_by_key(|(key, _)| *key);
             entries.sort_unstable_by_key(|(key, _)| *key);
+            records.sort_unstable_by_key(|(key, _)| *key);
             let mut txs = self.txn.open_table(TXS)?;
             for (key, value) in locations {
                 txs.insert(key, value)?;
@@ -224,6 +262,10 @@ impl StoreWriter {
             let mut history = self.txn.open_table(HISTORY)?;
             for (key, value) in entries {
                 history.insert(key, value)?;
+            }
+            let mut data = self.txn.open_table(DATA)?;
+            for (key, value) in records {
+                data.insert(key, value)?;
             }
         }
         self.txn
@@ -260,11 +302,15 @@ impl StoreWriter {
         {
             let mut txs = self.txn.open_table(TXS)?;
             let mut history = self.txn.open_table(HISTORY)?;
+            let mut data = self.txn.open_table(DATA)?;
             for (position, tx) in block.transactions.iter().enumerate() {
                 let position = u32::try_from(position).expect("a block holds < 2^32 txs");
                 txs.remove(tx.compute_txid().0)?;
                 for address in touched(tx) {
                     history.remove(history_key(&address, tip.height, position))?;
+                }
+                if let Some(prefix) = recorded(tx) {
+                    data.remove(data_key(&prefix, tip.height, position))?;
                 }
             }
         }
@@ -274,6 +320,14 @@ impl StoreWriter {
             .open_table(META)?
             .insert(META_TIP, block.header.prev_hash.0.as_slice())?;
         Ok((block, undo))
+    }
+}
+
+/// The key a transaction has in the data index: a transfer's first 32 bytes of data.
+pub(crate) fn recorded(tx: &Transaction) -> Option<[u8; 32]> {
+    match tx {
+        Transaction::Transfer(t) => data_prefix(&t.data),
+        Transaction::Coinbase(_) => None,
     }
 }
 

@@ -153,6 +153,25 @@ impl TestNode {
         self.send(Method::GET, path, None, Body::empty()).await
     }
 
+    /// GETs with this `Accept`; returns the status, the headers and the body's bytes.
+    pub(crate) async fn get_bytes(
+        &self,
+        path: &str,
+        accept: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let req = Request::builder()
+            .uri(format!("http://{}{}", self.addr, path))
+            .header("accept", accept)
+            .body(Body::empty())
+            .unwrap();
+        let res = self.client.request(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        let bytes = axum::body::to_bytes(Body::new(body), 64 << 20)
+            .await
+            .unwrap();
+        (parts.status, parts.headers, bytes.to_vec())
+    }
+
     /// GETs as a browser does (`Accept: text/html`); returns the status, the headers
     /// and the body.
     pub(crate) async fn get_as_browser(
