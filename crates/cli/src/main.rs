@@ -6,6 +6,7 @@
 //! - [`devnet`]: `oxchain devnet`, a local network of node processes.
 //! - [`query`]: `oxchain status | block | tx | account | mine` against a node's API.
 //! - [`wallet`]: `oxchain wallet ...` (encrypted keys) and `oxchain send`.
+//! - [`notary`]: `oxchain notarize` and `oxchain verify` (a light client).
 //! - [`bench`]: `oxchain bench ...`, figures printed beside a reference measured in the
 //!   same run.
 
@@ -13,6 +14,7 @@ mod bench;
 mod devnet;
 mod lab;
 mod node;
+mod notary;
 mod query;
 mod wallet;
 
@@ -50,6 +52,12 @@ enum Command {
     },
     /// Build and sign a transfer with a wallet key, and send it to a node.
     Send(wallet::SendArgs),
+    /// Record a file's SHA-256 on the chain and write a receipt (FILE.oxproof).
+    Notarize(notary::NotarizeArgs),
+    /// Check, as a light client, that a file was recorded and when. Exit codes: 0
+    /// recorded, 3 not recorded, 4 a proof, receipt or node's headers do not check, 5 no
+    /// node could be reached.
+    Verify(notary::VerifyArgs),
     /// Ask a node: status, a block, a transaction, an account; or mine blocks.
     #[command(flatten)]
     Query(query::Query),
@@ -95,6 +103,8 @@ fn main() -> ExitCode {
         Command::Query(query) => query::run(query),
         Command::Wallet { command } => wallet::run(command),
         Command::Send(args) => wallet::send(args),
+        Command::Notarize(args) => notary::notarize(args),
+        Command::Verify(args) => notary::verify(args),
         Command::Bench { which } => bench::run(which),
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -108,6 +118,16 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `verify`'s verdicts have exit codes of their own.
+        Err(e) if e.downcast_ref::<notary::Verdict>().is_some() => {
+            let code = e.downcast_ref::<notary::Verdict>().map_or(1, |v| v.code);
+            if wants_json(&matches) {
+                println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(code)
+        }
         // With --json, a failure is JSON too, on stdout where the answer would have
         // been: `{"error": "..."}`.
         Err(e) if wants_json(&matches) => {

@@ -106,6 +106,62 @@ pub(crate) fn parse_node(text: &str) -> Result<String, String> {
     }
 }
 
+/// No node answered at an address: the connection itself failed.
+#[derive(Debug)]
+pub(crate) struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot reach a node at {}: is it running? (`oxchain node` or `oxchain devnet`)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// Sends one request with this `Accept`; returns the status code, the head and the body.
+fn exchange(
+    node: &str,
+    method: &str,
+    path: &str,
+    accept: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String, Vec<u8>)> {
+    let host = node
+        .trim_end_matches('/')
+        .strip_prefix("http://")
+        .with_context(|| format!("--node {node:?} must be an http:// URL"))?;
+    let mut stream =
+        TcpStream::connect(host).map_err(|_| anyhow::Error::new(Unreachable(node.to_string())))?;
+    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
+    // One write: the request goes out whole.
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .with_context(|| format!("sending to {node}"))?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .with_context(|| format!("reading the answer of {node}"))?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("the node's answer is not HTTP")?;
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("the node's answer has no status")?;
+    Ok((status, head, answer[split + 4..].to_vec()))
+}
+
 /// Sends one request; returns the status code and the JSON body.
 pub(crate) fn call(
     node: &str,
@@ -113,34 +169,17 @@ pub(crate) fn call(
     path: &str,
     body: &str,
 ) -> anyhow::Result<(u16, Value)> {
-    let host = node
-        .trim_end_matches('/')
-        .strip_prefix("http://")
-        .with_context(|| format!("--node {node:?} must be an http:// URL"))?;
-    let mut stream = TcpStream::connect(host).with_context(|| {
-        format!(
-            "cannot reach a node at {node}: is it running? (`oxchain node` or `oxchain devnet`)"
-        )
-    })?;
-    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text)?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("the node's answer is not HTTP")?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("the node's answer has no status")?;
-    let json = serde_json::from_str(body)
+    let (status, _, body) = exchange(node, method, path, "application/json", body)?;
+    let json = serde_json::from_slice(&body)
         .with_context(|| format!("the node answered {status} without JSON"))?;
     Ok((status, json))
+}
+
+/// GETs `path` as bytes (`Accept: application/octet-stream`); returns the status and the
+/// body.
+pub(crate) fn get_bytes(node: &str, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    let (status, _, body) = exchange(node, "GET", path, "application/octet-stream", "")?;
+    Ok((status, body))
 }
 
 fn units(v: &Value) -> String {

@@ -211,17 +211,26 @@ pub(crate) struct SendArgs {
     wait: bool,
 }
 
-pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
-    let (status, node) = crate::query::call(&args.node, "GET", "/v1/status", "")?;
+/// A node's network and genesis, checked, and a key that signs for them.
+pub(crate) struct Signer {
+    pub network: Network,
+    pub genesis: BlockHash,
+    pub key: oxchain_primitives::SecretKey,
+}
+
+/// Asks `node` which network it is on and unlocks the key `from` for it: a wallet key
+/// (the passphrase is asked for), or on dev and regtest a dev account.
+pub(crate) fn signer(node: &str, from: &str, data_dir: Option<PathBuf>) -> anyhow::Result<Signer> {
+    let (status, answer) = crate::query::call(node, "GET", "/v1/status", "")?;
     if status != 200 {
         bail!("the node answered {status} to /v1/status");
     }
-    let network: Network = node["network"]
+    let network: Network = answer["network"]
         .as_str()
         .unwrap_or("")
         .parse()
         .context("the node's network")?;
-    let genesis: BlockHash = node["genesis"]
+    let genesis: BlockHash = answer["genesis"]
         .as_str()
         .unwrap_or("")
         .parse()
@@ -231,31 +240,103 @@ pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
     let known = key_network(network);
     if genesis != known.genesis {
         bail!(
-            "the node at {} says it is on {network} but its genesis is {genesis}, not {network}'s {}: \
+            "the node at {node} says it is on {network} but its genesis is {genesis}, not {network}'s {}: \
              it is on another chain, and nothing is signed for it",
-            args.node,
             known.genesis
         );
     }
-    let wallet = wallet_for(network, args.data_dir.clone())?;
-    let key = match wallet.show(&args.from) {
+    let wallet = wallet_for(network, data_dir)?;
+    let key = match wallet.show(from) {
         Ok(_) => {
             // Before the passphrase is asked: a key of another network is refused.
-            wallet.check_network(&args.from, known)?;
-            wallet.unlock(&args.from, &passphrase(false)?, known)?
+            wallet.check_network(from, known)?;
+            wallet.unlock(from, &passphrase(false)?, known)?
         }
         Err(oxchain_wallet::WalletError::NotFound(_))
-            if network.has_dev_accounts() && genesis::is_dev_account(&args.from) =>
+            if network.has_dev_accounts() && genesis::is_dev_account(from) =>
         {
-            dev_account_key(&args.from)
+            dev_account_key(from)
         }
         Err(oxchain_wallet::WalletError::NotFound(_)) if network.has_dev_accounts() => bail!(
-            "unknown account {:?}: no key of that name in the wallet, and the dev accounts are {}",
-            args.from,
+            "unknown account {from:?}: no key of that name in the wallet, and the dev accounts are {}",
             genesis::DEV_ACCOUNTS.join(" ")
         ),
         Err(e) => return Err(e.into()),
     };
+    Ok(Signer {
+        network,
+        genesis,
+        key,
+    })
+}
+
+impl Signer {
+    /// Builds a transfer from this key at its next nonce (asked of `node`), signs it,
+    /// and submits it. Returns the transfer and its txid.
+    pub(crate) fn submit(
+        &self,
+        node: &str,
+        to: Address,
+        amount: Amount,
+        fee: Amount,
+        data: Vec<u8>,
+    ) -> anyhow::Result<(Transfer, String)> {
+        let network = self.network;
+        let from = Address::from_public_key(&self.key.public_key());
+        let (status, account) = crate::query::call(
+            node,
+            "GET",
+            &format!("/v1/accounts/{}", from.to_bech32(network)),
+            "",
+        )?;
+        if status != 200 {
+            bail!(
+                "{}",
+                account["message"]
+                    .as_str()
+                    .unwrap_or("the node refused the account query")
+            );
+        }
+        let nonce = account["next_nonce"]
+            .as_u64()
+            .context("the node's answer has no next_nonce")?;
+        let mut transfer = Transfer {
+            from: self.key.public_key(),
+            to,
+            amount,
+            fee,
+            nonce,
+            data,
+            signature: Signature([0; 64]),
+        };
+        transfer.sign(&self.key, &self.genesis);
+        let body = json!({
+            "from": hex::encode(transfer.from.as_bytes()),
+            "to": to.to_bech32(network),
+            "amount": transfer.amount.units(),
+            "fee": transfer.fee.units(),
+            "nonce": nonce,
+            "data": hex::encode(&transfer.data),
+            "signature": hex::encode(transfer.signature.as_bytes()),
+        });
+        let (status, answer) =
+            crate::query::call(node, "POST", "/v1/transactions", &body.to_string())?;
+        if status != 202 {
+            bail!(
+                "{}",
+                answer["message"]
+                    .as_str()
+                    .unwrap_or("the node refused the transfer")
+            );
+        }
+        let txid = answer["txid"].as_str().unwrap_or("?").to_string();
+        Ok((transfer, txid))
+    }
+}
+
+pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
+    let signer = signer(&args.node, &args.from, args.data_dir.clone())?;
+    let network = signer.network;
     let to = match Address::parse(&args.to, network) {
         Ok(address) => address,
         Err(_) if network.has_dev_accounts() && genesis::is_dev_account(&args.to) => {
@@ -282,54 +363,8 @@ pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
         ),
         Err(e) => bail!("--to {:?} is not a {network} address: {e}", args.to),
     };
-    let from = Address::from_public_key(&key.public_key());
-    let (status, account) = crate::query::call(
-        &args.node,
-        "GET",
-        &format!("/v1/accounts/{}", from.to_bech32(network)),
-        "",
-    )?;
-    if status != 200 {
-        bail!(
-            "{}",
-            account["message"]
-                .as_str()
-                .unwrap_or("the node refused the account query")
-        );
-    }
-    let nonce = account["next_nonce"]
-        .as_u64()
-        .context("the node's answer has no next_nonce")?;
-    let mut transfer = Transfer {
-        from: key.public_key(),
-        to,
-        amount: args.amount,
-        fee: args.fee,
-        nonce,
-        data: args.data.unwrap_or_default().into_bytes(),
-        signature: Signature([0; 64]),
-    };
-    transfer.sign(&key, &genesis);
-    let body = json!({
-        "from": hex::encode(transfer.from.as_bytes()),
-        "to": to.to_bech32(network),
-        "amount": transfer.amount.units(),
-        "fee": transfer.fee.units(),
-        "nonce": nonce,
-        "data": hex::encode(&transfer.data),
-        "signature": hex::encode(transfer.signature.as_bytes()),
-    });
-    let (status, answer) =
-        crate::query::call(&args.node, "POST", "/v1/transactions", &body.to_string())?;
-    if status != 202 {
-        bail!(
-            "{}",
-            answer["message"]
-                .as_str()
-                .unwrap_or("the node refused the transfer")
-        );
-    }
-    let txid = answer["txid"].as_str().unwrap_or("?").to_string();
+    let data = args.data.unwrap_or_default().into_bytes();
+    let (transfer, txid) = signer.submit(&args.node, to, args.amount, args.fee, data)?;
     println!(
         "sent {} coins to {}: txid {txid}",
         transfer.amount,
@@ -344,7 +379,7 @@ pub(crate) fn send(args: SendArgs) -> anyhow::Result<()> {
 }
 
 /// Polls the node until `txid` is in a block, with a spinner on a terminal.
-fn wait_for_confirmation(node: &str, txid: &str) -> anyhow::Result<()> {
+pub(crate) fn wait_for_confirmation(node: &str, txid: &str) -> anyhow::Result<()> {
     use std::io::{IsTerminal, Write};
     let started = std::time::Instant::now();
     let terminal = std::io::stderr().is_terminal();

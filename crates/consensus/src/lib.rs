@@ -14,12 +14,14 @@
 //! - [`difficulty`]: the ASERT schedule (aserti3-2d, integer-only) and median time.
 //! - [`accept`]: contextual header rules (`accept_*`): bits on schedule, time window.
 //! - [`ledger`]: the account-state transition: apply a block, produce undo data, undo it.
+//! - [`light`]: [`light::HeaderChain`], a light client's checked headers from genesis.
 
 pub mod accept;
 pub mod difficulty;
 pub mod error;
 pub mod genesis;
 pub mod ledger;
+pub mod light;
 pub mod params;
 pub mod signatures;
 pub mod validate;
