@@ -75,3 +75,45 @@ fn protocol_doc_worked_example_is_current() {
         missing.join("\n\n")
     );
 }
+
+/// The genesis table: each network's row names its nonce, bits and hash, and the dev
+/// accounts' rows their addresses.
+#[test]
+fn protocol_doc_genesis_table_is_current() {
+    use oxchain_primitives::Network;
+    let doc_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md");
+    let doc = std::fs::read_to_string(doc_path).expect("docs/protocol.md exists");
+    for network in [Network::Main, Network::Test, Network::Dev, Network::Regtest] {
+        let params = ChainParams::for_network(network);
+        let header = params.genesis().header;
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| {} |", network.name())))
+            .unwrap_or_else(|| panic!("no genesis row for {network}"));
+        for cell in [
+            format!("| {} |", header.nonce),
+            format!("| `{}` |", header.bits),
+            format!("`{}`", params.genesis_hash()),
+        ] {
+            assert!(row.contains(&cell), "{network}: {cell} not in {row}");
+        }
+    }
+    for name in oxchain_consensus::genesis::DEV_ACCOUNTS {
+        let address = dev_account_address(name);
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no row for {name}"));
+        for cell in [
+            address
+                .0
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+            address.to_bech32(Network::Dev),
+            address.to_bech32(Network::Regtest),
+        ] {
+            assert!(row.contains(&cell), "{name}: {cell} not in {row}");
+        }
+    }
+}
