@@ -89,7 +89,13 @@ async function run(browser) {
 
   // Out of the tree's reach: both say so.
   const more = TREE_MAX - (tip - FORK_HEIGHT) + 5;
-  await api('/v1/mine', { method: 'POST', body: JSON.stringify({ count: more }), headers: { 'content-type': 'application/json' } });
+  // Mining this many blocks outlasts one step's timeout on a busy machine.
+  await api('/v1/mine', {
+    method: 'POST',
+    body: JSON.stringify({ count: more }),
+    headers: { 'content-type': 'application/json' },
+    signal: AbortSignal.timeout(60_000),
+  });
   const newTip = tip + more;
   await visit(page, '#/');
   await visit(page, '#/network');

@@ -95,7 +95,9 @@ fn interrupt(mut devnet: Child, apis: &[String], dir: &std::path::Path) {
 #[test]
 fn a_three_node_devnet_mines_relays_stops_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let base = 30_000 + (std::process::id() % 500) as u16 * 10;
+    // API ports base..base+2, p2p base+1000..: all below Linux's ephemeral range
+    // (32768 and up), where an outgoing connection could already hold one.
+    let base = 20_000 + (std::process::id() % 300) as u16 * 10;
     let apis: Vec<String> = (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
     let devnet = start(dir.path(), base);
     wait_for("three connected, mining nodes", 60, || {

@@ -44,7 +44,15 @@ fn cancellation_stops_every_thread_within_one_check_interval() {
     let token = canceller.token();
     std::thread::scope(|scope| {
         let handle = scope.spawn(|| miner.mine(header, 0, &token));
-        std::thread::sleep(Duration::from_millis(200));
+        // Until the threads hash (a fixed sleep can end first on a busy machine).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while miner.hashes_per_thread().iter().sum::<u64>() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the threads never started hashing"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let cancelled_at = Instant::now();
         canceller.cancel();
         // Read after `cancel()` returns: each thread is then inside at most one chunk,

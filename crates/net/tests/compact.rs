@@ -93,8 +93,9 @@ async fn a_block_whose_transfers_are_all_in_the_mempool_is_rebuilt_without_fetch
     a.chain
         .write(|c| c.process_block(block.clone(), now_ms()))
         .unwrap();
-    wait_for("the block at B", 20, || {
-        b.chain.view().tip().hash == block.compute_hash()
+    // The rebuild is counted just after the tip moves: wait for both.
+    wait_for("the block at B, rebuilt from its mempool", 20, || {
+        b.chain.view().tip().hash == block.compute_hash() && relayed(&b, "mempool") == 1
     })
     .await;
     let relay = b.net.info().relay;
@@ -114,9 +115,16 @@ async fn missing_transfers_are_fetched_and_only_those() {
     a.chain
         .write(|c| c.process_block(block.clone(), now_ms()))
         .unwrap();
-    wait_for("the block at B", 20, || {
-        b.chain.view().tip().hash == block.compute_hash()
-    })
+    // The rebuild is counted just after the tip moves: wait for both.
+    wait_for(
+        "the block at B, its 2 missing transfers fetched",
+        20,
+        || {
+            b.chain.view().tip().hash == block.compute_hash()
+                && relayed(&b, "fetched") == 1
+                && relayed(&b, "fetched_transfers") == 2
+        },
+    )
     .await;
     let relay = b.net.info().relay;
     assert_eq!(relay.get("fetched"), Some(&1), "{relay:?}");
@@ -148,8 +156,9 @@ async fn a_short_id_that_names_another_transfer_falls_back_to_the_full_block() {
         blocks_topic(),
         vec![compact.to_bytes()],
     );
-    wait_for("the block at B", 20, || {
-        b.chain.view().tip().hash == block.compute_hash()
+    // The fallback is counted just after the tip moves: wait for both.
+    wait_for("the block at B, as a full block", 20, || {
+        b.chain.view().tip().hash == block.compute_hash() && relayed(&b, "full_block") == 1
     })
     .await;
     assert_eq!(peer.block_requests(), vec![vec![block.compute_hash()]]);

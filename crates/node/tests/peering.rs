@@ -44,7 +44,11 @@ async fn register_then_resolve_takes_the_longer_chain() {
 
     let (_, resolved) = a.get("/nodes/resolve").await;
     // The sync may already have run on connect: either message is honest, and the chain
-    // is B's either way.
+    // is B's either way, once A's tip shows it (a sync may still be connecting it).
+    wait_for("A's tip to be B's", async || {
+        a.get("/v1/status").await.1["tip"] == b.get("/v1/status").await.1["tip"]
+    })
+    .await;
     let (_, a_status) = a.get("/v1/status").await;
     let (_, b_status) = b.get("/v1/status").await;
     assert_eq!(a_status["tip"], b_status["tip"], "{resolved}");
@@ -116,9 +120,14 @@ async fn post_nodes_peers_both_ways_and_blocks_flow() {
     .await;
     let (_, mined) = a.get("/mine").await;
     assert_eq!(mined["transactions"].as_array().unwrap().len(), 2);
-    wait_for("A's block to reach B", async || {
-        b.get("/v1/status").await.1["height"] == 1
-    })
+    // B publishes the tip before its mempool drops the block's transfer: wait for both.
+    wait_for(
+        "A's block to reach B and its transfer to leave B's mempool",
+        async || {
+            let status = b.get("/v1/status").await.1;
+            status["height"] == 1 && status["mempool"] == 0
+        },
+    )
     .await;
     let (_, b_status) = b.get("/v1/status").await;
     assert_eq!(b_status["mempool"], 0);
