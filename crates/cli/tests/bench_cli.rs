@@ -220,3 +220,13 @@ fn bench_flood_measures_a_node_under_junk_gossip() {
     assert!(v["honest_blocks"].as_u64().unwrap() >= 1, "{v}");
     assert!(v["rss_growth_mib"].is_number(), "{v}");
 }
+
+#[test]
+fn bench_light_fetches_and_checks_every_header_beside_checking_alone() {
+    let v = last_json_line(&oxchain(&["bench", "light", "--blocks", "1000", "--json"]));
+    assert_eq!(v["headers"], 1001);
+    positive(&v, "fetch_headers_per_s");
+    positive(&v, "check_headers_per_s");
+    positive(&v, "fetch_vs_check");
+    assert_eq!(v["target_s"], 0.05);
+}

@@ -203,13 +203,13 @@ async fn get_counting(client: &HttpClient, api: SocketAddr) -> anyhow::Result<(u
 }
 
 /// `oxchain node` on regtest in a child process, its API on a free loopback port.
-struct NodeProcess {
+pub(super) struct NodeProcess {
     child: Child,
-    api: SocketAddr,
+    pub(super) api: SocketAddr,
 }
 
 impl NodeProcess {
-    fn start(binary: &Path, dir: &Path, mine: &str) -> anyhow::Result<NodeProcess> {
+    pub(super) fn start(binary: &Path, dir: &Path, mine: &str) -> anyhow::Result<NodeProcess> {
         let mut child = Command::new(binary)
             .args(["node", "--network", "regtest", "--threads", "1"])
             .args([
@@ -260,7 +260,7 @@ impl NodeProcess {
     }
 
     /// SIGINT, then up to 15 s to stop.
-    fn stop(mut self) {
+    pub(super) fn stop(mut self) {
         let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT);
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {

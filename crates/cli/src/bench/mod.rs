@@ -7,6 +7,7 @@ mod api_load;
 mod chain;
 mod flood;
 mod import;
+mod light;
 mod pace;
 mod store;
 mod sync;
@@ -67,6 +68,10 @@ pub(crate) enum BenchCommand {
     /// simulated over the consensus difficulty rule at this machine's hash rate (measured
     /// with the miner in the same run) and multiples of it, beside the 10 s target.
     Pace(pace::PaceArgs),
+    /// The light client of `oxchain verify`: every header of a regtest chain of N blocks
+    /// (100,000 by default) fetched from a node process over loopback and checked, beside
+    /// checking the same headers with no network.
+    Light(light::LightArgs),
 }
 
 /// Options of `bench mine`.
@@ -102,6 +107,7 @@ pub(crate) fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Sync(args) => sync::bench_sync(&args),
         BenchCommand::Flood(args) => flood::bench_flood(&args),
         BenchCommand::Pace(args) => pace::bench_pace(&args),
+        BenchCommand::Light(args) => light::bench_light(&args),
     }
 }
 

@@ -18,6 +18,7 @@ use anyhow::Context;
 use oxchain_primitives::{Address, Amount, Network, PublicKey, Signature, Transfer};
 use serde_json::Value;
 
+pub(crate) use headers::fetch as fetch_headers;
 pub(crate) use notarize::{NotarizeArgs, notarize};
 pub(crate) use verify::{VerifyArgs, verify};
 
