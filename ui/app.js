@@ -358,6 +358,7 @@ const ROUTES = [
   [/^account\/([^/]+)$/, (m, query) => renderAccount(m[1], query.get('before'))],
   [/^network$/, () => renderNetwork()],
   [/^mempool$/, () => renderMempool()],
+  [/^verify$/, () => renderVerify()],
 ];
 
 function route() {
@@ -950,7 +951,7 @@ function transferDetails(lookup) {
       ['Fee', tx.kind === 'transfer' ? coinText(coins(tx.fee)) : null],
       ['Nonce', tx.nonce ?? null],
       ['Sender key', tx.from_key ? el('span', { class: 'mono wrap' }, tx.from_key) : null],
-      ['Data', tx.data ? el('span', { class: 'mono wrap' }, tx.data) : null],
+      ['Data', tx.data ? dataView(tx.data) : null],
     ]));
 }
 
@@ -1020,6 +1021,199 @@ async function verifyProof(proof, headerRoot) {
   }
   const hex = Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
   return siblings.length === 0 && hex === headerRoot;
+}
+
+/**
+ * A transfer's data: as text when it is printable UTF-8, else as hex; a notarised file's
+ * record (a SHA-256, then a label) as the hash and the label.
+ */
+function dataView(hex) {
+  const bytes = hex ? hexBytes(hex) : new Uint8Array(0);
+  const text = printable(bytes);
+  if (text !== null) return el('span', { class: 'wrap', 'data-shown': 'text' }, text);
+  const label = bytes.length >= 32 ? printable(bytes.slice(32)) : null;
+  if (label !== null) {
+    return el('span', { 'data-shown': 'record' },
+      el('span', { class: 'mono wrap' }, hexOf(bytes.slice(0, 32))),
+      el('span', { class: 'muted' }, label ? ` then the text “${label}”` : ''),
+      ' ', el('a', { href: '#/verify' }, 'verify a file against it'));
+  }
+  return el('span', { class: 'mono wrap', 'data-shown': 'hex' }, hex);
+}
+
+/** `bytes` as text if they are UTF-8 with no control characters but tab and newline. */
+function printable(bytes) {
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return /[\u0000-\u0008\u000b-\u001f\u007f]/.test(text) ? null : text;
+  } catch {
+    return null;
+  }
+}
+
+function hexOf(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// ---------------------------------------------------------------------------------------
+// Verify a file: hashed in the page, found through the node's data index, and each link
+// from the file to a header with proof of work checked here.
+
+const CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+
+async function sha256d(bytes) {
+  const once = await crypto.subtle.digest('SHA-256', bytes);
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', once));
+}
+
+/** An address's 20 bytes from its bech32m text (the txid check covers the checksum). */
+function addressBytes(address) {
+  const data = address.slice(address.lastIndexOf('1') + 1, -6);
+  const out = [];
+  let acc = 0;
+  let bits = 0;
+  for (const c of data) {
+    const value = CHARSET.indexOf(c);
+    if (value < 0) throw new Error(`the address ${address} is not bech32`);
+    acc = ((acc << 5) | value) & 0xfff;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((acc >> bits) & 0xff);
+    }
+  }
+  return Uint8Array.from(out);
+}
+
+function u64le(value) {
+  const out = new Uint8Array(8);
+  let v = BigInt(value);
+  for (let i = 0; i < 8; i += 1) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
+function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** A transfer's encoding (docs/protocol.md, "Transfer"), rebuilt from its API view. */
+function transferBytes(tx) {
+  const data = tx.data ? hexBytes(tx.data) : new Uint8Array(0);
+  const length = [];
+  let n = data.length;
+  do {
+    length.push((n & 0x7f) | (n >= 0x80 ? 0x80 : 0));
+    n >>= 7;
+  } while (n > 0);
+  return concat([Uint8Array.of(1), hexBytes(tx.from_key), addressBytes(tx.to), u64le(tx.amount),
+    u64le(tx.fee), u64le(tx.nonce), Uint8Array.from(length), data, hexBytes(tx.signature)]);
+}
+
+/** Whether a header's hash meets the target its `bits` name. */
+function meetsTarget(headerBytes, hashBytes) {
+  const bits = new DataView(headerBytes.buffer, headerBytes.byteOffset).getUint32(76, true);
+  const exponent = bits >>> 24;
+  const mantissa = BigInt(bits & 0x007fffff);
+  const target = exponent <= 3
+    ? mantissa >> BigInt(8 * (3 - exponent))
+    : mantissa << BigInt(8 * (exponent - 3));
+  return BigInt(`0x${hexOf(hashBytes)}`) <= target;
+}
+
+function renderVerify() {
+  const page = startPage('Verify a file');
+  const input = el('input', { type: 'file', id: 'verify-file' });
+  const result = el('div', { id: 'verify-result', 'aria-live': 'polite' });
+  const zone = el('label', { class: 'dropzone', for: 'verify-file' },
+    el('strong', {}, 'Drop a file here, or choose one'),
+    el('span', { class: 'muted' }, 'It is hashed in this browser; only its SHA-256 is sent to the node.'),
+    input);
+  const take = (file) => {
+    if (file) checkFile(file, result, page).catch((e) => verdictLine(result, 'error', e.message));
+  };
+  input.addEventListener('change', () => take(input.files[0]));
+  zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    take(e.dataTransfer.files[0]);
+  });
+  page.body.replaceChildren(
+    el('p', {}, 'Was this file recorded on the chain, and when? ', el('code', {}, 'oxchain notarize FILE'),
+      ' records a file\'s SHA-256; this page finds the record and checks it here: the transfer hashes '
+      + 'to its txid, its merkle proof leads to the block header\'s root, and the header meets its '
+      + 'proof of work. For the check against the whole chain from genesis, run ',
+      el('code', {}, 'oxchain verify FILE'), '.'),
+    zone, result);
+  setReady(page);
+}
+
+function verdictLine(result, verdict, text, ...more) {
+  result.dataset.verdict = verdict;
+  result.replaceChildren(el('p', { class: `verdict ${verdict === 'recorded' ? 'ok' : 'error'}` }, text), ...more);
+}
+
+async function checkFile(file, result, page) {
+  if (!window.crypto || !crypto.subtle) {
+    verdictLine(result, 'error', 'This browser cannot hash files here (it needs a secure context: localhost or https).');
+    return;
+  }
+  result.dataset.verdict = 'checking';
+  result.replaceChildren(el('p', { class: 'muted' }, `Hashing ${file.name}…`));
+  const hash = hexOf(new Uint8Array(await crypto.subtle.digest('SHA-256', await file.arrayBuffer())));
+  const found = await api(`/v1/data/${hash}?limit=1`);
+  if (!page.current()) return;
+  const record = found.records[0];
+  const hashLine = facts([['File', file.name], ['SHA-256', copyable(hash, 'SHA-256')]]);
+  if (!record) {
+    verdictLine(result, 'not-recorded',
+      '✗ Not recorded: no transfer on this node\'s best chain records this SHA-256.', hashLine);
+    return;
+  }
+  const tx = record.transaction;
+  const [proof, headers] = await Promise.all([
+    api(`/v1/transactions/${tx.txid}/proof`),
+    api(`/v1/headers?from=${record.height}&count=1`),
+  ]);
+  const headerBytes = hexBytes(headers.headers[0]);
+  const blockHash = await sha256d(headerBytes);
+  const checks = [
+    ['The transfer\'s data starts with the file\'s SHA-256', tx.data.startsWith(hash)],
+    ['The transfer\'s fields hash to its txid', hexOf(await sha256d(transferBytes(tx))) === tx.txid],
+    ['The header hashes to the block', hexOf(blockHash) === record.block],
+    ['The merkle proof leads from the txid to the header\'s root',
+      proof.txid === tx.txid && await verifyProof(proof, hexOf(headerBytes.slice(36, 68)))],
+    ['The header\'s hash meets its proof-of-work target', meetsTarget(headerBytes, blockHash)],
+  ];
+  if (!page.current()) return;
+  const list = el('ul', { class: 'checks' },
+    checks.map(([what, ok]) => el('li', { class: ok ? 'ok' : 'error' }, `${ok ? '✓' : '✗'} ${what}`)));
+  const label = printable(hexBytes(tx.data).slice(32));
+  const details = facts([
+    ['File', file.name],
+    ['SHA-256', copyable(hash, 'SHA-256')],
+    ['Label', label || null],
+    ['Recorded', el('span', {}, utcTime(record.time_ms), ' ', el('span', { class: 'muted' }, `(${timeAgo(record.time_ms)})`))],
+    ['Block', el('span', {}, blockLink(record.height, `#${record.height}`), ' ', hashLink(record.block))],
+    ['Confirmations', String(record.confirmations)],
+    ['Transfer', el('a', { href: `#/tx/${tx.txid}`, class: 'mono wrap' }, tx.txid)],
+  ]);
+  if (checks.every(([, ok]) => ok)) {
+    verdictLine(result, 'recorded',
+      `✓ Recorded at height ${record.height}, ${plural(record.confirmations, 'confirmation')}.`, details, list);
+  } else {
+    verdictLine(result, 'invalid', '✗ The node\'s record does not check: see which link failed.', details, list);
+  }
 }
 
 // ---------------------------------------------------------------------------------------

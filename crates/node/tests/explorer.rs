@@ -111,3 +111,76 @@ async fn the_fork_tree_and_the_reorg_card_agree_in_chromium() {
         "the browser checks failed (None: killed):\n{output}"
     );
 }
+
+/// The "Verify a file" page (`ui/tests/verify.mjs`): a file whose SHA-256 a transfer
+/// recorded, chosen in the page, is found and checked there; a file never recorded is
+/// not found; transfer pages show text data as text and a record as its hash and label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verify_page_finds_a_recorded_file_in_chromium() {
+    use oxchain_consensus::ChainParams;
+    use oxchain_primitives::sha256;
+    use oxchain_testkit::{dev_account_address, dev_account_key, signed_transfer};
+
+    browser::assert_installed();
+    let screenshots = std::env::var_os("OXCHAIN_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("oxchain-explorer-screenshots"));
+    let files = tempfile::tempdir().unwrap();
+    let found = files.path().join("lease.txt");
+    let missing = files.path().join("other.txt");
+    std::fs::write(&found, b"The lease runs for two years.\n").unwrap();
+    std::fs::write(&missing, b"Never recorded anywhere.\n").unwrap();
+    let node = TestNode::start(MiningMode::OnDemand).await;
+    let genesis = ChainParams::regtest().genesis_hash();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut txids = Vec::new();
+    for (name, data) in [
+        (
+            "dave",
+            [
+                sha256(&std::fs::read(&found).unwrap()).as_slice(),
+                b"lease, v1",
+            ]
+            .concat(),
+        ),
+        ("eve", b"hello, chain".to_vec()),
+    ] {
+        let key = dev_account_key(name);
+        let mut t = signed_transfer(&genesis, &key, dev_account_address(name), 1, 2_000, 0);
+        t.data = data;
+        t.sign(&key, &genesis);
+        let (status, body) = node
+            .post_json(
+                "/v1/transactions",
+                &json!({
+                    "from": hex(t.from.as_bytes()), "to": name, "amount": 1, "fee": 2_000,
+                    "nonce": 0, "data": hex(&t.data), "signature": hex(t.signature.as_bytes()),
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        txids.push(body["txid"].as_str().unwrap().to_string());
+    }
+    let (status, body) = node.post_json("/v1/mine", &json!({ "count": 2 })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (code, output) = browser::run_script(
+        "verify.mjs",
+        &[
+            ("OXCHAIN_URL", format!("http://{}", node.addr)),
+            ("SCREENSHOTS", screenshots.display().to_string()),
+            ("FOUND_FILE", found.display().to_string()),
+            ("MISSING_FILE", missing.display().to_string()),
+            ("RECORD_TXID", txids[0].clone()),
+            ("TEXT_TXID", txids[1].clone()),
+        ],
+        Duration::from_secs(60),
+    )
+    .await;
+    println!("{output}\nscreenshots: {}", screenshots.display());
+    node.stop().await;
+    assert_eq!(
+        code,
+        Some(0),
+        "the browser checks failed (None: killed):\n{output}"
+    );
+}
