@@ -28,7 +28,7 @@ pub(crate) struct VerifyArgs {
     receipt: Option<PathBuf>,
     /// A node's API, http://HOST:PORT or HOST:PORT; give several to take the most-work
     /// chain among them.
-    #[arg(long = "node", default_value = "http://127.0.0.1:5000", value_parser = crate::query::parse_node)]
+    #[arg(long = "node", value_name = "URL", default_value = "http://127.0.0.1:5000", value_parser = crate::query::parse_node)]
     nodes: Vec<String>,
     /// The data directory where checked headers are cached (default: the platform data
     /// dir/oxchain/NETWORK).
