@@ -24,7 +24,7 @@ pub(crate) struct Node {
     pub(crate) banner: String,
     pub(crate) addr: String,
     /// Its stderr, read as it comes so that logs never fill the pipe.
-    stderr: std::thread::JoinHandle<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Node {
@@ -62,7 +62,7 @@ impl Node {
             child,
             banner,
             addr,
-            stderr,
+            stderr: Some(stderr),
         }
     }
 
@@ -91,7 +91,8 @@ impl Node {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        (status.success(), self.stderr.join().unwrap())
+        let stderr = self.stderr.take().map(|t| t.join().unwrap()).unwrap_or_default();
+        (status.success(), stderr)
     }
 }
 
@@ -112,4 +113,14 @@ pub(crate) fn start_node(dir: &std::path::Path) -> Node {
         ],
         &[],
     )
+}
+
+/// A test that fails midway leaves no node running.
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
