@@ -161,9 +161,11 @@ async fn blocks_download_from_two_peers_at_once() {
             .all(|p| p.count(|r| matches!(r, SyncRequest::Status)) > 0)
     })
     .await;
-    // Both now hold 300 blocks; both tell the node so in the same status round.
+    // Both now hold 2,000 blocks (32 requests of 64): enough that the second peer, if
+    // its status comes a little later, still joins the download.
+    const BLOCKS: usize = 2_000;
     let mut builder = ChainBuilder::regtest();
-    for _ in 0..300 {
+    for _ in 0..BLOCKS {
         builder.extend(vec![]).unwrap();
     }
     served
@@ -171,7 +173,7 @@ async fn blocks_download_from_two_peers_at_once() {
         .write(|c| c.process_blocks(builder.blocks[1..].to_vec(), now_ms()))
         .unwrap();
     a.net.refresh();
-    wait_for("the node to have all 300 blocks", 60, || {
+    wait_for("the node to have all 2,000 blocks", 60, || {
         a.chain.view().tip() == served.chain.view().tip()
     })
     .await;
@@ -182,8 +184,10 @@ async fn blocks_download_from_two_peers_at_once() {
         x.len(),
         y.len()
     );
-    let asked: usize = x.iter().chain(&y).map(Vec::len).sum();
-    assert_eq!(asked, 300, "each block asked for once");
+    // Every block was asked for; one asked twice is a slow request given to the other
+    // peer, which a busy machine may well cause.
+    let asked: std::collections::BTreeSet<_> = x.iter().chain(&y).flatten().collect();
+    assert_eq!(asked.len(), BLOCKS, "every block asked for");
     assert_eq!(a.net.info().banned, 0);
 }
 

@@ -15,7 +15,7 @@ use oxchain_consensus::ChainParams;
 use oxchain_consensus::validate::validate_pow;
 use oxchain_net::compact::CompactBlock;
 use oxchain_primitives::{Address, Block, CompactTarget};
-use oxchain_testkit::adversary::{Envelope, gossip, listen};
+use oxchain_testkit::adversary::{Envelope, gossip, listen_for};
 use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, signed_transfer};
 
 /// A raw gossip peer (`oxchain_testkit::adversary::gossip`) that publishes `data`.
@@ -274,13 +274,24 @@ async fn of_a_reorg_only_the_new_tip_is_gossiped() {
     let params = ChainParams::regtest();
     let a = node(&[]).await;
     let target = a.net.info().listen_addrs[0].clone();
-    let listener =
-        tokio::spawn(async move { listen(&target, topic("blocks"), Duration::from_secs(8)).await });
+    let (subscribed, ready) = tokio::sync::oneshot::channel();
+    // The three messages expected, then a second for any extra one.
+    let listener = tokio::spawn(async move {
+        let ready = move || {
+            let _ = subscribed.send(());
+        };
+        listen_for(&target, topic("blocks"), 3, Duration::from_secs(60), ready).await
+    });
+    tokio::time::timeout(Duration::from_secs(30), ready)
+        .await
+        .expect("the listener and the node subscribed within 30 s")
+        .unwrap();
     wait_for("the listener to connect", 20, || {
         a.net.info().peers.len() == 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Margin for the node's side of the subscription, sent when ours was.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let mut main = ChainBuilder::new(params.clone());
     let mut branch = ChainBuilder::new(params);
     branch.miner = Address([0x77; 20]);

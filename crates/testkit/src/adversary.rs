@@ -378,22 +378,43 @@ fn gossip_behaviour(
 }
 
 /// A gossipsub peer under a fresh peer id that dials `target`, subscribes to `topic`
-/// and returns every message it receives on it in `listen`, in order.
-pub async fn listen(target: &str, topic: IdentTopic, listen: Duration) -> Vec<Vec<u8>> {
+/// and returns every message it receives on it, in order. `ready` is called once the
+/// target's own subscription to `topic` has arrived (so it has had ours, sent at the
+/// same time, too); the listening stops one second after the `n`th message (to catch
+/// any extra one), or at `max`.
+pub async fn listen_for(
+    target: &str,
+    topic: IdentTopic,
+    n: usize,
+    max: Duration,
+    ready: impl FnOnce(),
+) -> Vec<Vec<u8>> {
     let mut swarm = gossip_swarm(Envelope::Anonymous, 2 << 20);
     swarm.behaviour_mut().subscribe(&topic).unwrap();
     swarm.dial(target.parse::<Multiaddr>().unwrap()).unwrap();
     let mut received = Vec::new();
-    let _ = tokio::time::timeout(listen, async {
-        loop {
-            if let SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) =
-                swarm.select_next_some().await
-                && message.topic == topic.hash()
+    let mut ready = Some(ready);
+    let deadline = tokio::time::Instant::now() + max;
+    let mut stop_at = deadline;
+    while let Ok(event) = tokio::time::timeout_at(stop_at, swarm.select_next_some()).await {
+        match event {
+            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. })
+                if t == topic.hash() =>
+            {
+                if let Some(ready) = ready.take() {
+                    ready();
+                }
+            }
+            SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. })
+                if message.topic == topic.hash() =>
             {
                 received.push(message.data);
+                if received.len() == n {
+                    stop_at = deadline.min(tokio::time::Instant::now() + Duration::from_secs(1));
+                }
             }
+            _ => {}
         }
-    })
-    .await;
+    }
     received
 }

@@ -91,7 +91,11 @@ impl Node {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let stderr = self.stderr.take().map(|t| t.join().unwrap()).unwrap_or_default();
+        let stderr = self
+            .stderr
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default();
         (status.success(), stderr)
     }
 }
