@@ -1045,7 +1045,7 @@ function dataView(hex) {
 function printable(bytes) {
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return /[\u0000-\u0008\u000b-\u001f\u007f]/.test(text) ? null : text;
+    return /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(text) ? null : text;
   } catch {
     return null;
   }
@@ -1118,15 +1118,35 @@ function transferBytes(tx) {
     u64le(tx.fee), u64le(tx.nonce), Uint8Array.from(length), data, hexBytes(tx.signature)]);
 }
 
-/** Whether a header's hash meets the target its `bits` name. */
-function meetsTarget(headerBytes, hashBytes) {
-  const bits = new DataView(headerBytes.buffer, headerBytes.byteOffset).getUint32(76, true);
-  const exponent = bits >>> 24;
-  const mantissa = BigInt(bits & 0x007fffff);
-  const target = exponent <= 3
-    ? mantissa >> BigInt(8 * (3 - exponent))
-    : mantissa << BigInt(8 * (exponent - 3));
-  return BigInt(`0x${hexOf(hashBytes)}`) <= target;
+/** Each network's easiest target (`ChainParams::pow_limit`). */
+const POW_LIMITS = {
+  main: (1n << 248n) - 1n,
+  test: (1n << 248n) - 1n,
+  dev: (1n << 248n) - 1n,
+  regtest: 0x7fffffn << 232n,
+};
+
+/**
+ * The target a header's compact `bits` name, or null where the node would refuse them
+ * (`CompactTarget::to_target`: negative, overflowing, zero; or above `limit`).
+ */
+function targetOf(bits, limit) {
+  const size = bits >>> 24;
+  const word = bits & 0x007fffff;
+  if (word !== 0 && (bits & 0x00800000) !== 0) return null;
+  if (word !== 0 && (size > 34 || (word > 0xff && size > 33) || (word > 0xffff && size > 32))) return null;
+  const target = size <= 3 ? BigInt(word >>> (8 * (3 - size))) : BigInt(word) << BigInt(8 * (size - 3));
+  if (target === 0n || limit === undefined || target > limit) return null;
+  return target;
+}
+
+/** Whether an 88-byte header of version 1 meets its own target on `network`. */
+function meetsTarget(headerBytes, hashBytes, network) {
+  if (headerBytes.length !== 88) return false;
+  const view = new DataView(headerBytes.buffer, headerBytes.byteOffset, headerBytes.byteLength);
+  if (view.getUint32(0, true) !== 1) return false;
+  const target = targetOf(view.getUint32(76, true), POW_LIMITS[network]);
+  return target !== null && BigInt(`0x${hexOf(hashBytes)}`) <= target;
 }
 
 function renderVerify() {
@@ -1137,8 +1157,15 @@ function renderVerify() {
     el('strong', {}, 'Drop a file here, or choose one'),
     el('span', { class: 'muted' }, 'It is hashed in this browser; only its SHA-256 is sent to the node.'),
     input);
+  let latest = 0;
   const take = (file) => {
-    if (file) checkFile(file, result, page).catch((e) => verdictLine(result, 'error', e.message));
+    if (!file) return;
+    // Only the last file chosen may write its verdict.
+    const run = ++latest;
+    const current = () => page.current() && run === latest;
+    checkFile(file, result, current).catch((e) => {
+      if (current()) verdictLine(result, 'error', e.message);
+    });
   };
   input.addEventListener('change', () => take(input.files[0]));
   zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
@@ -1152,7 +1179,8 @@ function renderVerify() {
     el('p', {}, 'Was this file recorded on the chain, and when? ', el('code', {}, 'oxchain notarize FILE'),
       ' records a file\'s SHA-256; this page finds the record and checks it here: the transfer hashes '
       + 'to its txid, its merkle proof leads to the block header\'s root, and the header meets its '
-      + 'proof of work. For the check against the whole chain from genesis, run ',
+      + 'proof of work. This page comes from the node, and the header\'s place in the chain is its '
+      + 'word: for a check that trusts no node, against the whole chain from genesis, run ',
       el('code', {}, 'oxchain verify FILE'), '.'),
     zone, result);
   setReady(page);
@@ -1163,7 +1191,7 @@ function verdictLine(result, verdict, text, ...more) {
   result.replaceChildren(el('p', { class: `verdict ${verdict === 'recorded' ? 'ok' : 'error'}` }, text), ...more);
 }
 
-async function checkFile(file, result, page) {
+async function checkFile(file, result, current) {
   if (!window.crypto || !crypto.subtle) {
     verdictLine(result, 'error', 'This browser cannot hash files here (it needs a secure context: localhost or https).');
     return;
@@ -1172,7 +1200,7 @@ async function checkFile(file, result, page) {
   result.replaceChildren(el('p', { class: 'muted' }, `Hashing ${file.name}…`));
   const hash = hexOf(new Uint8Array(await crypto.subtle.digest('SHA-256', await file.arrayBuffer())));
   const found = await api(`/v1/data/${hash}?limit=1`);
-  if (!page.current()) return;
+  if (!current()) return;
   const record = found.records[0];
   const hashLine = facts([['File', file.name], ['SHA-256', copyable(hash, 'SHA-256')]]);
   if (!record) {
@@ -1185,7 +1213,12 @@ async function checkFile(file, result, page) {
     api(`/v1/transactions/${tx.txid}/proof`),
     api(`/v1/headers?from=${record.height}&count=1`),
   ]);
+  if (headers.headers.length === 0) {
+    verdictLine(result, 'error', 'The chain moved while the record was read: choose the file again.');
+    return;
+  }
   const headerBytes = hexBytes(headers.headers[0]);
+  const headerView = new DataView(headerBytes.buffer, headerBytes.byteOffset, headerBytes.byteLength);
   const blockHash = await sha256d(headerBytes);
   const checks = [
     ['The transfer\'s data starts with the file\'s SHA-256', tx.data.startsWith(hash)],
@@ -1193,9 +1226,11 @@ async function checkFile(file, result, page) {
     ['The header hashes to the block', hexOf(blockHash) === record.block],
     ['The merkle proof leads from the txid to the header\'s root',
       proof.txid === tx.txid && await verifyProof(proof, hexOf(headerBytes.slice(36, 68)))],
-    ['The header\'s hash meets its proof-of-work target', meetsTarget(headerBytes, blockHash)],
+    ['The header\'s hash meets its proof-of-work target', meetsTarget(headerBytes, blockHash, app.status?.network)],
   ];
-  if (!page.current()) return;
+  if (!current()) return;
+  // The time is the checked header's, not the node's word beside it.
+  const timeMs = headerBytes.length === 88 ? Number(headerView.getBigUint64(68, true)) : record.time_ms;
   const list = el('ul', { class: 'checks' },
     checks.map(([what, ok]) => el('li', { class: ok ? 'ok' : 'error' }, `${ok ? '✓' : '✗'} ${what}`)));
   const label = printable(hexBytes(tx.data).slice(32));
@@ -1203,7 +1238,7 @@ async function checkFile(file, result, page) {
     ['File', file.name],
     ['SHA-256', copyable(hash, 'SHA-256')],
     ['Label', label || null],
-    ['Recorded', el('span', {}, utcTime(record.time_ms), ' ', el('span', { class: 'muted' }, `(${timeAgo(record.time_ms)})`))],
+    ['Recorded', el('span', {}, utcTime(timeMs), ' ', el('span', { class: 'muted' }, `(${timeAgo(timeMs)}, the header's time)`))],
     ['Block', el('span', {}, blockLink(record.height, `#${record.height}`), ' ', hashLink(record.block))],
     ['Confirmations', String(record.confirmations)],
     ['Transfer', el('a', { href: `#/tx/${tx.txid}`, class: 'mono wrap' }, tx.txid)],

@@ -85,6 +85,19 @@ async function run(browser) {
       assert(!(await mainText(page)).includes('6c656173'), 'the label is shown as hex too');
     });
 
+    await check(`${size}: compact bits are read as the node reads them`, async () => {
+      const got = await page.evaluate(() => [
+        targetOf(0x207fffff, POW_LIMITS.regtest) !== null,
+        targetOf(0x1d00ffff, POW_LIMITS.dev) !== null,
+        targetOf(0x20ffffff, POW_LIMITS.regtest) === null, // negative
+        targetOf(0xff7fffff, POW_LIMITS.dev) === null, // overflow
+        targetOf(0x03000000, POW_LIMITS.dev) === null, // zero
+        targetOf(0x2100ffff, POW_LIMITS.dev) === null, // above the limit
+        targetOf(0x207fffff, undefined) === null, // an unknown network
+      ]);
+      assert(got.every(Boolean), `checks: ${got}`);
+    });
+
     await check(`${size}: no script errors`, async () => {
       assert(errors.length === 0, errors.join('; '));
     });

@@ -174,8 +174,7 @@ pub(crate) struct DataView {
     params(("hash" = String, Path, description = "32 bytes, 64 hex digits", pattern = "^[0-9a-fA-F]{64}$"),
         DataQuery),
     responses((status = 200, description = "The records (none: never recorded on the best chain)", body = DataView),
-              (status = 400, description = "Bad hash, cursor or limit", body = ErrorBody),
-              (status = 503, description = "The best chain changed during the read: try again", body = ErrorBody)))]
+              (status = 400, description = "Bad hash, cursor or limit", body = ErrorBody)))]
 pub(crate) async fn data(
     State(state): State<AppState>,
     Path(hash): Path<String>,
@@ -204,35 +203,42 @@ pub(crate) async fn data(
         None => None,
         Some(text) => Some(crate::v1::parse_cursor("after", text)?),
     };
-    let snapshot = state.inner.store.snapshot()?;
-    // One more than asked: whether a later page exists.
-    let mut entries = snapshot.data(&prefix, after, limit + 1)?;
-    let more = entries.len() > limit;
-    entries.truncate(limit);
-    let tip = snapshot.tip()?.height.0;
+    let store = state.inner.store.clone();
     let network = state.network();
-    let mut records = Vec::with_capacity(entries.len());
-    for entry in &entries {
-        let hash = snapshot
-            .hash_at(entry.height)?
-            .ok_or_else(|| ApiError::internal(format!("no best block at {}", entry.height)))?;
-        let block = snapshot
-            .block(&hash)?
-            .ok_or_else(|| ApiError::internal(format!("no body for {hash}")))?;
-        let tx = block
-            .transactions
-            .get(entry.position as usize)
-            .filter(|tx| tx.compute_txid() == entry.txid)
-            .ok_or_else(|| ApiError::internal(format!("data index off at {hash}")))?;
-        records.push(RecordView {
-            height: entry.height.0,
-            position: entry.position,
-            block: hash.to_string(),
-            time_ms: block.header.time_ms,
-            confirmations: tip.saturating_sub(entry.height.0) + 1,
-            transaction: TxView::new(network, tx, entry.txid),
-        });
-    }
+    // Up to 100 blocks read and decoded: off the async threads.
+    let (entries, records, more) = tokio::task::spawn_blocking(move || {
+        let snapshot = store.snapshot()?;
+        // One more than asked: whether a later page exists.
+        let mut entries = snapshot.data(&prefix, after, limit + 1)?;
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        let tip = snapshot.tip()?.height.0;
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let hash = snapshot
+                .hash_at(entry.height)?
+                .ok_or_else(|| ApiError::internal(format!("no best block at {}", entry.height)))?;
+            let block = snapshot
+                .block(&hash)?
+                .ok_or_else(|| ApiError::internal(format!("no body for {hash}")))?;
+            let tx = block
+                .transactions
+                .get(entry.position as usize)
+                .filter(|tx| tx.compute_txid() == entry.txid)
+                .ok_or_else(|| ApiError::internal(format!("data index off at {hash}")))?;
+            records.push(RecordView {
+                height: entry.height.0,
+                position: entry.position,
+                block: hash.to_string(),
+                time_ms: block.header.time_ms,
+                confirmations: tip.saturating_sub(entry.height.0) + 1,
+                transaction: TxView::new(network, tx, entry.txid),
+            });
+        }
+        Ok::<_, ApiError>((entries, records, more))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("data read: {e}")))??;
     let next_after = more
         .then(|| {
             entries

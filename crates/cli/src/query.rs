@@ -122,6 +122,9 @@ impl std::fmt::Display for Unreachable {
 
 impl std::error::Error for Unreachable {}
 
+/// The most an answer may hold.
+const MAX_ANSWER_BYTES: usize = 64 << 20;
+
 /// Sends one request with this `Accept`; returns the status code, the head and the body.
 fn exchange(
     node: &str,
@@ -134,9 +137,17 @@ fn exchange(
         .trim_end_matches('/')
         .strip_prefix("http://")
         .with_context(|| format!("--node {node:?} must be an http:// URL"))?;
-    let mut stream =
-        TcpStream::connect(host).map_err(|_| anyhow::Error::new(Unreachable(node.to_string())))?;
-    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
+    // A node that does not accept within 10 s, or sends more than 64 MiB, or takes
+    // longer than 10 minutes in all (`mine --count` waits for blocks), is given up on.
+    let unreachable = || anyhow::Error::new(Unreachable(node.to_string()));
+    let addrs: Vec<_> = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .map_err(|_| unreachable())?
+        .collect();
+    let mut stream = addrs
+        .iter()
+        .find_map(|addr| TcpStream::connect_timeout(addr, Duration::from_secs(10)).ok())
+        .ok_or_else(unreachable)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
     // One write: the request goes out whole.
     let request = format!(
         "{method} {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -146,9 +157,27 @@ fn exchange(
         .write_all(request.as_bytes())
         .with_context(|| format!("sending to {node}"))?;
     let mut answer = Vec::new();
-    stream
-        .read_to_end(&mut answer)
-        .with_context(|| format!("reading the answer of {node}"))?;
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            bail!("{node} took over 10 minutes to answer {path}");
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = stream
+            .read(&mut buf)
+            .with_context(|| format!("reading the answer of {node}"))?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if answer.len() > MAX_ANSWER_BYTES {
+            bail!(
+                "{node} sent more than {} MiB for {path}",
+                MAX_ANSWER_BYTES >> 20
+            );
+        }
+    }
     let split = answer
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -95,6 +95,7 @@ fn notarize(node: &str, file: &Path, wallet: &Path) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `oxchain verify` on regtest (unless `extra` names another network).
 fn verify(node: &[&str], file: &Path, wallet: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "verify",
@@ -102,6 +103,9 @@ fn verify(node: &[&str], file: &Path, wallet: &Path, extra: &[&str]) -> Output {
         "--data-dir",
         wallet.to_str().unwrap(),
     ];
+    if !extra.contains(&"--network") {
+        args.extend(["--network", "regtest"]);
+    }
     for n in node {
         args.extend(["--node", n]);
     }
@@ -185,7 +189,7 @@ fn a_notarised_file_verifies_and_every_tampering_fails_with_its_exit_code() {
     let text = said(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     for line in [
-        "verified:",
+        "verified on regtest:",
         "recorded at    height 1",
         "confirmations  1",
         "label          the contract, v2",
@@ -256,6 +260,14 @@ fn a_notarised_file_verifies_and_every_tampering_fails_with_its_exit_code() {
             "the receipt is for dev",
         ),
         (
+            "a node of another network than the one asked for",
+            vec![addr.as_str()],
+            &copy,
+            vec!["--network", "dev"],
+            4,
+            "not dev: set aside",
+        ),
+        (
             "a file never recorded",
             vec![addr.as_str()],
             &never,
@@ -293,6 +305,18 @@ fn a_notarised_file_verifies_and_every_tampering_fails_with_its_exit_code() {
         "{}",
         said(&out)
     );
+    // A node on a lighter branch does not take back what this client checked before:
+    // the cached chain stands, and on it the record is found (its block is there).
+    let lighter = regtest_node(&dir.path().join("lighter"));
+    http(&lighter.addr, "POST", "/v1/mine", r#"{"count":1}"#);
+    let out = verify(&[&lighter.addr], &file, &wallet, &[]);
+    let text = said(&out);
+    assert!(
+        text.contains("the nodes serve less work (tip 1) than this client checked before (tip 3)"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    lighter.interrupt();
     node.interrupt();
 }
 

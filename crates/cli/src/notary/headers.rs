@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use oxchain_consensus::ChainParams;
-use oxchain_consensus::light::HeaderChain;
+use oxchain_consensus::ConsensusError;
+use oxchain_consensus::light::{HeaderChain, HeaderChainError, HeaderFault};
 use oxchain_primitives::limits::HEADER_BYTES;
 use oxchain_primitives::{Header, decode};
 
@@ -16,9 +17,13 @@ use oxchain_primitives::{Header, decode};
 const BATCH: u64 = 2_000;
 
 /// Where a network's headers are cached.
-pub(crate) fn cache_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("light-headers")
+pub(crate) fn cache_path(data_dir: &Path, network: oxchain_primitives::Network) -> PathBuf {
+    data_dir.join(format!("light-headers-{}", network.name()))
 }
+
+/// The most headers a light client takes (about 150 bytes each in memory): a node can
+/// serve an endless chain where work is cheap, so the fetch stops here, with an error.
+const MAX_HEADERS: u64 = 20_000_000;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -125,9 +130,28 @@ pub(crate) fn fetch(
         let mut rest = batch.into_iter().skip(1).collect::<Vec<_>>();
         loop {
             for header in rest {
-                if let Err(e) = chain.push(header, now) {
-                    return Err(format!("{node} served an invalid chain: {e}"));
+                match chain.push(header, now) {
+                    Ok(()) => {}
+                    // Ahead of this machine's clock: a full node waits for such a block;
+                    // the chain below it stands.
+                    Err(HeaderChainError {
+                        fault: HeaderFault::Rule(ConsensusError::TimeTooNew { .. }),
+                        height,
+                    }) => {
+                        eprintln!(
+                            "note: {node}'s header {height} is dated over 2 minutes ahead of this \
+                             machine's clock; checked up to {}",
+                            chain.height()
+                        );
+                        return Ok(chain);
+                    }
+                    Err(e) => return Err(format!("{node} served an invalid chain: {e}")),
                 }
+            }
+            if chain.height() >= MAX_HEADERS {
+                return Err(format!(
+                    "{node} serves more than {MAX_HEADERS} headers: refused"
+                ));
             }
             progress(chain.height());
             if !full {

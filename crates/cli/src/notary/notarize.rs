@@ -85,40 +85,26 @@ pub(crate) fn notarize(args: NotarizeArgs) -> anyhow::Result<()> {
         transfer.fee,
         own.to_bech32(network)
     );
-    let confirmed = wait_for_confirmations(&args.node, &txid, args.confirmations)?;
-    let height = confirmed["height"]
-        .as_u64()
-        .context("the node's answer has no height")?;
+    wait_for_confirmations(&args.node, &txid, args.confirmations)?;
 
-    // The proof and the header, checked here before anything is written.
-    let (status, proof) = crate::query::call(
-        &args.node,
-        "GET",
-        &format!("/v1/transactions/{txid}/proof"),
-        "",
-    )?;
-    if status != 200 {
-        bail!("the node answered {status} for the proof of {txid}");
-    }
-    let proof = serde_json::from_value::<ProofJson>(serde_json::json!({
-        "index": proof["index"], "leaf_count": proof["leaf_count"], "path": proof["path"],
-    }))
-    .context("the node's proof")?;
-    let (status, headers) = crate::query::call(
-        &args.node,
-        "GET",
-        &format!("/v1/headers?from={height}&count=1"),
-        "",
-    )?;
-    let header_hex = headers["headers"][0]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    if status != 200 || header_hex.is_empty() {
-        bail!("the node did not give the header at height {height}");
-    }
-    let header: Header = decode(&hex::decode(&header_hex).context("the header's hex")?)
-        .context("the node's header")?;
+    // The proof and its block's header, read until they agree (a block that arrives in
+    // between moves nothing, a reorg does), and checked here before anything is written.
+    let mut tries = 0;
+    let (height, proof, header_hex, header) = loop {
+        tries += 1;
+        match proof_and_header(&args.node, &txid) {
+            Ok(found) => break found,
+            Err(e) if tries < 10 => {
+                eprintln!("note: {e:#}; asking again");
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            Err(e) => bail!(
+                "{e:#}. The transfer {txid} is sent; `oxchain verify {}` finds it without a \
+                 receipt once it is in a block",
+                args.file.display()
+            ),
+        }
+    };
     let tx = Transaction::Transfer(transfer);
     let computed: Txid = tx.compute_txid();
     if computed.to_string() != txid {
@@ -150,6 +136,43 @@ pub(crate) fn notarize(args: NotarizeArgs) -> anyhow::Result<()> {
         path.display()
     );
     Ok(())
+}
+
+/// The proof of `txid` and the header of the block it names, which must hash to that
+/// block: (height, proof, header hex, header).
+fn proof_and_header(node: &str, txid: &str) -> anyhow::Result<(u64, ProofJson, String, Header)> {
+    let (status, proof) =
+        crate::query::call(node, "GET", &format!("/v1/transactions/{txid}/proof"), "")?;
+    if status != 200 {
+        bail!("the node answered {status} for the proof of {txid}");
+    }
+    let height = proof["height"]
+        .as_u64()
+        .context("the node's proof has no height")?;
+    let block = proof["block"].as_str().unwrap_or_default().to_string();
+    let json = serde_json::from_value::<ProofJson>(serde_json::json!({
+        "index": proof["index"], "leaf_count": proof["leaf_count"], "path": proof["path"],
+    }))
+    .context("the node's proof")?;
+    let (status, headers) = crate::query::call(
+        node,
+        "GET",
+        &format!("/v1/headers?from={height}&count=1"),
+        "",
+    )?;
+    let header_hex = headers["headers"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if status != 200 || header_hex.is_empty() {
+        bail!("the node did not give the header at height {height}");
+    }
+    let header: Header = decode(&hex::decode(&header_hex).context("the header's hex")?)
+        .context("the node's header")?;
+    if header.compute_hash().to_string() != block {
+        bail!("the chain moved between the proof and the header at height {height}");
+    }
+    Ok((height, json, header_hex, header))
 }
 
 /// Polls the node until `txid` has `wanted` confirmations; shows how many it has.

@@ -22,6 +22,10 @@ use super::{INVALID, NOT_RECORDED, UNREACHABLE, verdict};
 pub(crate) struct VerifyArgs {
     /// The file to check.
     file: PathBuf,
+    /// The network the record must be on: main, test, dev or regtest. Yours to say, not
+    /// the nodes' or the receipt's: a record on regtest costs nothing to make.
+    #[arg(long, default_value = "dev")]
+    network: Network,
     /// Its receipt (default: FILE.oxproof if it exists; without one, the node's data
     /// index is asked where the file's hash was recorded).
     #[arg(long)]
@@ -56,50 +60,8 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         None => None,
     };
 
-    // The network: the nodes must agree with each other and with the receipt.
-    let mut network: Option<(Network, String)> = None;
-    let mut reachable = Vec::new();
-    let mut unreachable = Vec::new();
-    for node in &args.nodes {
-        match crate::query::call(node, "GET", "/v1/status", "") {
-            Ok((200, status)) => {
-                let name = status["network"].as_str().unwrap_or("").to_string();
-                let genesis = status["genesis"].as_str().unwrap_or("").to_string();
-                let Ok(net) = name.parse::<Network>() else {
-                    return verdict(INVALID, format!("{node} names an unknown network {name:?}"));
-                };
-                if ChainParams::for_network(net).genesis_hash().to_string() != genesis {
-                    return verdict(
-                        INVALID,
-                        format!(
-                            "{node} says it is on {net} but its genesis {genesis} is not {net}'s"
-                        ),
-                    );
-                }
-                match &network {
-                    Some((other, first)) if *other != net => {
-                        return verdict(
-                            INVALID,
-                            format!(
-                                "{node} is on {net}, {first} on {other}: give nodes of one network"
-                            ),
-                        );
-                    }
-                    None => network = Some((net, node.clone())),
-                    _ => {}
-                }
-                reachable.push(node.clone());
-            }
-            Ok((status, _)) => unreachable.push(format!("{node} answered {status} to /v1/status")),
-            Err(e) => unreachable.push(format!("{e:#}")),
-        }
-    }
-    let Some((network, _)) = network else {
-        return verdict(UNREACHABLE, unreachable.join("; "));
-    };
-    for line in &unreachable {
-        eprintln!("note: {line}");
-    }
+    // The network is the user's: nodes and receipts of another are set aside.
+    let network = args.network;
     let params = ChainParams::for_network(network);
     if let Some(r) = &receipt
         && (r.network != network || r.genesis != params.genesis_hash())
@@ -107,9 +69,48 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         return verdict(
             INVALID,
             format!(
-                "the receipt is for {} (genesis {}), the node is on {network}: it proves nothing here",
+                "the receipt is for {} (genesis {}), not {network}: it proves nothing here",
                 r.network, r.genesis
             ),
+        );
+    }
+    let mut reachable = Vec::new();
+    let mut skipped = Vec::new();
+    let mut unreachable = true;
+    for node in &args.nodes {
+        match crate::query::call(node, "GET", "/v1/status", "") {
+            Ok((200, status)) => {
+                unreachable = false;
+                let name = status["network"].as_str().unwrap_or("");
+                let genesis = status["genesis"].as_str().unwrap_or("");
+                if name != network.name() || genesis != params.genesis_hash().to_string() {
+                    skipped.push(format!(
+                        "{node} is on {name:?} (genesis {genesis}), not {network}: set aside"
+                    ));
+                } else {
+                    reachable.push(node.clone());
+                }
+            }
+            Ok((status, _)) => {
+                unreachable = false;
+                skipped.push(format!("{node} answered {status} to /v1/status"));
+            }
+            Err(e) => skipped.push(format!("{e:#}")),
+        }
+    }
+    for line in &skipped {
+        eprintln!("note: {line}");
+    }
+    if reachable.is_empty() {
+        let code = if unreachable { UNREACHABLE } else { INVALID };
+        return verdict(
+            code,
+            format!("no {network} node to ask: {}", skipped.join("; ")),
+        );
+    }
+    if network == Network::Regtest {
+        eprintln!(
+            "warning: on regtest a block's proof of work is next to nothing: anyone can make one"
         );
     }
 
@@ -118,7 +119,7 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         Some(dir) => dir.clone(),
         None => crate::node::default_data_dir(network)?,
     };
-    let cache = headers::cache_path(&data_dir);
+    let cache = headers::cache_path(&data_dir, network);
     let cached = headers::load_cache(&params, &cache);
     let started = std::time::Instant::now();
     let mut best: Option<(HeaderChain, String)> = None;
@@ -147,7 +148,7 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     for why in &problems {
         eprintln!("note: {why}");
     }
-    let Some((chain, source)) = best else {
+    let Some((mut chain, source)) = best else {
         return verdict(
             INVALID,
             format!(
@@ -156,6 +157,16 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             ),
         );
     };
+    // What this client checked before is a floor: nodes behind it, or on a lighter
+    // branch, do not take it back.
+    if cached.total_work() > chain.total_work() {
+        eprintln!(
+            "note: the nodes serve less work (tip {}) than this client checked before (tip {}); keeping that",
+            chain.height(),
+            cached.height()
+        );
+        chain = cached.clone();
+    }
     headers::save_cache(&chain, &cache)?;
     let fetched = chain.height().saturating_sub(cached.height());
     eprintln!(
@@ -175,11 +186,19 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             proof: r.proof,
         },
         Some(r) => {
-            println!(
-                "the receipt's block {} at height {} is not on the best chain: a reorg dropped it",
-                r.block, r.height
-            );
-            match located(&source, &r.txid, network)? {
+            if r.height <= chain.height() {
+                println!(
+                    "the receipt's block {} at height {} is not on the best chain: a reorg dropped it",
+                    r.block, r.height
+                );
+            } else {
+                println!(
+                    "the receipt's block is at height {}, above the best chain's tip {}",
+                    r.height,
+                    chain.height()
+                );
+            }
+            match located(&source, &r.txid, network).map_err(node_failed)? {
                 Some(claim) => {
                     println!(
                         "the transfer {} was recorded again, at height {}",
@@ -198,7 +217,7 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        None => match first_record(&source, &hash, network)? {
+        None => match first_record(&source, &hash, network).map_err(node_failed)? {
             Some(claim) => claim,
             None => {
                 return verdict(
@@ -266,10 +285,10 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     };
     let on_top = work_f64(chain.total_work()) - work_f64(below);
     let label = &transfer.data[32..];
-    println!("verified: {}", args.file.display());
+    println!("verified on {network}: {}", args.file.display());
     println!("  SHA-256        {}", hex::encode(hash));
     if !label.is_empty() {
-        println!("  label          {}", String::from_utf8_lossy(label));
+        println!("  label          {}", shown(label));
     }
     println!(
         "  recorded at    height {} (block {})",
@@ -282,7 +301,42 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     println!("  confirmations  {confirmations}");
     println!("  work on top    {on_top:.3e} expected hashes (that block and every one after it)");
     println!("  txid           {}", claim.txid);
+    println!(
+        "  recorded by    {} (the label is theirs)",
+        transfer.sender().to_bech32(network)
+    );
     Ok(())
+}
+
+/// What a node said or did that ends the check: no answer is [`UNREACHABLE`], anything
+/// else (an error status, an answer that does not parse) [`INVALID`].
+fn node_failed(e: anyhow::Error) -> anyhow::Error {
+    let code = if e.downcast_ref::<crate::query::Unreachable>().is_some() {
+        UNREACHABLE
+    } else {
+        INVALID
+    };
+    super::Verdict {
+        code,
+        message: format!("{e:#}"),
+    }
+    .into()
+}
+
+/// Text recorded by someone else, made safe to print on a terminal: control characters
+/// (escape sequences, carriage returns) and bidirectional overrides become U+FFFD.
+fn shown(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// A 256-bit work as a float, for printing.
@@ -350,4 +404,20 @@ fn claim_from(node: &str, txid: &Txid, view: &Value, network: Network) -> anyhow
             .context("the proof has no block")?,
         proof: json.to_proof().map_err(anyhow::Error::msg)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn recorded_text_cannot_drive_the_terminal() {
+        assert_eq!(shown(b"contract, v2"), "contract, v2");
+        assert_eq!(
+            shown(b"x\n  time  Jan 1\x1b[8m"),
+            "x\u{fffd}  time  Jan 1\u{fffd}[8m"
+        );
+        assert_eq!(shown("a\u{202e}b".as_bytes()), "a\u{fffd}b");
+        assert_eq!(shown(&[0xff, b'a']), "\u{fffd}a");
+    }
 }
