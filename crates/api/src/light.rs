@@ -189,16 +189,7 @@ pub(crate) async fn data(
                 format!("{hash:?} is not 32 bytes in hex (64 hex digits)"),
             )
         })?;
-    let limit = match query.limit {
-        None => 20,
-        Some(n @ 1..=100) => n,
-        Some(n) => {
-            return Err(ApiError::bad_request(
-                "bad_limit",
-                format!("limit {n} is out of range: 1 to 100"),
-            ));
-        }
-    };
+    let limit = crate::v1::parse_limit(query.limit)?;
     let after = match &query.after {
         None => None,
         Some(text) => Some(crate::v1::parse_cursor("after", text)?),

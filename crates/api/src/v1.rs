@@ -198,14 +198,19 @@ pub(crate) struct HistoryQuery {
 
 impl Page {
     fn limit(&self) -> Result<usize, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n @ 1..=MAX_LIMIT) => Ok(n),
-            Some(n) => Err(ApiError::bad_request(
-                "bad_limit",
-                format!("limit {n} is out of range: 1 to {MAX_LIMIT}"),
-            )),
-        }
+        parse_limit(self.limit)
+    }
+}
+
+/// A page's `limit`: 20 when not given, 1 to 100.
+pub(crate) fn parse_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n @ 1..=MAX_LIMIT) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "bad_limit",
+            format!("limit {n} is out of range: 1 to {MAX_LIMIT}"),
+        )),
     }
 }
 
@@ -766,11 +771,7 @@ pub(crate) async fn history(
     Path(address): Path<String>,
     Query(page): Query<HistoryQuery>,
 ) -> Result<Json<HistoryPage>, ApiError> {
-    let limit = Page {
-        before: None,
-        limit: page.limit,
-    }
-    .limit()?;
+    let limit = parse_limit(page.limit)?;
     let before = match &page.before {
         None => None,
         Some(text) => Some(parse_cursor("before", text)?),
@@ -854,11 +855,7 @@ pub(crate) async fn mempool(
     State(state): State<AppState>,
     Query(query): Query<Limit>,
 ) -> Result<Json<MempoolView>, ApiError> {
-    let limit = Page {
-        before: None,
-        limit: query.limit,
-    }
-    .limit()?;
+    let limit = parse_limit(query.limit)?;
     let network = state.network();
     // Copied out under the mempool's lock, turned into views after it.
     let (count, bytes, best) = {

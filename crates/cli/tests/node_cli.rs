@@ -164,7 +164,7 @@ fn bad_node_flags_are_usage_errors_naming_the_flag() {
 #[test]
 fn queries_against_a_running_node() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_node(dir.path());
+    let node = start_node(dir.path(), &[]);
     let url = format!("http://{}", node.addr);
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_oxchain"))
@@ -580,7 +580,7 @@ fn send_refuses_a_key_of_another_network() {
         String::from_utf8_lossy(&shown.stdout)
     );
     let node_dir = tempfile::tempdir().unwrap();
-    let node = start_node(node_dir.path());
+    let node = start_node(node_dir.path(), &[]);
     let url = format!("http://{}", node.addr);
     // alice funds the regtest key; it spends on regtest.
     let send = |from: &str, to: &str, amount: &str| {
@@ -645,7 +645,7 @@ fn send_refuses_a_key_of_another_network() {
 #[test]
 fn send_says_which_names_are_unknown() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_node(dir.path());
+    let node = start_node(dir.path(), &[]);
     let url = format!("http://{}", node.addr);
     let data_dir = dir.path().to_str().unwrap();
     let send = |extra: &[&str]| {
@@ -697,7 +697,7 @@ fn send_says_which_names_are_unknown() {
 #[test]
 fn send_shows_the_pending_transfer_and_waits_for_its_block() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_node(dir.path());
+    let node = start_node(dir.path(), &[]);
     let url = format!("http://{}", node.addr);
     let oxchain = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_oxchain"))

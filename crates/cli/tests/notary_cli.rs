@@ -55,23 +55,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn regtest_node(dir: &Path) -> Node {
-    Node::start(
-        &[
-            "--network",
-            "regtest",
-            "--api",
-            "127.0.0.1:0",
-            "--p2p",
-            "127.0.0.1:0",
-            "--mine",
-            "on-demand",
-            "--threads",
-            "1",
-            "--data-dir",
-            dir.to_str().unwrap(),
-        ],
-        &[],
-    )
+    common::start_node(dir, &["--mine", "on-demand"])
 }
 
 /// `oxchain notarize FILE` against `node`, mining a block once the transfer is pending.

@@ -150,10 +150,7 @@ fn proof_and_header(node: &str, txid: &str) -> anyhow::Result<(u64, ProofJson, S
         .as_u64()
         .context("the node's proof has no height")?;
     let block = proof["block"].as_str().unwrap_or_default().to_string();
-    let json = serde_json::from_value::<ProofJson>(serde_json::json!({
-        "index": proof["index"], "leaf_count": proof["leaf_count"], "path": proof["path"],
-    }))
-    .context("the node's proof")?;
+    let json = ProofJson::from_api(&proof).context("the node's proof")?;
     let (status, headers) = crate::query::call(
         node,
         "GET",
@@ -176,11 +173,7 @@ fn proof_and_header(node: &str, txid: &str) -> anyhow::Result<(u64, ProofJson, S
 }
 
 /// Polls the node until `txid` has `wanted` confirmations; shows how many it has.
-fn wait_for_confirmations(
-    node: &str,
-    txid: &str,
-    wanted: u64,
-) -> anyhow::Result<serde_json::Value> {
+fn wait_for_confirmations(node: &str, txid: &str, wanted: u64) -> anyhow::Result<()> {
     use std::io::{IsTerminal, Write};
     let started = std::time::Instant::now();
     let terminal = std::io::stderr().is_terminal();
@@ -202,7 +195,7 @@ fn wait_for_confirmations(
             if terminal {
                 eprint!("\r\x1b[2K");
             }
-            return Ok(tx);
+            return Ok(());
         }
         let waited = started.elapsed().as_secs();
         let line = format!(

@@ -58,6 +58,13 @@ pub(crate) struct ProofJson {
 }
 
 impl ProofJson {
+    /// The proof fields of `/v1/transactions/{txid}/proof`'s answer.
+    pub(crate) fn from_api(answer: &serde_json::Value) -> anyhow::Result<ProofJson> {
+        Ok(serde_json::from_value(serde_json::json!({
+            "index": answer["index"], "leaf_count": answer["leaf_count"], "path": answer["path"],
+        }))?)
+    }
+
     /// The proof, or what in it is not of the right shape.
     pub(crate) fn to_proof(&self) -> Result<MerkleProof, String> {
         let path = self

@@ -386,10 +386,7 @@ fn claim_from(node: &str, txid: &Txid, view: &Value, network: Network) -> anyhow
     if status != 200 {
         anyhow::bail!("{node} answered {status} for the proof of {txid}");
     }
-    let json = serde_json::from_value::<ProofJson>(serde_json::json!({
-        "index": proof["index"], "leaf_count": proof["leaf_count"], "path": proof["path"],
-    }))
-    .with_context(|| format!("{node}'s proof of {txid}"))?;
+    let json = ProofJson::from_api(&proof).with_context(|| format!("{node}'s proof of {txid}"))?;
     let transfer = super::transfer_from_view(view, network)?;
     Ok(Claim {
         txid: *txid,

@@ -100,23 +100,23 @@ impl Node {
     }
 }
 
-pub(crate) fn start_node(dir: &std::path::Path) -> Node {
+/// A regtest node on loopback ports of its own, with these flags added.
+pub(crate) fn start_node(dir: &std::path::Path, extra: &[&str]) -> Node {
     let dir = dir.to_str().unwrap();
-    Node::start(
-        &[
-            "--network",
-            "regtest",
-            "--api",
-            "127.0.0.1:0",
-            "--p2p",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-            "--data-dir",
-            dir,
-        ],
-        &[],
-    )
+    let mut args = vec![
+        "--network",
+        "regtest",
+        "--api",
+        "127.0.0.1:0",
+        "--p2p",
+        "127.0.0.1:0",
+        "--threads",
+        "1",
+        "--data-dir",
+        dir,
+    ];
+    args.extend(extra);
+    Node::start(&args, &[])
 }
 
 /// A test that fails midway leaves no node running.
