@@ -141,7 +141,7 @@ pub(crate) fn run(args: DevnetArgs) -> anyhow::Result<()> {
 /// Set by SIGINT or SIGTERM.
 pub(crate) fn stop_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for signal in [nix::libc::SIGINT, nix::libc::SIGTERM] {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
         signal_hook_flag(signal, flag.clone())?;
     }
     Ok(flag)

@@ -25,37 +25,62 @@ fn leftovers(pid: u32) -> Vec<String> {
             left.push(format!("process {}", entry.file_name().to_string_lossy()));
         }
     }
-    if std::env::temp_dir().join(&root).exists() {
-        left.push(format!("directory {root}"));
+    for base in [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()] {
+        if base.join(&root).exists() {
+            left.push(format!("directory {}", base.join(&root).display()));
+        }
     }
     left
 }
 
 #[test]
 fn twelve_nodes_find_each_other_and_every_block_reaches_all() {
-    let lab = Command::new(env!("CARGO_BIN_EXE_oxchain"))
-        .args(["lab", "--nodes", "12", "--blocks", "5", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = lab.id();
-    let out = lab.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // With 1% of the packets lost on every link, as the 100-node runs may ask.
+    let (ok, stdout, stderr, pid) = run_lab(&[
+        "--nodes",
+        "12",
+        "--blocks",
+        "5",
+        "--loss-pct",
+        "1",
+        "--json",
+    ]);
+    let left = leftovers(pid);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    if stdout.contains("network namespaces are not available") {
+        // No namespaces (not root): loss needs them, and the lab says so.
+        assert!(!ok);
+        assert!(
+            stderr.contains("link loss needs network namespaces"),
+            "{stderr}"
+        );
+        return;
+    }
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("1% of the packets"), "{stdout}");
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["nodes"], 12);
     assert_eq!(last["blocks"], 5);
     // Each node was given only the seed; discovery did the rest.
     assert!(last["min_peers"].as_u64().unwrap() >= 6, "{last}");
     assert!(last["p95_to_100pct_ms"].as_f64().unwrap() > 0.0, "{last}");
-    let left = leftovers(pid);
-    assert!(left.is_empty(), "left behind: {left:?}");
+    // Progress: a line per block as it reaches every node.
+    assert!(stdout.contains("block 5 of 5 (node "), "{stdout}");
+}
+
+#[test]
+fn out_of_range_loss_and_rates_are_usage_errors() {
+    for (flag, value, says) in [
+        ("--loss-pct", "51", "between 0 and 50"),
+        ("--loss-pct", "-1", "between 0 and 50"),
+        ("--loss-pct", "NaN", "between 0 and 50"),
+        ("--tx-rate", "101", "between 0 and 100"),
+        ("--tx-rate", "fast", "between 0 and 100"),
+    ] {
+        let (ok, _, stderr, _) = run_lab(&[&format!("{flag}={value}")]);
+        assert!(!ok, "{flag} {value} was taken");
+        assert!(stderr.contains(says), "{flag} {value}: {stderr}");
+    }
 }
 
 #[test]
@@ -99,12 +124,13 @@ fn ctrl_c_removes_every_namespace_and_node() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // The nodes' logs are kept after an interrupted run, and said so; nothing else.
-    let root = std::env::temp_dir().join(format!("oxchain-lab-{pid}"));
     let left: Vec<String> = leftovers(pid)
         .into_iter()
         .filter(|l| !l.starts_with("directory"))
         .collect();
-    let _ = std::fs::remove_dir_all(root);
+    for base in [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()] {
+        let _ = std::fs::remove_dir_all(base.join(format!("oxchain-lab-{pid}")));
+    }
     assert!(left.is_empty(), "left behind after Ctrl-C: {left:?}");
 }
 
@@ -186,6 +212,10 @@ fn restarted_nodes_come_back_to_the_tip() {
     assert_eq!(last["scenario"], "churn");
     assert!(stdout.contains("round 1 of 1: restarted ["), "{stdout}");
     assert!(last["rejoin_s"].as_f64().unwrap() > 0.0, "{last}");
+    // The load generator sent transfers all along (1 a second by default), and the
+    // restarts did not cost it any: a node that was down got the transfer at another.
+    assert!(last["tx_sent"].as_f64().unwrap() >= 30.0, "{last}");
+    assert_eq!(last["tx_refused"].as_f64().unwrap(), 0.0, "{last}");
     let left = leftovers(pid);
     assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -38,12 +38,6 @@ impl Filler {
         Filler::new(&[0, 1, 2, 3, 4], FILL_DATA)
     }
 
-    /// How many senders take turns: sending more than this at once puts two of one
-    /// sender's transfers on the wire together.
-    pub(crate) fn senders(&self) -> usize {
-        self.keys.len()
-    }
-
     /// The body of `POST /v1/transactions` for the next transfer.
     pub(crate) fn next_body(&mut self) -> String {
         let i = self.next % self.keys.len();

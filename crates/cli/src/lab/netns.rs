@@ -1,5 +1,6 @@
 //! The lab's own network: a namespace holding one bridge, and a namespace per node with
-//! one veth link to that bridge, an address in 10.0.0.0/8 and a bandwidth cap (TBF).
+//! one veth link to that bridge, an address in 10.0.0.0/8 and a bandwidth cap (HTB) on
+//! what it sends to the other nodes.
 //! Nothing is added to the host's interfaces and there is no route out: the nodes reach
 //! each other and the lab's observer (which joins the bridge's namespace) and nothing
 //! else. Where namespaces cannot be made (no root, no `ip`), the nodes run on loopback
@@ -160,16 +161,29 @@ impl LabNet {
             let addr = format!("{}/8", address(true, i));
             ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"])?;
             ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
-            // The node's sending rate: a token bucket at `mbit`, queueing at most 200 ms.
-            let out = Command::new("ip")
-                .args(["netns", "exec", &ns, "tc", "qdisc", "add", "dev", "eth0"])
-                .args([
-                    "root", "tbf", "rate", &rate, "burst", "64kb", "latency", "200ms",
-                ])
-                .output()
-                .context("running tc")?;
-            if !out.status.success() {
-                bail!("tc: {}", String::from_utf8_lossy(&out.stderr).trim());
+            // The node's sending rate to its peers: `mbit` (HTB); what it sends the
+            // observer (events, answers) goes by a class of its own, uncapped, so the
+            // instrument takes nothing from the link it measures.
+            let observer = OBSERVER.split('/').next().unwrap_or(OBSERVER);
+            let tc = [
+                "qdisc add dev eth0 root handle 1: htb default 10".to_string(),
+                format!(
+                    "class add dev eth0 parent 1: classid 1:10 htb rate {rate} ceil {rate} burst 64kb"
+                ),
+                "class add dev eth0 parent 1: classid 1:20 htb rate 10gbit".to_string(),
+                format!(
+                    "filter add dev eth0 parent 1: protocol ip u32 match ip dst {observer}/32 flowid 1:20"
+                ),
+            ];
+            for line in tc {
+                let out = Command::new("ip")
+                    .args(["netns", "exec", &ns, "tc"])
+                    .args(line.split_whitespace())
+                    .output()
+                    .context("running tc")?;
+                if !out.status.success() {
+                    bail!("tc {line}: {}", String::from_utf8_lossy(&out.stderr).trim());
+                }
             }
         }
         Ok(())
@@ -208,6 +222,44 @@ impl LabNet {
             }
             Ok(())
         }
+    }
+
+    /// Loses `pct` percent of the packets each node sends to the other nodes: an
+    /// nftables rule on each node namespace's output, drawing a random number per
+    /// packet (the kernel has no netem). What the observer sends and receives is not
+    /// touched: it measures the network, it is not part of it.
+    pub(crate) fn lose(&self, pct: f64) -> anyhow::Result<()> {
+        let LabNet::Namespaces { nodes, .. } = self else {
+            bail!("link loss needs network namespaces, which are not available here");
+        };
+        let observer = OBSERVER.split('/').next().unwrap_or(OBSERVER);
+        // Per 1,000,000 packets, so that 0.01% is still a rule.
+        let per_million = (pct * 10_000.0).round() as u64;
+        let rules = format!(
+            "table ip oxlab {{\n chain out {{\n  type filter hook output priority 0; policy accept;\n  \
+             ip daddr != {observer} numgen random mod 1000000 < {per_million} drop\n }}\n}}\n"
+        );
+        for ns in nodes {
+            let mut child = Command::new("ip")
+                .args(["netns", "exec", ns, "nft", "-f", "-"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context("running nft (link loss needs nftables: apt-get install nftables)")?;
+            if let Some(mut stdin) = child.stdin.take() {
+                use std::io::Write;
+                stdin.write_all(rules.as_bytes())?;
+            }
+            let out = child.wait_with_output()?;
+            if !out.status.success() {
+                bail!(
+                    "nft in {ns} (link loss needs nftables: apt-get install nftables): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Cuts the network between sides `a` and `b`: in each node's namespace, a

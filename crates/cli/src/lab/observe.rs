@@ -34,6 +34,8 @@ pub(crate) struct Plan {
     pub(crate) split_s: u64,
     /// Minutes of `churn` (a tenth of the nodes restart each minute).
     pub(crate) rounds: usize,
+    /// Transfers per second from the load generator (scenarios on a clock).
+    pub(crate) tx_rate: f64,
     /// Asks the lab's main thread to act on the nodes or their network.
     pub(crate) control: Controller,
 }
@@ -64,6 +66,15 @@ impl Controller {
             .map_err(|_| anyhow::anyhow!("the lab has stopped"))?;
         rx.await.context("the lab has stopped")?
     }
+}
+
+/// What the observer reads of an event.
+#[derive(serde::Deserialize)]
+struct BlockEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(borrow)]
+    hash: Option<&'a str>,
 }
 
 /// When each node connected each block (by hash): the first time only.
@@ -157,11 +168,14 @@ impl Lab {
                 let Ok(text) = message.to_text() else {
                     continue;
                 };
-                let Ok(event) = serde_json::from_str::<Value>(text) else {
+                // Only the type and the hash: a block's event carries its transfers
+                // (180 KB for a 100 KiB block), which a tree of values would take the
+                // observer far longer to build than the block took to arrive.
+                let Ok(event) = serde_json::from_str::<BlockEvent>(text) else {
                     continue;
                 };
-                if event["type"] == "block"
-                    && let Some(hash) = event["hash"].as_str()
+                if event.kind == "block"
+                    && let Some(hash) = event.hash
                 {
                     let mut all = arrivals.lock().unwrap_or_else(|e| e.into_inner());
                     let seen = all.entry(hash.to_string()).or_default();
@@ -233,6 +247,34 @@ impl Lab {
                 .sum::<f64>();
         }
         sum
+    }
+
+    /// Compact blocks over every node: rebuilt from the mempool alone, with transfers
+    /// fetched, fallen back to the whole block; and the transfers fetched.
+    pub(crate) async fn compact_relay(&self) -> [f64; 4] {
+        let mut sums = [0.0; 4];
+        for api in &self.plan.apis {
+            let text = metrics(api).await.unwrap_or_default();
+            for line in text.lines() {
+                let slot = if line.starts_with("oxchain_compact_blocks_total{how=\"mempool\"}") {
+                    0
+                } else if line.starts_with("oxchain_compact_blocks_total{how=\"fetched\"}") {
+                    1
+                } else if line.starts_with("oxchain_compact_blocks_total{how=\"full_block\"}") {
+                    2
+                } else if line.starts_with("oxchain_compact_fetched_transfers_total ") {
+                    3
+                } else {
+                    continue;
+                };
+                sums[slot] += line
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+            }
+        }
+        sums
     }
 
     /// Every node's tip, in node order (`None` for a node that does not answer).

@@ -5,9 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use super::fill::{FILL_TX_BYTES, Filler};
+use super::load::{Load, confirmed};
 use super::observe::{Control, Lab, Mined, http, status};
 use super::report::{Report, percentile};
 
@@ -78,18 +79,46 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
             fill(lab, miner, &mut filler, per_block).await?;
         }
         let before = lab.sent_bytes().await;
-        mined.push(follow(lab, miner).await?);
+        let block = follow(lab, miner).await?;
         sent += lab.sent_bytes().await - before;
+        let (to_50, to_95, to_100) = lab.delays(std::slice::from_ref(&block));
+        println!(
+            "block {} of {} (node {miner}): to 50% {:.0} ms, 95% {:.0} ms, all {:.0} ms",
+            b + 1,
+            lab.plan.blocks,
+            to_50.first().copied().unwrap_or(f64::NAN),
+            to_95.first().copied().unwrap_or(f64::NAN),
+            to_100.first().copied().unwrap_or(f64::NAN),
+        );
+        mined.push(block);
         if per_block > 1 {
             fill(lab, miner, &mut filler, 1).await?;
             reference.push(follow(lab, miner).await?);
         }
-        if (b + 1) % 10 == 0 || b + 1 == lab.plan.blocks {
-            println!("{} of {} blocks followed", b + 1, lab.plan.blocks);
-        }
     }
     lab.one_tip(30).await?;
     let mut report = lab.report("propagation", &mined, sent).await?;
+    let relay = lab.compact_relay().await;
+    for (key, label, value) in [
+        (
+            "compact_from_mempool",
+            "compact: rebuilt from mempools",
+            relay[0],
+        ),
+        ("compact_fetched", "compact: transfers fetched", relay[1]),
+        (
+            "compact_full_block",
+            "compact: whole block fetched",
+            relay[2],
+        ),
+        (
+            "compact_fetched_transfers",
+            "compact: transfers fetched, count",
+            relay[3],
+        ),
+    ] {
+        report.extra.push((key, label.into(), value, ""));
+    }
     if !reference.is_empty() {
         let small = percentile(&lab.delays(&reference).1, 95.0);
         let big = percentile(&report.to_95, 95.0);
@@ -165,6 +194,36 @@ async fn follow(lab: &Lab, miner: usize) -> anyhow::Result<Mined> {
     Ok(block)
 }
 
+/// The load generator's figures: the rate it sent at, how many transfers nodes took and
+/// refused, and how many of those are on node 0's best chain at the end.
+async fn load_figures(lab: &Lab, load: &Load, rate: f64, report: &mut Report) {
+    let on_chain = confirmed(lab, 0, &load.sent).await;
+    report.extra.push((
+        "tx_rate",
+        "load: transfers sent per second".into(),
+        rate,
+        "",
+    ));
+    report.extra.push((
+        "tx_sent",
+        "load: transfers a node took".into(),
+        load.sent.len() as f64,
+        "",
+    ));
+    report.extra.push((
+        "tx_refused",
+        "load: transfers no node took".into(),
+        load.refused as f64,
+        "",
+    ));
+    report.extra.push((
+        "tx_confirmed",
+        "load: of those taken, on the best chain".into(),
+        on_chain as f64,
+        "",
+    ));
+}
+
 /// `--blocks` blocks mined on the clock at the first `--miners` nodes; the share that
 /// ends off the best chain.
 pub(crate) async fn stale(lab: &Lab) -> anyhow::Result<Report> {
@@ -172,16 +231,19 @@ pub(crate) async fn stale(lab: &Lab) -> anyhow::Result<Report> {
     let before = lab.sent_bytes().await;
     let started = Instant::now();
     let mut clock = Clock::new(lab.plan.interval_s);
+    let mut load = Load::new(lab.plan.tx_rate, &[0, 1, 2, 3, 4], (0..lab.n()).collect());
     let mut mined = Vec::new();
     while mined.len() < lab.plan.blocks {
         let had = mined.len();
         tick(lab, &mut clock, &miners, &mut mined).await?;
+        load.tick(lab).await;
         if mined.len() > had && mined.len() % 25 == 0 {
             println!("{} of {} blocks mined", mined.len(), lab.plan.blocks);
         }
-        clock.wait(Duration::from_millis(500)).await;
+        clock.wait(Duration::from_millis(100)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let rate = load.rate_since(started);
     lab.one_tip(60).await?;
     let sent = lab.sent_bytes().await - before;
     let mut stale = 0;
@@ -192,6 +254,7 @@ pub(crate) async fn stale(lab: &Lab) -> anyhow::Result<Report> {
     }
     let count = mined.len() as f64;
     let mut report = lab.report("stale", &mined, sent).await?;
+    load_figures(lab, &load, rate, &mut report).await;
     report.extra.push((
         "stale_rate",
         format!("stale rate ({stale} of {} mined)", mined.len()),
@@ -233,37 +296,27 @@ pub(crate) async fn partition(lab: &Lab) -> anyhow::Result<Report> {
         sides[1].len(),
         lab.plan.split_s
     );
-    // Each side's transfers come from dev accounts of its own (no double spends), one
-    // per sender every 5 s, so that a sender's transfers arrive in nonce order.
-    let mut fillers = [Filler::new(&[0, 1], 0), Filler::new(&[2, 3], 0)];
-    let mut sent_txs: Vec<(usize, String)> = Vec::new();
+    // The load generator sends half its rate on each side, from dev accounts of each
+    // side's own (no double spends), each transfer to a random node of that side.
+    let started = Instant::now();
+    let mut loads = [
+        Load::new(lab.plan.tx_rate / 2.0, &[0, 1], sides[0].clone()),
+        Load::new(lab.plan.tx_rate / 2.0, &[2, 3], sides[1].clone()),
+    ];
     let split_end = Instant::now() + Duration::from_secs(lab.plan.split_s);
-    let mut next_send = Instant::now();
     while Instant::now() < split_end {
         tick(lab, &mut clock, &miners, &mut mined).await?;
-        if Instant::now() >= next_send {
-            next_send += Duration::from_secs(5);
-            for (s, side) in sides.iter().enumerate() {
-                for _ in 0..fillers[s].senders() {
-                    let entry = side[rand::random_range(0..side.len())];
-                    let (code, answer) = http(
-                        lab.api(entry),
-                        "POST",
-                        "/v1/transactions",
-                        &fillers[s].next_body(),
-                        None,
-                    )
-                    .await?;
-                    if code != 202 {
-                        bail!("a transfer was refused ({code}): {answer}");
-                    }
-                    let txid = answer["txid"].as_str().context("the transfer's txid")?;
-                    sent_txs.push((s, txid.to_string()));
-                }
-            }
+        for load in &mut loads {
+            load.tick(lab).await;
         }
-        clock.wait(Duration::from_millis(200)).await;
+        clock.wait(Duration::from_millis(100)).await;
     }
+    let rate = loads.iter().map(|l| l.rate_since(started)).sum::<f64>();
+    let sent_txs: Vec<(usize, String)> = loads
+        .iter()
+        .enumerate()
+        .flat_map(|(s, load)| load.sent.iter().map(move |txid| (s, txid.clone())))
+        .collect();
     let heights: Vec<u64> = {
         let mut h = Vec::new();
         for side in &sides {
@@ -356,6 +409,18 @@ pub(crate) async fn partition(lab: &Lab) -> anyhow::Result<Report> {
         heal_s,
         " s",
     ));
+    report.extra.push((
+        "tx_rate",
+        "load: transfers sent per second (split)".into(),
+        rate,
+        "",
+    ));
+    report.extra.push((
+        "tx_refused",
+        "load: transfers no node took".into(),
+        loads.iter().map(|l| l.refused).sum::<usize>() as f64,
+        "",
+    ));
     Ok(report)
 }
 
@@ -371,7 +436,9 @@ pub(crate) async fn churn(lab: &Lab) -> anyhow::Result<Report> {
     }
     let per_round = (n / 10).clamp(1, candidates.len());
     let before = lab.sent_bytes().await;
+    let started = Instant::now();
     let mut clock = Clock::new(lab.plan.interval_s);
+    let mut load = Load::new(lab.plan.tx_rate, &[0, 1, 2, 3, 4], (0..n).collect());
     let mut mined = Vec::new();
     let mut rejoin = Vec::new();
     for round in 0..lab.plan.rounds {
@@ -385,12 +452,14 @@ pub(crate) async fn churn(lab: &Lab) -> anyhow::Result<Report> {
         let mut back: Vec<(usize, Instant)> = Vec::new();
         for &i in &restarting {
             tick(lab, &mut clock, &miners, &mut mined).await?;
+            load.tick(lab).await;
             lab.plan.control.ask(Control::Restart(i)).await?;
             back.push((i, Instant::now()));
             lab.follow(i).await?;
         }
         while !back.is_empty() || Instant::now() < round_end {
             tick(lab, &mut clock, &miners, &mut mined).await?;
+            load.tick(lab).await;
             let seed = status(lab.api(0)).await?;
             let mut waiting = Vec::new();
             for (i, started) in back {
@@ -415,9 +484,11 @@ pub(crate) async fn churn(lab: &Lab) -> anyhow::Result<Report> {
             lab.plan.rounds
         );
     }
+    let rate = load.rate_since(started);
     lab.one_tip(60).await?;
     let sent = lab.sent_bytes().await - before;
     let mut report = lab.report("churn", &mined, sent).await?;
+    load_figures(lab, &load, rate, &mut report).await;
     let mean = rejoin.iter().sum::<f64>() / rejoin.len().max(1) as f64;
     let max = rejoin.iter().copied().fold(0.0, f64::max);
     report.extra.push((
