@@ -386,8 +386,18 @@ impl Lab {
             .map(|&m| hops_to_95(&graph, m) as f64)
             .sum::<f64>()
             / miners.len().max(1) as f64;
-        let validation_ms = validation_ms(&self.plan.apis).await;
-        let transmit_ms = block_bytes as f64 * 8.0 / (self.plan.mbit * 1e6) * 1000.0;
+        // A node's own time from a block's arrival to its connection.
+        let validation_ms = metric_mean(
+            &self.plan.apis,
+            "oxchain_block_arrival_to_connected_seconds",
+        )
+        .await
+        .map_or(0.0, |s| s * 1000.0);
+        // What a hop sends: the compact block where blocks went as compact blocks.
+        let hop_bytes = metric_mean(&self.plan.apis, "oxchain_compact_block_bytes")
+            .await
+            .unwrap_or(block_bytes as f64);
+        let transmit_ms = hop_bytes * 8.0 / (self.plan.mbit * 1e6) * 1000.0;
         let floor_ms = hops * (self.plan.latency_ms + transmit_ms + validation_ms);
         Ok(Report {
             scenario,
@@ -403,6 +413,9 @@ impl Lab {
             to_100,
             hops_to_95: hops,
             validation_ms,
+            link_ms: self.plan.latency_ms,
+            hop_bytes,
+            transmit_ms,
             floor_ms,
             bytes_per_node_per_block: sent / n as f64 / blocks.len().max(1) as f64,
             extra: Vec::new(),
@@ -467,10 +480,11 @@ async fn metrics(api: &str) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// The mean, over nodes, of their own time from a block's arrival to its connection
-/// (`oxchain_block_arrival_to_connected_seconds` in their metrics), in ms.
-async fn validation_ms(apis: &[String]) -> f64 {
+/// The mean, over every node's observations, of histogram `name` in their metrics
+/// (`NAME_sum` over `NAME_count`); `None` if none observed any.
+async fn metric_mean(apis: &[String], name: &str) -> Option<f64> {
     let (mut sum, mut count) = (0.0, 0.0);
+    let (sum_name, count_name) = (format!("{name}_sum "), format!("{name}_count "));
     for api in apis {
         let Ok(text) = metrics(api).await else {
             continue;
@@ -480,19 +494,12 @@ async fn validation_ms(apis: &[String]) -> f64 {
                 .find_map(|l| l.strip_prefix(name))
                 .and_then(|v| v.trim().parse::<f64>().ok())
         };
-        if let (Some(s), Some(c)) = (
-            value("oxchain_block_arrival_to_connected_seconds_sum "),
-            value("oxchain_block_arrival_to_connected_seconds_count "),
-        ) {
+        if let (Some(s), Some(c)) = (value(&sum_name), value(&count_name)) {
             sum += s;
             count += c;
         }
     }
-    if count > 0.0 {
-        sum / count * 1000.0
-    } else {
-        0.0
-    }
+    (count > 0.0).then(|| sum / count)
 }
 
 /// Plain HTTP/1.0 to a node's API; the status and the JSON body.

@@ -23,6 +23,12 @@ pub(crate) struct Report {
     pub(crate) hops_to_95: f64,
     /// A node's time from a block's arrival to its connection (mean over nodes).
     pub(crate) validation_ms: f64,
+    /// A link's one-way delay.
+    pub(crate) link_ms: f64,
+    /// The bytes a hop sends of a block (its compact block's mean size where blocks went
+    /// as compact blocks), and the time to send them at the node's rate.
+    pub(crate) hop_bytes: f64,
+    pub(crate) transmit_ms: f64,
     /// What no network of these links could beat: hops x (latency + the block's
     /// transmission time + validation).
     pub(crate) floor_ms: f64,
@@ -69,8 +75,14 @@ impl Report {
             "peers at the end", self.min_peers, self.mean_peers
         );
         println!(
-            "{:<40} {:.2} hops x (link + transmission + {:.1} ms validation) = {:.1} ms",
-            "floor to 95% of nodes", self.hops_to_95, self.validation_ms, self.floor_ms
+            "{:<40} {:.2} hops x ({:.0} ms link + {:.1} ms sending {:.0} bytes + {:.1} ms validation) = {:.1} ms",
+            "floor to 95% of nodes",
+            self.hops_to_95,
+            self.link_ms,
+            self.transmit_ms,
+            self.hop_bytes,
+            self.validation_ms,
+            self.floor_ms
         );
         for (label, values) in [
             ("delay to 50% of nodes", &self.to_50),
@@ -114,6 +126,8 @@ impl Report {
                 "floor_ms": self.floor_ms,
                 "hops_to_95pct": self.hops_to_95,
                 "validation_ms": self.validation_ms,
+                "hop_bytes": self.hop_bytes,
+                "transmit_ms": self.transmit_ms,
                 "p50_to_100pct_ms": percentile(&self.to_100, 50.0),
                 "p95_to_100pct_ms": percentile(&self.to_100, 95.0),
                 "bytes_per_node_per_block": self.bytes_per_node_per_block,
