@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use oxchain_chain::ChainEvent;
+use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::error::ApiError;
@@ -41,10 +42,13 @@ pub(crate) async fn forward(state: AppState, mut chain: broadcast::Receiver<Chai
                     .on_event(&event, |hash| {
                         state.inner.store.header(hash).ok().flatten().map(|h| h.header.prev_hash)
                     });
-                // JSON only for someone to read it.
-                if state.inner.events.receiver_count() > 0 {
-                    let text = crate::state::event_json(&state.inner.params, &event).to_string();
-                    let _ = state.inner.events.send(text);
+                // JSON only for someone to read it, in each form someone reads.
+                for (sender, transactions) in [(&state.inner.events, true), (&state.inner.events_light, false)] {
+                    if sender.receiver_count() > 0
+                        && let Some(value) = crate::state::event_json(&state.inner.params, &event, transactions)
+                    {
+                        let _ = sender.send(value.to_string());
+                    }
                 }
             }
             changed = async { match net.as_mut() { Some(n) => n.changed().await, None => std::future::pending().await } } => {
@@ -58,7 +62,8 @@ pub(crate) async fn forward(state: AppState, mut chain: broadcast::Receiver<Chai
                     for id in ids {
                         let address = peers.iter().find(|p| &p.peer_id == id).map(|p| p.address.clone());
                         let text = serde_json::json!({"type": kind, "peer_id": id, "address": address, "peers": now.len()}).to_string();
-                        let _ = state.inner.events.send(text);
+                        let _ = state.inner.events.send(text.clone());
+                        let _ = state.inner.events_light.send(text);
                     }
                 }
                 known = now;
@@ -79,6 +84,14 @@ fn key_shaped(key: &[u8]) -> bool {
         && &key[22..] == b"=="
 }
 
+/// Which events.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct EventsQuery {
+    /// `false`: block events without their transactions, and no `tx` events (default
+    /// `true`).
+    transactions: Option<bool>,
+}
+
 /// Upgrade to a WebSocket that streams block, tx, reorg and peer events as JSON. A request
 /// that is not a WebSocket opening handshake is a 400 in the API's error shape.
 #[utoipa::path(
@@ -86,6 +99,7 @@ fn key_shaped(key: &[u8]) -> bool {
     path = "/v1/events",
     tag = "v1",
     params(
+        EventsQuery,
         ("Connection" = String, Header, description = "A list with the token `Upgrade` (any case)",
             pattern = "^([^,]*,)*[ \t]*[Uu][Pp][Gg][Rr][Aa][Dd][Ee][ \t]*(,[^,]*)*$"),
         ("Upgrade" = String, Header, description = "`websocket` (any case)",
@@ -101,6 +115,7 @@ fn key_shaped(key: &[u8]) -> bool {
 )]
 pub(crate) async fn events(
     State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
@@ -127,7 +142,11 @@ pub(crate) async fn events(
             "`Sec-WebSocket-Key` is not 16 bytes in base64".into(),
         ));
     }
-    let events = state.inner.events.subscribe();
+    let events = if query.transactions.unwrap_or(true) {
+        state.inner.events.subscribe()
+    } else {
+        state.inner.events_light.subscribe()
+    };
     let shutdown = state.inner.shutdown.clone();
     Ok(ws.on_upgrade(move |socket| stream(socket, events, shutdown)))
 }

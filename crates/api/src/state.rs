@@ -44,6 +44,9 @@ pub(crate) struct Inner {
     pub(crate) registry: Registry,
     pub(crate) token: Option<String>,
     pub(crate) events: broadcast::Sender<String>,
+    /// The same events without transactions (`/v1/events?transactions=false`): block
+    /// events carry their summary alone, and transfers' events are left out.
+    pub(crate) events_light: broadcast::Sender<String>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) started: Instant,
     pub(crate) net: Option<Arc<oxchain_net::NetHandle>>,
@@ -107,6 +110,7 @@ impl AppState {
             HashMap::new()
         };
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (events_light, _) = broadcast::channel(EVENT_BUFFER);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let submitter = Submitter::start(parts.chain.clone(), threads)?;
         let mut registry = parts.registry;
@@ -121,6 +125,7 @@ impl AppState {
                 registry,
                 token: parts.token,
                 events,
+                events_light,
                 shutdown: parts.shutdown,
                 started: Instant::now(),
                 net: parts.net,
@@ -284,24 +289,31 @@ pub(crate) fn best_block(
     store.block(&hash)?.ok_or_else(moved)
 }
 
-/// Turns the chain's events into JSON text for WebSocket clients, and counts them.
-pub(crate) fn event_json(params: &ChainParams, event: &ChainEvent) -> serde_json::Value {
+/// A chain event as the JSON object `/v1/events` sends. Without `transactions`, a
+/// block's summary comes alone and a transfer's event is `None` (not sent).
+pub(crate) fn event_json(
+    params: &ChainParams,
+    event: &ChainEvent,
+    transactions: bool,
+) -> Option<serde_json::Value> {
     use serde_json::json;
     let network = params.network;
-    match event {
+    Some(match event {
         ChainEvent::BlockConnected { height, block, .. } => {
             // The summary `/v1/blocks` gives, and the transactions.
             let summary =
                 crate::views::BlockSummary::new(network, &params.pow_limit, height.0, block);
             let mut value = json!(summary);
             value["type"] = json!("block");
-            value["transactions"] = json!(
-                block
-                    .transactions
-                    .iter()
-                    .map(|tx| crate::views::TxView::new(network, tx, tx.compute_txid()))
-                    .collect::<Vec<_>>()
-            );
+            if transactions {
+                value["transactions"] = json!(
+                    block
+                        .transactions
+                        .iter()
+                        .map(|tx| crate::views::TxView::new(network, tx, tx.compute_txid()))
+                        .collect::<Vec<_>>()
+                );
+            }
             value
         }
         ChainEvent::BlockDisconnected { hash, height } => json!({
@@ -323,9 +335,10 @@ pub(crate) fn event_json(params: &ChainParams, event: &ChainEvent) -> serde_json
             "type": "reorg", "old_tip": old_tip.to_string(), "new_tip": new_tip.to_string(),
             "fork_height": fork_height.0, "depth": depth,
         }),
+        ChainEvent::TransferAccepted { .. } if !transactions => return None,
         ChainEvent::TransferAccepted { txid, transfer } => json!({
             "type": "tx",
             "transaction": crate::views::TxView::new(network, &oxchain_primitives::Transaction::Transfer((**transfer).clone()), *txid),
         }),
-    }
+    })
 }

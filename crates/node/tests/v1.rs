@@ -398,7 +398,17 @@ async fn the_events_websocket_keeps_its_openapi_entry() {
     let (_, document) = node.get("/openapi.json").await;
     let entry = &document["paths"]["/v1/events"]["get"];
     let mut declared: Vec<(String, regex::Regex)> = Vec::new();
+    let mut queries = Vec::new();
     for param in entry["parameters"].as_array().unwrap() {
+        if param["in"] == "query" {
+            assert_ne!(param["required"], true, "{param}");
+            assert!(
+                param["schema"]["type"].to_string().contains("boolean"),
+                "{param}"
+            );
+            queries.push(param["name"].as_str().unwrap().to_string());
+            continue;
+        }
         assert_eq!(param["in"], "header", "{param}");
         assert_eq!(param["required"], true, "{param}");
         let pattern = param["schema"]["pattern"].as_str().unwrap();
@@ -450,12 +460,27 @@ async fn the_events_websocket_keeps_its_openapi_entry() {
             ],
         ),
     ];
-    let mut cases: Vec<(Vec<(&str, &str)>, bool)> = vec![(valid.to_vec(), true)];
+    assert_eq!(queries, ["transactions"]);
+    /// A query, headers, whether the document allows them, and a refusal's code.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, bool, &'a str);
+    let mut cases: Vec<Case> = vec![("", valid.to_vec(), true, "")];
+    // The one query parameter is a boolean: its two values, and others.
+    for (query, fits) in [
+        ("?transactions=true", true),
+        ("?transactions=false", true),
+        ("?transactions=1", false),
+        ("?transactions=no", false),
+        ("?transactions=", false),
+    ] {
+        cases.push((query, valid.to_vec(), fits, "bad_request"));
+    }
     for (name, values) in tries {
         // Left out: a required header is missing.
         cases.push((
+            "",
             valid.iter().copied().filter(|(n, _)| n != name).collect(),
             false,
+            "not_websocket",
         ));
         for value in *values {
             let headers: Vec<(&str, &str)> = valid
@@ -466,12 +491,12 @@ async fn the_events_websocket_keeps_its_openapi_entry() {
                 .iter()
                 .find(|(n, _)| n == name)
                 .is_some_and(|(_, pattern)| pattern.is_match(value));
-            cases.push((headers, fits));
+            cases.push(("", headers, fits, "not_websocket"));
         }
     }
     let (mut upgraded, mut refused) = (0, 0);
-    for (headers, fits) in cases {
-        let mut request = format!("GET /v1/events HTTP/1.1\r\nhost: {}\r\n", node.addr);
+    for (query, headers, fits, code) in cases {
+        let mut request = format!("GET /v1/events{query} HTTP/1.1\r\nhost: {}\r\n", node.addr);
         for (name, value) in &headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -507,12 +532,15 @@ async fn the_events_websocket_keeps_its_openapi_entry() {
             .await
             .expect("an answer within 10 s");
         if fits {
-            assert!(head.starts_with("HTTP/1.1 101 "), "{headers:?}: {head}");
+            assert!(
+                head.starts_with("HTTP/1.1 101 "),
+                "{query} {headers:?}: {head}"
+            );
             upgraded += 1;
         } else {
             assert!(
                 head.starts_with("HTTP/1.1 400 "),
-                "{headers:?}: {head}\n{body}"
+                "{query} {headers:?}: {head}\n{body}"
             );
             assert!(
                 head.to_ascii_lowercase()
@@ -520,14 +548,16 @@ async fn the_events_websocket_keeps_its_openapi_entry() {
                 "{head}"
             );
             let error: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(error["code"], "not_websocket", "{headers:?}: {body}");
-            assert!(
-                error["message"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("/v1/events is a WebSocket: "),
-                "{body}"
-            );
+            assert_eq!(error["code"], code, "{query} {headers:?}: {body}");
+            if code == "not_websocket" {
+                assert!(
+                    error["message"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("/v1/events is a WebSocket: "),
+                    "{body}"
+                );
+            }
             refused += 1;
         }
     }
@@ -545,6 +575,12 @@ async fn events_stream_blocks_and_transfers_as_json() {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/events", node.addr))
         .await
         .unwrap();
+    let (mut light, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{}/v1/events?transactions=false",
+        node.addr
+    ))
+    .await
+    .unwrap();
     let (status, _) = node
         .curl_d(
             "/transaction",
@@ -566,6 +602,7 @@ async fn events_stream_blocks_and_transfers_as_json() {
         if event["type"] == "block" {
             assert_eq!(event["height"], 1);
             assert_eq!(event["tx_count"], 2);
+            assert_eq!(event["transactions"].as_array().map(Vec::len), Some(2));
             // The same summary as /v1/blocks.
             let (_, blocks) = node.get("/v1/blocks?limit=1").await;
             let summary = &blocks["blocks"][0];
@@ -583,5 +620,16 @@ async fn events_stream_blocks_and_transfers_as_json() {
         }
     }
     assert_eq!(kinds, ["tx", "block"]);
+    // Without transactions: the block's summary alone, and no transfer's event (the
+    // transfer came first, so it would have come first here too).
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), light.next())
+        .await
+        .expect("an event within 10 s")
+        .unwrap()
+        .unwrap();
+    let event: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+    assert_eq!(event["type"], "block", "{event}");
+    assert_eq!(event["tx_count"], 2);
+    assert!(event.get("transactions").is_none(), "{event}");
     node.stop().await;
 }
