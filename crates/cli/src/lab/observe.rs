@@ -77,6 +77,23 @@ struct BlockEvent<'a> {
     hash: Option<&'a str>,
 }
 
+/// A process's user and system time in clock ticks, from its `/proc/PID/stat` (fields 14
+/// and 15; the name before them, in parentheses, may hold spaces).
+fn process_ticks(stat: &str) -> Option<u64> {
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_ascii_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The kernel's clock ticks per second, the unit of `/proc/PID/stat`'s times.
+#[allow(unsafe_code)]
+fn clock_ticks_per_s() -> f64 {
+    // SAFETY: sysconf takes and returns plain integers.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
 /// When each node connected each block (by hash): the first time only.
 type Arrivals = Arc<Mutex<HashMap<String, Vec<(usize, Instant)>>>>;
 
@@ -98,6 +115,33 @@ pub(crate) struct Lab {
 impl Lab {
     pub(crate) fn n(&self) -> usize {
         self.plan.apis.len()
+    }
+
+    /// CPU seconds the node processes have used so far (user and system, every thread),
+    /// from `/proc`: each node is the process whose `--data-dir` is one of the lab's.
+    pub(crate) fn nodes_cpu_s(&self) -> f64 {
+        let dirs: std::collections::HashSet<&[u8]> = self
+            .plan
+            .dirs
+            .iter()
+            .map(|d| d.as_os_str().as_encoded_bytes())
+            .collect();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return 0.0;
+        };
+        let mut ticks = 0u64;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+                continue;
+            };
+            let mut args = cmdline.split(|b| *b == 0);
+            let ours = args.any(|a| a == b"--data-dir") && args.next().is_some_and(|d| dirs.contains(d));
+            if let (true, Ok(stat)) = (ours, std::fs::read_to_string(path.join("stat"))) {
+                ticks += process_ticks(&stat).unwrap_or(0);
+            }
+        }
+        ticks as f64 / clock_ticks_per_s()
     }
 
     pub(crate) fn api(&self, i: usize) -> &str {

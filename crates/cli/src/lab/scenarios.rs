@@ -73,13 +73,19 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
     let mut filler = Filler::full();
     let per_block = lab.plan.block_bytes.div_ceil(FILL_TX_BYTES);
     let (mut mined, mut reference, mut sent) = (Vec::new(), Vec::new(), 0.0);
+    // The nodes' CPU time while each block spreads (from its mining until a little after
+    // the last node has it): on a machine whose cores the nodes share, that time over the
+    // cores is a floor of its own.
+    let (mut cpu, mut reference_cpu) = (0.0, 0.0);
     for b in 0..lab.plan.blocks {
         let miner = b % miners;
         if per_block > 0 {
             fill(lab, miner, &mut filler, per_block).await?;
         }
         let before = lab.sent_bytes().await;
+        let cpu_before = lab.nodes_cpu_s();
         let block = follow(lab, miner).await?;
+        cpu += lab.nodes_cpu_s() - cpu_before;
         sent += lab.sent_bytes().await - before;
         let (to_50, to_95, to_100) = lab.delays(std::slice::from_ref(&block));
         println!(
@@ -93,7 +99,9 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
         mined.push(block);
         if per_block > 1 {
             fill(lab, miner, &mut filler, 1).await?;
+            let cpu_before = lab.nodes_cpu_s();
             reference.push(follow(lab, miner).await?);
+            reference_cpu += lab.nodes_cpu_s() - cpu_before;
         }
     }
     lab.one_tip(30).await?;
@@ -119,7 +127,27 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
     ] {
         report.extra.push((key, label.into(), value, ""));
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let per_block = |total: f64, count: usize| total / count.max(1) as f64;
+    report.extra.push((
+        "nodes_cpu_s_per_block",
+        "nodes' CPU while a block spreads".into(),
+        per_block(cpu, mined.len()),
+        " s",
+    ));
+    report.extra.push((
+        "nodes_cpu_over_cores_ms",
+        format!("that CPU over this machine's {cores} cores"),
+        per_block(cpu, mined.len()) / cores * 1000.0,
+        " ms",
+    ));
     if !reference.is_empty() {
+        report.extra.push((
+            "nodes_cpu_s_per_1kib_block",
+            "nodes' CPU while a 1 KiB block spreads".into(),
+            per_block(reference_cpu, reference.len()),
+            " s",
+        ));
         let small = percentile(&lab.delays(&reference).1, 95.0);
         let big = percentile(&report.to_95, 95.0);
         report.extra.push((
