@@ -227,13 +227,34 @@ impl Chain {
     /// Runs one block through the pipeline and commits the result. A block known already
     /// (stored, or waiting in the orphan pool) is answered from a read, with no write.
     pub fn process_block(&mut self, block: Block, now_ms: u64) -> Result<BlockOutcome, StoreError> {
+        self.process_in_one(block, pipeline::Body::Unchecked, now_ms)
+    }
+
+    /// [`Chain::process_block`] for a block whose txids the caller computed from its very
+    /// transactions (a compact block rebuilt from the mempool, whose entries keep their
+    /// txids), in order: they are not computed again. Every other check runs.
+    pub fn process_block_with_txids(
+        &mut self,
+        block: Block,
+        txids: Vec<Txid>,
+        now_ms: u64,
+    ) -> Result<BlockOutcome, StoreError> {
+        self.process_in_one(block, pipeline::Body::Txids(txids), now_ms)
+    }
+
+    fn process_in_one(
+        &mut self,
+        block: Block,
+        body: pipeline::Body,
+        now_ms: u64,
+    ) -> Result<BlockOutcome, StoreError> {
         let hash = block.header.compute_hash();
         if self.orphans.contains(&hash) || self.store.header(&hash)?.is_some() {
             return Ok(view::known_block(hash, &block));
         }
         let mut writer = self.store.begin_write()?;
         let mut effects = pipeline::Effects::default();
-        let outcome = self.process_in(&mut writer, &block, None, false, now_ms, &mut effects)?;
+        let outcome = self.process_in(&mut writer, &block, body, false, now_ms, &mut effects)?;
         self.commit(writer, effects)?;
         Ok(outcome)
     }
@@ -314,7 +335,7 @@ impl Chain {
                     outcomes.push(self.process_in(
                         &mut writer,
                         block,
-                        body,
+                        body.into(),
                         true,
                         now_ms,
                         &mut effects,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use oxchain_consensus::accept::{HeaderContext, accept_header};
 use oxchain_consensus::params::MEDIAN_TIME_SPAN;
 use oxchain_consensus::signatures::{KeyCache, SigCache, verify_block_signatures};
-use oxchain_consensus::validate::{validate_block, validate_pow};
+use oxchain_consensus::validate::{validate_block, validate_block_with_txids, validate_pow};
 use oxchain_consensus::{ChainParams, ConsensusError};
 use oxchain_primitives::limits::MAX_BLOCK_BYTES;
 use oxchain_primitives::{Address, Block, BlockHash, Height, Transaction, Transfer, Txid};
@@ -26,6 +26,24 @@ pub(crate) struct Effects {
     pub(crate) returned: Vec<Transfer>,
     /// Accounts whose state changed.
     pub(crate) touched: BTreeSet<Address>,
+}
+
+/// What is known of a block's body when it enters the pipeline.
+#[derive(Debug)]
+pub(crate) enum Body {
+    /// Nothing: the pipeline checks it at step 7.
+    Unchecked,
+    /// Its txids, computed by the caller from these very transactions (a compact block
+    /// rebuilt from the mempool, whose entries keep their txids): step 7 checks the rest.
+    Txids(Vec<Txid>),
+    /// Checked beforehand, by [`check_body`] on a batch's threads.
+    Checked(Result<Vec<Txid>, ConsensusError>),
+}
+
+impl From<Option<Result<Vec<Txid>, ConsensusError>>> for Body {
+    fn from(checked: Option<Result<Vec<Txid>, ConsensusError>>) -> Body {
+        checked.map_or(Body::Unchecked, Body::Checked)
+    }
 }
 
 /// The context-free body checks of one block: structure, merkle root, signatures (those
@@ -55,7 +73,7 @@ impl Chain {
         &mut self,
         w: &mut StoreWriter,
         block: &Block,
-        body: Option<Result<Vec<Txid>, ConsensusError>>,
+        body: Body,
         requested: bool,
         now_ms: u64,
         effects: &mut Effects,
@@ -70,7 +88,7 @@ impl Chain {
             // Orphans came unasked (by gossip): the low-work rule applies to them,
             // whatever brought their parent.
             for child in self.orphans.take_children(&parent) {
-                let outcome = self.run_steps(w, &child, None, false, now_ms, effects)?;
+                let outcome = self.run_steps(w, &child, Body::Unchecked, false, now_ms, effects)?;
                 if is_stored(&outcome) {
                     stored.push(outcome.hash());
                 }
@@ -83,7 +101,7 @@ impl Chain {
         &mut self,
         w: &mut StoreWriter,
         block: &Block,
-        body: Option<Result<Vec<Txid>, ConsensusError>>,
+        body: Body,
         requested: bool,
         now_ms: u64,
         effects: &mut Effects,
@@ -158,9 +176,8 @@ impl Chain {
         }
         // 7. Body: structure, merkle root, every signature (in parallel beforehand when
         // blocks come in a batch).
-        let body = match body {
-            Some(result) => result,
-            None => validate_block(block).and_then(|txids| {
+        let mut signatures = |structure: Result<Vec<Txid>, ConsensusError>| {
+            structure.and_then(|txids| {
                 verify_block_signatures(
                     &mut self.keys,
                     &self.view.verified,
@@ -169,7 +186,12 @@ impl Chain {
                     &txids,
                 )
                 .map(|()| txids)
-            }),
+            })
+        };
+        let body = match body {
+            Body::Checked(result) => result,
+            Body::Txids(txids) => signatures(validate_block_with_txids(block, txids)),
+            Body::Unchecked => signatures(validate_block(block)),
         };
         let txids = match body {
             Ok(txids) => txids,

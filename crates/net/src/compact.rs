@@ -157,8 +157,10 @@ impl CompactBlock {
     ) -> Result<Partial, RebuildError> {
         let keys = keys(&self.header, self.salt);
         let mut slots: Vec<Option<Transaction>> = vec![None; self.len()];
+        let mut txids: Vec<Option<Txid>> = vec![None; self.len()];
         for (index, tx) in &self.prefilled {
             slots[*index] = Some(tx.clone());
+            txids[*index] = Some(tx.compute_txid());
         }
         // The places of the short ids: the slots not prefilled, in order.
         let mut places = HashMap::with_capacity(self.short_ids.len());
@@ -180,10 +182,12 @@ impl CompactBlock {
                 collided.push(place);
             } else {
                 slots[place] = Some(Transaction::Transfer(transfer.clone()));
+                txids[place] = Some(*txid);
             }
         }
         for place in collided {
             slots[place] = None;
+            txids[place] = None;
         }
         let missing: Vec<usize> = (0..slots.len()).filter(|i| slots[*i].is_none()).collect();
         if missing.len() > MAX_TX_REQUEST {
@@ -193,6 +197,7 @@ impl CompactBlock {
             header: self.header,
             keys,
             slots,
+            txids,
             missing,
         })
     }
@@ -204,6 +209,9 @@ pub struct Partial {
     header: Header,
     keys: (u64, u64),
     slots: Vec<Option<Transaction>>,
+    /// The txid of each transaction in place: the pool's for its transfers, computed for
+    /// the others.
+    txids: Vec<Option<Txid>>,
     missing: Vec<usize>,
 }
 
@@ -232,26 +240,31 @@ impl Partial {
             let Some(id) = ids.next() else { return false };
             expected.insert(place, *id);
         }
+        let mut txids = Vec::with_capacity(txs.len());
         for (place, tx) in self.missing.iter().zip(&txs) {
+            let txid = tx.compute_txid();
             let ok = matches!(tx, Transaction::Transfer(_))
-                && expected.get(place) == Some(&short_id(self.keys, &tx.compute_txid()));
+                && expected.get(place) == Some(&short_id(self.keys, &txid));
             if !ok {
                 return false;
             }
+            txids.push(txid);
         }
-        for (place, tx) in self.missing.iter().zip(txs) {
+        for ((place, tx), txid) in self.missing.iter().zip(txs).zip(txids) {
             self.slots[*place] = Some(tx);
+            self.txids[*place] = Some(txid);
         }
         self.missing.clear();
         true
     }
 
-    /// The block, once nothing is missing.
-    pub fn block(self) -> Option<Block> {
-        Some(Block {
+    /// The block and its txids, once nothing is missing.
+    pub fn block(self) -> Option<(Block, Vec<Txid>)> {
+        let block = Block {
             header: self.header,
             transactions: self.slots.into_iter().collect::<Option<Vec<_>>>()?,
-        })
+        };
+        Some((block, self.txids.into_iter().collect::<Option<Vec<_>>>()?))
     }
 }
 
@@ -367,7 +380,10 @@ mod tests {
         let pool = pool(&block);
         let partial = compact.rebuild(pool.iter().map(|(a, b)| (a, b))).unwrap();
         assert!(partial.missing().is_empty());
-        assert_eq!(partial.block().unwrap(), block);
+        assert_eq!(
+            partial.block().unwrap(),
+            (block.clone(), block.compute_txids())
+        );
         assert!(compact.describes(&block));
         // The short ids of salt 7 under another salt name other transfers.
         let mut resalted = compact.clone();
@@ -392,7 +408,10 @@ mod tests {
         wrong.swap(0, 1);
         assert!(!partial.fill(wrong, &compact));
         assert!(partial.fill(answer, &compact));
-        assert_eq!(partial.block().unwrap(), block);
+        assert_eq!(
+            partial.block().unwrap(),
+            (block.clone(), block.compute_txids())
+        );
     }
 
     #[test]
@@ -416,6 +435,9 @@ mod tests {
         let full = CompactBlock::full(&block);
         assert!(full.is_full());
         let partial = full.rebuild(std::iter::empty()).unwrap();
-        assert_eq!(partial.block().unwrap(), block);
+        assert_eq!(
+            partial.block().unwrap(),
+            (block.clone(), block.compute_txids())
+        );
     }
 }

@@ -8,7 +8,7 @@ use oxchain_chain::{BlockOutcome, MempoolError, SharedChain};
 use oxchain_consensus::params::MAX_FUTURE_BLOCK_TIME_MS;
 use oxchain_consensus::validate::validate_pow;
 use oxchain_consensus::{ChainParams, Fault};
-use oxchain_primitives::{Address, Block, BlockHash, Header, Transaction, Transfer, decode};
+use oxchain_primitives::{Address, Block, BlockHash, Header, Transaction, Transfer, Txid, decode};
 
 use crate::compact::{CompactBlock, Partial};
 use crate::message::{MAX_RESPONSE_BYTES, SyncRequest, SyncResponse};
@@ -127,13 +127,15 @@ pub(crate) fn finish_compact(
     how: Rebuilt,
     now_ms: u64,
 ) -> Received {
-    let Some(block) = partial.block() else {
+    let Some((block, txids)) = partial.block() else {
         return Received::Needs(Needs::FullBlock);
     };
-    if !compact.is_full() && block.compute_merkle_root() != block.header.merkle_root {
+    if !compact.is_full()
+        && oxchain_primitives::merkle::compute_root(&txids) != block.header.merkle_root
+    {
         return Received::Needs(Needs::FullBlock);
     }
-    Received::Checked(check_block(chain, block, now_ms), Some(how))
+    Received::Checked(check_block(chain, block, Some(txids), now_ms), Some(how))
 }
 
 /// Checks the full block a compact block's sender gave. It is relayed only if the compact
@@ -147,7 +149,7 @@ pub(crate) fn check_full_block(
     now_ms: u64,
 ) -> (Checked, Option<Block>) {
     let kept = (!compact.describes(&block)).then(|| block.clone());
-    let mut checked = check_block(chain, block, now_ms);
+    let mut checked = check_block(chain, block, None, now_ms);
     let announce = kept.filter(|_| checked.verdict == Verdict::Accept);
     if announce.is_some() {
         checked.verdict = Verdict::Ignore;
@@ -231,7 +233,12 @@ fn invalid_messages_only(topics: [gossipsub::TopicHash; 2]) -> gossipsub::PeerSc
 /// answered from the store without the writer. Only a block that connected, and so was
 /// checked against the ledger, is forwarded: a side block is stored but not relayed (a
 /// peer that needs its branch fetches it by sync when the branch wins).
-pub(crate) fn check_block(chain: &SharedChain, block: Block, now_ms: u64) -> Checked {
+pub(crate) fn check_block(
+    chain: &SharedChain,
+    block: Block,
+    txids: Option<Vec<Txid>>,
+    now_ms: u64,
+) -> Checked {
     let view = chain.view();
     let outcome = match view.screen_block(&block) {
         Ok(Some(outcome)) => Ok(outcome),
@@ -243,7 +250,10 @@ pub(crate) fn check_block(chain: &SharedChain, block: Block, now_ms: u64) -> Che
                 height: None,
             };
         }
-        _ => chain.write(|c| c.process_block(block, now_ms)),
+        _ => chain.write(|c| match txids {
+            Some(txids) => c.process_block_with_txids(block, txids, now_ms),
+            None => c.process_block(block, now_ms),
+        }),
     };
     let not_taken = match &outcome {
         Ok(BlockOutcome::LowWork { hash, .. }) => Some(*hash),

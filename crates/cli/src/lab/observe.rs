@@ -136,7 +136,8 @@ impl Lab {
                 continue;
             };
             let mut args = cmdline.split(|b| *b == 0);
-            let ours = args.any(|a| a == b"--data-dir") && args.next().is_some_and(|d| dirs.contains(d));
+            let ours =
+                args.any(|a| a == b"--data-dir") && args.next().is_some_and(|d| dirs.contains(d));
             if let (true, Ok(stat)) = (ours, std::fs::read_to_string(path.join("stat"))) {
                 ticks += process_ticks(&stat).unwrap_or(0);
             }
