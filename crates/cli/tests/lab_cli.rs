@@ -64,6 +64,15 @@ fn twelve_nodes_find_each_other_and_every_block_reaches_all() {
     // Each node was given only the seed; discovery did the rest.
     assert!(last["min_peers"].as_u64().unwrap() >= 6, "{last}");
     assert!(last["p95_to_100pct_ms"].as_f64().unwrap() > 0.0, "{last}");
+    // The nodes' CPU while a block spreads was read: 12 debug-build nodes connect a
+    // block and keep their links alive over at least the 0.4 s each block is followed
+    // for, and no more than every core for the whole run.
+    let cpu = last["nodes_cpu_s_per_block"].as_f64().unwrap();
+    assert!(cpu > 0.0 && cpu < 60.0, "{last}");
+    assert!(
+        stdout.contains("nodes' CPU while a block spreads"),
+        "{stdout}"
+    );
     // Progress: a line per block as it reaches every node.
     assert!(stdout.contains("block 5 of 5 (node "), "{stdout}");
 }
