@@ -78,6 +78,9 @@ struct Orphan {
 
 struct Connected {
     addr: Multiaddr,
+    /// Its peer id and address as text, written once: the API's view of the peers is
+    /// rebuilt after every checked gossip message, and base58 is not cheap.
+    shown: (String, String),
     outbound: bool,
     since: Instant,
     /// A feeler that has not yet shown it is ahead of us.
@@ -195,10 +198,12 @@ impl Peers {
             self.feelers.retain(|a| !same_endpoint(a, &addr));
             self.feelers.len() < before
         };
+        let shown = (peer.to_string(), addr.to_string());
         self.connected.insert(
             peer,
             Connected {
                 addr,
+                shown,
                 outbound,
                 since,
                 feeler,
@@ -323,8 +328,9 @@ impl Peers {
         }
     }
 
-    pub(crate) fn address(&self, peer: &PeerId) -> Option<&Multiaddr> {
-        self.connected.get(peer).map(|c| &c.addr)
+    /// A connected peer's id and address as text.
+    pub(crate) fn shown(&self, peer: &PeerId) -> Option<&(String, String)> {
+        self.connected.get(peer).map(|c| &c.shown)
     }
 
     /// What a connected peer said of itself.

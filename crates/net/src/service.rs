@@ -254,6 +254,8 @@ const MAX_UNSENT: usize = 1024;
 
 struct Service {
     swarm: Swarm<Behaviour>,
+    /// Our peer id as text.
+    me: String,
     chain: SharedChain,
     store: Store,
     genesis: BlockHash,
@@ -525,6 +527,7 @@ pub async fn start_with_metrics(
     };
     let events = chain.view().subscribe();
     let service = Service {
+        me: swarm.local_peer_id().to_string(),
         swarm,
         chain,
         store,
@@ -604,20 +607,23 @@ impl Service {
 
     fn publish_info(&self) {
         let swarm = &self.swarm;
-        let me = *swarm.local_peer_id();
+        let me = &self.me;
         let tip = self.chain.view().tip().height.0;
         let info = NetInfo {
-            peer_id: me.to_string(),
+            peer_id: me.clone(),
             listen_addrs: swarm.listeners().map(|a| format!("{a}/p2p/{me}")).collect(),
             peers: swarm
                 .connected_peers()
-                .map(|p| PeerView {
-                    peer_id: p.to_string(),
-                    address: self
-                        .peers
-                        .address(p)
-                        .map(|a| a.to_string())
-                        .unwrap_or_default(),
+                .map(|p| {
+                    let (peer_id, address) = match self.peers.shown(p) {
+                        Some((id, address)) => (id.clone(), address.clone()),
+                        None => (p.to_string(), String::new()),
+                    };
+                    (p, peer_id, address)
+                })
+                .map(|(p, peer_id, address)| PeerView {
+                    peer_id,
+                    address,
                     height: self.syncer.height(p),
                     said: self.peers.said(p),
                 })
