@@ -110,7 +110,7 @@ pub(crate) struct EventsQuery {
     ),
     responses(
         (status = 101, description = "A WebSocket: one JSON object per event, with a `type` of block, block_disconnected, side_block, reorg, tx, peer_connected, peer_disconnected"),
-        (status = 400, description = "Not a WebSocket opening handshake (`not_websocket`)", body = crate::error::ErrorBody),
+        (status = 400, description = "A `transactions` value other than `true` or `false` (`bad_request`), or not a WebSocket opening handshake (`not_websocket`)", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn events(

@@ -4,7 +4,7 @@
 
 use oxchain_consensus::accept::accept_header;
 use oxchain_consensus::signatures::{KeyCache, verify_transfer};
-use oxchain_consensus::validate::{validate_pow, validate_transfer};
+use oxchain_consensus::validate::{validate_block_with_txids, validate_pow, validate_transfer};
 use oxchain_consensus::{ChainParams, ConsensusError, Fault};
 use oxchain_primitives::limits::{MAX_BLOCK_BYTES, MAX_TX_DATA_BYTES};
 use oxchain_primitives::{
@@ -293,6 +293,23 @@ fn a_bad_merkle_root_is_rejected() {
     assert!(matches!(
         check_block(&chain, &block),
         Err(ConsensusError::BadMerkleRoot { .. })
+    ));
+}
+
+#[test]
+fn a_txid_list_short_of_the_block_leaves_no_transaction_unchecked() {
+    // A header whose merkle root covers all but the last transaction, which is a second
+    // copy of the first: given the txids of the others only, every transaction must
+    // still be checked (duplicate), and the root against all of them.
+    let chain = ChainBuilder::regtest();
+    let transfer = alice_to_bob(&chain, COIN, 0, 0);
+    let mut block = chain.build_block(vec![transfer.clone()]);
+    let txids = block.compute_txids();
+    block.transactions.push(Transaction::Transfer(transfer));
+    oxchain_testkit::mine(&chain.params, &mut block.header);
+    assert!(matches!(
+        validate_block_with_txids(&block, txids),
+        Err(ConsensusError::DuplicateTxid { .. })
     ));
 }
 

@@ -85,7 +85,8 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
         let before = lab.sent_bytes().await;
         let cpu_before = lab.nodes_cpu_s();
         let block = follow(lab, miner).await?;
-        cpu += lab.nodes_cpu_s() - cpu_before;
+        // A node that exits meanwhile takes its ticks with it: never below 0.
+        cpu += (lab.nodes_cpu_s() - cpu_before).max(0.0);
         sent += lab.sent_bytes().await - before;
         let (to_50, to_95, to_100) = lab.delays(std::slice::from_ref(&block));
         println!(
@@ -101,7 +102,7 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
             fill(lab, miner, &mut filler, 1).await?;
             let cpu_before = lab.nodes_cpu_s();
             reference.push(follow(lab, miner).await?);
-            reference_cpu += lab.nodes_cpu_s() - cpu_before;
+            reference_cpu += (lab.nodes_cpu_s() - cpu_before).max(0.0);
         }
     }
     lab.one_tip(30).await?;
