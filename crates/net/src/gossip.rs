@@ -176,6 +176,12 @@ pub(crate) fn behaviour(
 ) -> Result<gossipsub::Behaviour, String> {
     let config = gossipsub::ConfigBuilder::default()
         .heartbeat_interval(Duration::from_millis(500))
+        // Blocks go to 10 mesh peers, not 6: a compact block is a few KB, and a denser
+        // mesh takes a block to everyone in fewer hops, with fewer nodes left to learn
+        // of it from the next heartbeat's IHAVE.
+        .mesh_n_for_topic(10, blocks.clone())
+        .mesh_n_low_for_topic(8, blocks.clone())
+        .mesh_n_high_for_topic(16, blocks.clone())
         // A message is kept for forwarding for 10 heartbeats (5 s): a compact block
         // that waits for its sender's transfers is still forwarded once checked.
         .history_length(10)
