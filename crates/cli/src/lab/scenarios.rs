@@ -77,10 +77,12 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
     // the last node has it): on a machine whose cores the nodes share, that time over the
     // cores is a floor of its own.
     let (mut cpu, mut reference_cpu) = (0.0, 0.0);
+    // Nodes that did not hold a block's whole fill when it was mined, over all blocks.
+    let mut fill_short = 0;
     for b in 0..lab.plan.blocks {
         let miner = b % miners;
         if per_block > 0 {
-            fill(lab, miner, &mut filler, per_block).await?;
+            fill_short += fill(lab, miner, &mut filler, per_block).await?;
         }
         let before = lab.sent_bytes().await;
         let cpu_before = lab.nodes_cpu_s();
@@ -99,7 +101,7 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
         );
         mined.push(block);
         if per_block > 1 {
-            fill(lab, miner, &mut filler, 1).await?;
+            fill_short += fill(lab, miner, &mut filler, 1).await?;
             let cpu_before = lab.nodes_cpu_s();
             reference.push(follow(lab, miner).await?);
             reference_cpu += (lab.nodes_cpu_s() - cpu_before).max(0.0);
@@ -127,6 +129,14 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
         ),
     ] {
         report.extra.push((key, label.into(), value, ""));
+    }
+    if per_block > 0 {
+        report.extra.push((
+            "fill_short_nodes",
+            "nodes short of the fill when mined".into(),
+            fill_short as f64,
+            "",
+        ));
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let per_block = |total: f64, count: usize| total / count.max(1) as f64;
@@ -167,12 +177,17 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// How long a fill may take to reach every node before its block is mined anyway.
+const FILL_WAIT: Duration = Duration::from_secs(300);
+/// A fill whose mempool counts have not moved for this long has stopped spreading.
+const FILL_STALL: Duration = Duration::from_secs(20);
+
 /// Sends `count` fill transfers to the miner itself, in nonce order, so that it takes
-/// every one, and waits until their gossip to the other nodes has settled (every mempool
-/// the same over half a second, 30 s at most), so that it does not overlap the block's. A
-/// node may miss a transfer that came out of nonce order over two paths: it takes the
-/// block all the same.
-async fn fill(lab: &Lab, miner: usize, filler: &mut Filler, count: usize) -> anyhow::Result<()> {
+/// every one, and waits until every node's mempool holds as many as the miner's: their
+/// gossip has reached everyone and does not overlap the block's. It gives up after
+/// [`FILL_WAIT`], or when no count has moved for [`FILL_STALL`], and says so. Returns how
+/// many nodes were short of the miner's count when it stopped waiting.
+async fn fill(lab: &Lab, miner: usize, filler: &mut Filler, count: usize) -> anyhow::Result<usize> {
     let entry = lab.api(miner);
     for _ in 0..count {
         let (code, answer) =
@@ -181,10 +196,10 @@ async fn fill(lab: &Lab, miner: usize, filler: &mut Filler, count: usize) -> any
             bail!("a fill transfer was refused ({code}): {answer}");
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = Vec::new();
+    let start = Instant::now();
+    let (mut last, mut moved, mut shown) = (Vec::new(), start, start);
     loop {
-        let mut counts = Vec::new();
+        let mut counts = Vec::with_capacity(lab.n());
         for i in 0..lab.n() {
             counts.push(
                 status(lab.api(i))
@@ -192,10 +207,31 @@ async fn fill(lab: &Lab, miner: usize, filler: &mut Filler, count: usize) -> any
                     .map_or(0, |s| s["mempool"].as_u64().unwrap_or(0)),
             );
         }
-        if counts == last || Instant::now() >= deadline {
-            return Ok(());
+        let target = counts[miner];
+        let short = counts.iter().filter(|&&c| c < target).count();
+        let waited = start.elapsed().as_secs_f64();
+        if short == 0 {
+            return Ok(0);
         }
-        last = counts;
+        if start.elapsed() >= FILL_WAIT || moved.elapsed() >= FILL_STALL {
+            println!(
+                "fill: after {waited:.0} s, {short} of {} nodes still hold fewer than the miner's {target} transfers; mining anyway",
+                lab.n()
+            );
+            return Ok(short);
+        }
+        if shown.elapsed() >= Duration::from_secs(10) {
+            println!(
+                "fill: {} of {} nodes hold the miner's {target} transfers ({waited:.0} s)",
+                lab.n() - short,
+                lab.n()
+            );
+            shown = Instant::now();
+        }
+        if counts != last {
+            moved = Instant::now();
+            last = counts;
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
