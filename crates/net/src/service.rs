@@ -224,8 +224,13 @@ enum Done {
 }
 
 /// Gossiped transfers checked at once, at most: past it a transfer is ignored (not
-/// forwarded, no penalty), so a flood waits on no unbounded queue.
-const MAX_VALIDATING: usize = 64;
+/// forwarded, no penalty), so a flood waits on no unbounded queue. A check costs about
+/// 50 us (its signature), so a full queue is about 50 ms of work and 1.3 MB. It was 64: a
+/// block's worth of transfers coming in a burst from the mesh went past that at busy
+/// nodes, which ignored some; gossipsub remembers an ignored message as seen and does not
+/// take it again, so the sender's later nonces waited for it in vain (at 100 nodes a fill
+/// of 852 transfers stalled at 65 of them).
+const MAX_VALIDATING: usize = 1_024;
 
 /// Gossiped blocks checked (or waiting for their senders) at once, at most: a budget of
 /// their own, so that a burst of transfers never crowds out a block.
