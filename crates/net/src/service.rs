@@ -624,13 +624,12 @@ impl Service {
                         Some((id, address)) => (id.clone(), address.clone()),
                         None => (p.to_string(), String::new()),
                     };
-                    (p, peer_id, address)
-                })
-                .map(|(p, peer_id, address)| PeerView {
-                    peer_id,
-                    address,
-                    height: self.syncer.height(p),
-                    said: self.peers.said(p),
+                    PeerView {
+                        peer_id,
+                        address,
+                        height: self.syncer.height(p),
+                        said: self.peers.said(p),
+                    }
                 })
                 .collect(),
             sync: self.syncer.target().map(|target| SyncProgress {
