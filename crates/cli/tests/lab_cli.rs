@@ -35,7 +35,8 @@ fn leftovers(pid: u32) -> Vec<String> {
 
 #[test]
 fn twelve_nodes_find_each_other_and_every_block_reaches_all() {
-    // With 1% of the packets lost on every link, as the 100-node runs may ask.
+    // With 1% of the packets lost on every link, as the 100-node runs may ask, and
+    // blocks of gossiped transfers (each followed by a 1 KiB reference block).
     let (ok, stdout, stderr, pid) = run_lab(&[
         "--nodes",
         "12",
@@ -43,6 +44,8 @@ fn twelve_nodes_find_each_other_and_every_block_reaches_all() {
         "5",
         "--loss-pct",
         "1",
+        "--block-bytes",
+        "20000",
         "--json",
     ]);
     let left = leftovers(pid);
@@ -72,6 +75,19 @@ fn twelve_nodes_find_each_other_and_every_block_reaches_all() {
     assert!(
         stdout.contains("nodes' CPU while a block spreads"),
         "{stdout}"
+    );
+    // Every node held each block's transfers before it was mined, so every compact
+    // block was rebuilt from a mempool, none fetched a transfer.
+    assert_eq!(last["fill_short_nodes"].as_f64(), Some(0.0), "{last}");
+    assert!(
+        last["compact_from_mempool"].as_f64().unwrap() > 0.0,
+        "{last}"
+    );
+    assert_eq!(last["compact_fetched"].as_f64(), Some(0.0), "{last}");
+    assert_eq!(last["compact_full_block"].as_f64(), Some(0.0), "{last}");
+    assert!(
+        last["p95_to_95pct_over_1kib"].as_f64().unwrap() > 0.0,
+        "{last}"
     );
     // Progress: a line per block as it reaches every node.
     assert!(stdout.contains("block 5 of 5 (node "), "{stdout}");
