@@ -229,8 +229,10 @@ async fn a_burst_of_gossiped_transfers_all_reach_the_mempool() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut held = 0;
     while Instant::now() < deadline {
-        let pool = a.chain.view().mempool();
-        held = txids.iter().filter(|t| pool.contains(t)).count();
+        held = {
+            let pool = a.chain.view().mempool();
+            txids.iter().filter(|t| pool.contains(t)).count()
+        };
         if held == txids.len() {
             break;
         }

@@ -1,0 +1,294 @@
+//! Gossip through the loop: what comes in on the two topics (decoded, then queued for
+//! checks off the loop, within the budgets), the verdicts that come back and go to
+//! gossipsub, blocks that wait as orphans, and the node's own transfers going out.
+
+use std::time::Instant;
+
+use libp2p::PeerId;
+use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
+use oxchain_primitives::{BlockHash, Transaction, Txid, decode};
+
+use crate::compact::CompactBlock;
+use crate::gossip::{self, Verdict};
+use crate::sync::{Penalty, Step};
+
+use super::{
+    Done, MAX_GOSSIPED_TRANSFERS, MAX_UNSENT, MAX_VALIDATING, MAX_VALIDATING_BLOCKS, Service,
+    local, remember,
+};
+
+impl Service {
+    /// Strikes the peers whose orphans waited [`crate::peers::ORPHAN_GRACE`] outside any sync
+    /// round and never connected, and drops those orphans.
+    pub(super) fn check_orphans(&mut self, now: Instant) {
+        if self.syncer.syncing() {
+            self.peers.orphans_waited_for_sync(now);
+            return;
+        }
+        let store = self.store.clone();
+        let stale = self
+            .peers
+            .stale_orphans(now, |hash| matches!(store.header(hash), Ok(Some(_))));
+        for (peer, hashes) in stale {
+            self.drop_orphans(hashes);
+            self.carry_out(Step::Penalise {
+                peer,
+                penalty: Penalty::Strike("orphans_never_connected"),
+            });
+        }
+    }
+
+    /// Drops orphans from the chain's pool, off the loop (the pool is the writer's).
+    pub(super) fn drop_orphans(&mut self, hashes: Vec<BlockHash>) {
+        let chain = self.chain.clone();
+        tokio::task::spawn_blocking(move || {
+            chain.write(|c| {
+                for hash in &hashes {
+                    c.drop_orphan(hash);
+                }
+            })
+        });
+    }
+
+    /// Bans the peers whose gossip score went negative: gossipsub dropped a message of
+    /// theirs before it reached us (oversize for its topic, or a bad envelope).
+    pub(super) fn ban_invalid_senders(&mut self) {
+        let behaviour = self.swarm.behaviour();
+        let bad: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .filter(|p| !behaviour.gate.is_banned(p))
+            .filter(|p| behaviour.gossipsub.peer_score(p).is_some_and(|s| s < 0.0))
+            .copied()
+            .collect();
+        for peer in bad {
+            self.ban(peer, "malformed_gossip");
+        }
+    }
+
+    /// Gossips a transfer. One that finds no subscribed peer yet (a node just started,
+    /// or a peer connected but has not yet told us its topics) is held until one
+    /// subscribes: nothing else would carry it.
+    pub(super) fn publish_transfer(&mut self, txid: Txid, data: Vec<u8>) {
+        let topic = self.txs_topic.clone();
+        let hash = topic.hash();
+        // Nobody to send to: hold it without building a message for nobody.
+        let subscribed = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .any(|(_, topics)| topics.contains(&&hash));
+        let held = !subscribed
+            || matches!(
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(topic, data.clone()),
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
+            );
+        if held {
+            if self.unsent.len() == MAX_UNSENT {
+                self.unsent.pop_front();
+            }
+            self.unsent.push_back((txid, data));
+        }
+    }
+
+    /// A peer subscribed to `topic`: send the held transfers that are still pending
+    /// (some may have been mined or replaced while they waited).
+    pub(super) fn on_subscribed(&mut self, topic: &gossipsub::TopicHash) {
+        if *topic != self.txs_topic.hash() {
+            return;
+        }
+        let held = std::mem::take(&mut self.unsent);
+        let pending: Vec<_> = {
+            let mempool = self.chain.view().mempool();
+            held.into_iter()
+                .filter(|(txid, _)| mempool.contains(txid))
+                .collect()
+        };
+        for (txid, data) in pending {
+            self.publish_transfer(txid, data);
+        }
+    }
+
+    pub(super) fn on_gossip(&mut self, source: PeerId, id: MessageId, message: gossipsub::Message) {
+        // Decoding comes first, so that bytes that do not decode get their sender banned
+        // even while the checks are full; past [`MAX_VALIDATING`] transfers (or
+        // [`MAX_VALIDATING_BLOCKS`] blocks) the rest is ignored.
+        if message.topic == self.blocks_topic.hash() {
+            let full = self.validating_blocks >= MAX_VALIDATING_BLOCKS;
+            let Ok(compact) = CompactBlock::from_bytes(&message.data) else {
+                self.report(&id, &source, "block", Verdict::Reject);
+                return;
+            };
+            self.metrics.compact_bytes(message.data.len());
+            if full {
+                self.report(&id, &source, "block", Verdict::Ignore);
+                return;
+            }
+            self.on_compact(id, source, compact);
+        } else if message.topic == self.txs_topic.hash() {
+            let transfer = match decode::<Transaction>(&message.data) {
+                Ok(Transaction::Transfer(t)) => t,
+                _ => {
+                    self.report(&id, &source, "transfer", Verdict::Reject);
+                    return;
+                }
+            };
+            if self.validating >= MAX_VALIDATING {
+                self.report(&id, &source, "transfer", Verdict::Ignore);
+                return;
+            }
+            // Its txid: the message is the transfer's canonical encoding.
+            let txid = Txid(oxchain_primitives::sha256d(&message.data));
+            let (order, set) = &mut self.gossiped_txs;
+            if set.insert(txid) {
+                order.push_back(txid);
+                if order.len() > MAX_GOSSIPED_TRANSFERS
+                    && let Some(old) = order.pop_front()
+                {
+                    set.remove(&old);
+                }
+            }
+            self.validating += 1;
+            // In arrival order, on one thread: a sender's transfers come in nonce order,
+            // and checked side by side the later one could find a nonce gap and be
+            // dropped.
+            if self.transfers.send((id, source, transfer)).is_err() {
+                tracing::error!("the gossip transfer checker has stopped");
+            }
+        } else {
+            self.report(&id, &source, "other", Verdict::Ignore);
+        }
+    }
+
+    pub(super) fn report(
+        &mut self,
+        id: &MessageId,
+        source: &PeerId,
+        kind: &'static str,
+        verdict: Verdict,
+    ) {
+        let (acceptance, name) = match verdict {
+            Verdict::Accept => (MessageAcceptance::Accept, "accept"),
+            Verdict::Ignore => (MessageAcceptance::Ignore, "ignore"),
+            Verdict::Reject => (MessageAcceptance::Reject, "reject"),
+        };
+        self.metrics.gossip(kind, name);
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, source, acceptance);
+        if verdict == Verdict::Reject {
+            self.ban(*source, "invalid_gossip");
+        }
+    }
+
+    pub(super) fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Gossip {
+                id,
+                source,
+                checked,
+                kind,
+                arrived,
+            } => self.on_checked(id, source, checked, kind, arrived),
+            Done::Compact(done) => self.on_compact_done(*done),
+            Done::Respond { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Done::Imported { round, faulty } => {
+                for peer in faulty.iter().flatten() {
+                    self.ban(*peer, "invalid_sync_block");
+                }
+                let local = local(&self.chain, self.genesis);
+                let failed = faulty.is_none_or(|f| !f.is_empty());
+                self.syncer.imported(&local, round, failed);
+            }
+        }
+        self.drive_sync();
+        self.publish_info();
+    }
+
+    /// A gossiped message was checked: its verdict goes to gossipsub, and what it says of
+    /// its sender to the sync and the orphan rules.
+    pub(super) fn on_checked(
+        &mut self,
+        id: MessageId,
+        source: PeerId,
+        checked: gossip::Checked,
+        kind: &'static str,
+        arrived: Option<(Instant, i64)>,
+    ) {
+        if kind == "block" {
+            self.validating_blocks = self.validating_blocks.saturating_sub(1);
+        } else {
+            self.validating = self.validating.saturating_sub(1);
+        }
+        if let (Some((at, late_ms)), Verdict::Accept) = (arrived, checked.verdict) {
+            self.metrics.block_arrived(late_ms);
+            self.metrics.block_connected(at.elapsed());
+        }
+        self.report(&id, &source, kind, checked.verdict);
+        // Peers' heights shown between status rounds follow their blocks.
+        if let Some(height) = checked.height {
+            self.syncer.saw_height(source, height);
+        }
+        // A block whose parent we lack: its sender has a chain we have not seen, unless a
+        // sync fault keeps it from being asked. Each peer's share of the orphan pool is
+        // capped.
+        if let Some(hash) = checked.not_taken {
+            self.on_not_taken(hash, false);
+        }
+        if let Some((orphan, parent)) = checked.orphan {
+            self.on_orphan(source, orphan, parent);
+        }
+    }
+
+    /// A gossiped block was not taken through no fault of its sender (its low work, or a
+    /// stale block 1), or is a child of one. Its children, and theirs, are not counted
+    /// against their senders: those already pooled (gossip over several paths, and checks
+    /// that run side by side, can finish a child before its parent) are forgotten now.
+    /// The pooled ones are dropped from the pool: a branch we did not take is fetched by
+    /// sync if it ever leads.
+    pub(super) fn on_not_taken(&mut self, hash: BlockHash, pooled: bool) {
+        let mut drop = if pooled { vec![hash] } else { Vec::new() };
+        let mut parents = vec![hash];
+        while let Some(parent) = parents.pop() {
+            remember(&mut self.not_taken, parent);
+            for child in self.peers.excuse_children(&parent) {
+                parents.push(child);
+                drop.push(child);
+            }
+        }
+        if !drop.is_empty() {
+            self.drop_orphans(drop);
+        }
+    }
+
+    /// A gossiped block from `source` waits in the orphan pool.
+    pub(super) fn on_orphan(&mut self, source: PeerId, orphan: BlockHash, parent: BlockHash) {
+        let now = Instant::now();
+        if self.not_taken.contains(&parent) {
+            self.on_not_taken(orphan, true);
+            return;
+        }
+        // A sender gone by now has no share to keep: its orphans age out of the pool.
+        if !self.swarm.is_connected(&source) {
+            return;
+        }
+        if let Some(dropped) = self.peers.orphan(source, orphan, parent, now) {
+            self.drop_orphans(vec![dropped]);
+        }
+        if !self.peers.paused(&source, now) {
+            let local = local(&self.chain, self.genesis);
+            self.syncer.orphan_from(&local, source, now);
+        }
+    }
+}
