@@ -449,6 +449,36 @@ impl Service {
         });
     }
 
+    fn on_done(&mut self, done: Done) {
+        match done {
+            Done::Gossip {
+                id,
+                source,
+                checked,
+                kind,
+                arrived,
+            } => self.on_checked(id, source, checked, kind, arrived),
+            Done::Compact(done) => self.on_compact_done(*done),
+            Done::Respond { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Done::Imported { round, faulty } => {
+                for peer in faulty.iter().flatten() {
+                    self.ban(*peer, "invalid_sync_block");
+                }
+                let local = local(&self.chain, self.genesis);
+                let failed = faulty.is_none_or(|f| !f.is_empty());
+                self.syncer.imported(&local, round, failed);
+            }
+        }
+        self.drive_sync();
+        self.publish_info();
+    }
+
     /// Bans `peer` for the ban time, and its IP when it is the second peer id banned
     /// from there (see [`Peers::banned`]).
     fn ban(&mut self, peer: PeerId, why: &str) {

@@ -199,16 +199,25 @@ async fn fill(lab: &Lab, miner: usize, filler: &mut Filler, count: usize) -> any
     let start = Instant::now();
     let (mut last, mut moved, mut shown) = (Vec::new(), start, start);
     loop {
+        // A node whose status did not answer is short: the miner's too (its count is
+        // the target, and an unknown target is never reached).
         let mut counts = Vec::with_capacity(lab.n());
         for i in 0..lab.n() {
             counts.push(
                 status(lab.api(i))
                     .await
-                    .map_or(0, |s| s["mempool"].as_u64().unwrap_or(0)),
+                    .ok()
+                    .and_then(|s| s["mempool"].as_u64()),
             );
         }
-        let target = counts[miner];
-        let short = counts.iter().filter(|&&c| c < target).count();
+        let short = match counts[miner] {
+            Some(target) => counts
+                .iter()
+                .filter(|c| c.is_none_or(|c| c < target))
+                .count(),
+            None => lab.n(),
+        };
+        let target = counts[miner].unwrap_or(0);
         let waited = start.elapsed().as_secs_f64();
         if short == 0 {
             return Ok(0);

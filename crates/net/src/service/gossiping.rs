@@ -13,8 +13,8 @@ use crate::gossip::{self, Verdict};
 use crate::sync::{Penalty, Step};
 
 use super::{
-    Done, MAX_GOSSIPED_TRANSFERS, MAX_UNSENT, MAX_VALIDATING, MAX_VALIDATING_BLOCKS, Service,
-    local, remember,
+    MAX_GOSSIPED_TRANSFERS, MAX_UNSENT, MAX_VALIDATING, MAX_VALIDATING_BLOCKS, Service, local,
+    remember,
 };
 
 impl Service {
@@ -39,7 +39,7 @@ impl Service {
     }
 
     /// Drops orphans from the chain's pool, off the loop (the pool is the writer's).
-    pub(super) fn drop_orphans(&mut self, hashes: Vec<BlockHash>) {
+    fn drop_orphans(&mut self, hashes: Vec<BlockHash>) {
         let chain = self.chain.clone();
         tokio::task::spawn_blocking(move || {
             chain.write(|c| {
@@ -186,36 +186,6 @@ impl Service {
         }
     }
 
-    pub(super) fn on_done(&mut self, done: Done) {
-        match done {
-            Done::Gossip {
-                id,
-                source,
-                checked,
-                kind,
-                arrived,
-            } => self.on_checked(id, source, checked, kind, arrived),
-            Done::Compact(done) => self.on_compact_done(*done),
-            Done::Respond { channel, response } => {
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_response(channel, response);
-            }
-            Done::Imported { round, faulty } => {
-                for peer in faulty.iter().flatten() {
-                    self.ban(*peer, "invalid_sync_block");
-                }
-                let local = local(&self.chain, self.genesis);
-                let failed = faulty.is_none_or(|f| !f.is_empty());
-                self.syncer.imported(&local, round, failed);
-            }
-        }
-        self.drive_sync();
-        self.publish_info();
-    }
-
     /// A gossiped message was checked: its verdict goes to gossipsub, and what it says of
     /// its sender to the sync and the orphan rules.
     pub(super) fn on_checked(
@@ -257,7 +227,7 @@ impl Service {
     /// that run side by side, can finish a child before its parent) are forgotten now.
     /// The pooled ones are dropped from the pool: a branch we did not take is fetched by
     /// sync if it ever leads.
-    pub(super) fn on_not_taken(&mut self, hash: BlockHash, pooled: bool) {
+    fn on_not_taken(&mut self, hash: BlockHash, pooled: bool) {
         let mut drop = if pooled { vec![hash] } else { Vec::new() };
         let mut parents = vec![hash];
         while let Some(parent) = parents.pop() {
@@ -273,7 +243,7 @@ impl Service {
     }
 
     /// A gossiped block from `source` waits in the orphan pool.
-    pub(super) fn on_orphan(&mut self, source: PeerId, orphan: BlockHash, parent: BlockHash) {
+    fn on_orphan(&mut self, source: PeerId, orphan: BlockHash, parent: BlockHash) {
         let now = Instant::now();
         if self.not_taken.contains(&parent) {
             self.on_not_taken(orphan, true);

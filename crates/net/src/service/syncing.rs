@@ -165,7 +165,7 @@ impl Service {
     /// branch (a healed split): gossiped, so that they fetch the branch by sync now
     /// rather than at their next status poll. A tip that came by gossip is not (the
     /// peers have it, and gossipsub would refuse it).
-    pub(super) fn announce_tip(&mut self) {
+    fn announce_tip(&mut self) {
         let view = self.chain.view();
         let tip = view.tip();
         if self.gossiped.contains(&tip.hash) {
@@ -241,12 +241,7 @@ impl Service {
         }
     }
 
-    pub(super) fn on_response(
-        &mut self,
-        peer: PeerId,
-        token: Option<Token>,
-        response: SyncResponse,
-    ) {
+    fn on_response(&mut self, peer: PeerId, token: Option<Token>, response: SyncResponse) {
         let local = local(&self.chain, self.genesis);
         match (response, token) {
             (
@@ -303,7 +298,7 @@ impl Service {
     /// Imports a batch of sync round `round`, off the loop, one batch at a time. The
     /// loop always hears back, even if the import panics (else the sync would wait on it
     /// for ever).
-    pub(super) fn import(&mut self, round: u64, batch: Vec<(Block, PeerId)>) {
+    fn import(&mut self, round: u64, batch: Vec<(Block, PeerId)>) {
         let chain = self.chain.clone();
         let done = self.done_tx.clone();
         tokio::task::spawn_blocking(move || {
@@ -337,7 +332,7 @@ impl Service {
     }
 
     /// Answers a peer's request off the loop (reads may take a while).
-    pub(super) fn serve(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
+    fn serve(&mut self, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
         let store = self.store.clone();
         let genesis = self.genesis;
         let done = self.done_tx.clone();
