@@ -339,22 +339,11 @@ impl CompactBlock {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, signed_transfer};
+    use oxchain_testkit::{ChainBuilder, dev_transfers};
 
     fn block_with_transfers(n: usize) -> Block {
         let builder = ChainBuilder::regtest();
-        let transfers = (0..n as u64)
-            .map(|nonce| {
-                signed_transfer(
-                    &builder.genesis_hash(),
-                    &dev_account_key("alice"),
-                    dev_account_address("bob"),
-                    1_000,
-                    1_000,
-                    nonce,
-                )
-            })
-            .collect();
+        let transfers = dev_transfers(&builder.genesis_hash(), "alice", "bob", n as u64);
         builder.build_block(transfers)
     }
 

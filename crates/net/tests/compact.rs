@@ -17,7 +17,7 @@ use oxchain_net::compact::CompactBlock;
 use oxchain_net::message::SyncRequest;
 use oxchain_primitives::{Block, Transaction, Transfer, Txid};
 use oxchain_testkit::adversary::{Adversary, Script};
-use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, signed_transfer};
+use oxchain_testkit::{ChainBuilder, dev_transfers};
 
 fn blocks_topic() -> IdentTopic {
     let genesis = ChainParams::regtest().genesis_hash().to_string();
@@ -26,19 +26,7 @@ fn blocks_topic() -> IdentTopic {
 
 /// `n` transfers from the dev account `from`, nonces from 0.
 fn transfers(from: &str, n: u64) -> Vec<Transfer> {
-    let genesis = ChainParams::regtest().genesis_hash();
-    (0..n)
-        .map(|nonce| {
-            signed_transfer(
-                &genesis,
-                &dev_account_key(from),
-                dev_account_address("eve"),
-                1_000,
-                1_000,
-                nonce,
-            )
-        })
-        .collect()
+    dev_transfers(&ChainParams::regtest().genesis_hash(), from, "eve", n)
 }
 
 fn txid(t: &Transfer) -> Txid {

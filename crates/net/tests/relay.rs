@@ -14,7 +14,9 @@ use oxchain_chain::BlockOutcome;
 use oxchain_consensus::ChainParams;
 use oxchain_primitives::{Address, Transaction};
 use oxchain_testkit::adversary::{Envelope, gossip};
-use oxchain_testkit::{ChainBuilder, dev_account_address, dev_account_key, mine, signed_transfer};
+use oxchain_testkit::{
+    ChainBuilder, dev_account_address, dev_account_key, dev_transfers, mine, signed_transfer,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_and_a_block_cross_a_line_of_three_nodes() {
@@ -192,18 +194,7 @@ async fn a_burst_of_gossiped_transfers_all_reach_the_mempool() {
     let a = node(&[]).await;
     let target = a.net.info().listen_addrs[0].clone();
     let genesis = params.genesis_hash();
-    let transfers: Vec<_> = (0..BURST)
-        .map(|nonce| {
-            signed_transfer(
-                &genesis,
-                &dev_account_key("alice"),
-                dev_account_address("bob"),
-                1_000,
-                1_000,
-                nonce,
-            )
-        })
-        .collect();
+    let transfers = dev_transfers(&genesis, "alice", "bob", BURST);
     let txids: Vec<_> = transfers
         .iter()
         .map(|t| Transaction::Transfer(t.clone()).compute_txid())

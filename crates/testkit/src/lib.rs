@@ -49,6 +49,23 @@ pub fn signed_transfer(
     t
 }
 
+/// `n` transfers of 1,000 units (fee 1,000) from the dev account `from` to the dev
+/// account `to`, nonces 0 to `n - 1`, signed for the network of `genesis`.
+pub fn dev_transfers(genesis: &BlockHash, from: &str, to: &str, n: u64) -> Vec<Transfer> {
+    (0..n)
+        .map(|nonce| {
+            signed_transfer(
+                genesis,
+                &dev_account_key(from),
+                dev_account_address(to),
+                1_000,
+                1_000,
+                nonce,
+            )
+        })
+        .collect()
+}
+
 /// Searches nonces until the header meets its own target (quick on regtest; a dev block
 /// takes about 2^26 hashes: seconds; give a test its own easier `initial_bits` when the
 /// work is not the point).
