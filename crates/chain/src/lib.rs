@@ -254,6 +254,8 @@ impl Chain {
         }
         let mut writer = self.store.begin_write()?;
         let mut effects = pipeline::Effects::default();
+        // Shared with the event that announces it, never copied.
+        let block = Arc::new(block);
         let outcome = self.process_in(&mut writer, &block, body, false, now_ms, &mut effects)?;
         self.commit(writer, effects)?;
         Ok(outcome)
@@ -272,6 +274,7 @@ impl Chain {
         blocks: Vec<Block>,
         now_ms: u64,
     ) -> Result<Vec<BlockOutcome>, StoreError> {
+        let blocks: Vec<Arc<Block>> = blocks.into_iter().map(Arc::new).collect();
         let mut outcomes = Vec::with_capacity(blocks.len());
         let mut workers = std::mem::take(&mut self.worker_keys);
         let params = self.params.clone();

@@ -3,6 +3,7 @@
 //! in full when its parent arrives.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use oxchain_primitives::{Block, BlockHash};
 
@@ -14,7 +15,7 @@ pub const MAX_ORPHAN_BYTES: usize = 32 << 20;
 /// The orphan pool.
 #[derive(Debug, Default)]
 pub struct OrphanPool {
-    blocks: HashMap<BlockHash, (Block, usize)>,
+    blocks: HashMap<BlockHash, (Arc<Block>, usize)>,
     by_parent: HashMap<BlockHash, Vec<BlockHash>>,
     order: VecDeque<BlockHash>,
     bytes: usize,
@@ -38,7 +39,7 @@ impl OrphanPool {
 
     /// Holds a block (already known to have valid proof of work), evicting the oldest
     /// while over the caps.
-    pub fn insert(&mut self, hash: BlockHash, block: Block) {
+    pub fn insert(&mut self, hash: BlockHash, block: Arc<Block>) {
         if self.blocks.contains_key(&hash) {
             return;
         }
@@ -59,7 +60,7 @@ impl OrphanPool {
     }
 
     /// Takes out the orphans whose parent is `parent`.
-    pub fn take_children(&mut self, parent: &BlockHash) -> Vec<Block> {
+    pub fn take_children(&mut self, parent: &BlockHash) -> Vec<Arc<Block>> {
         let hashes = self.by_parent.remove(parent).unwrap_or_default();
         hashes
             .iter()

@@ -72,7 +72,7 @@ impl Chain {
     pub(crate) fn process_in(
         &mut self,
         w: &mut StoreWriter,
-        block: &Block,
+        block: &Arc<Block>,
         body: Body,
         requested: bool,
         now_ms: u64,
@@ -100,7 +100,7 @@ impl Chain {
     fn run_steps(
         &mut self,
         w: &mut StoreWriter,
-        block: &Block,
+        block: &Arc<Block>,
         body: Body,
         requested: bool,
         now_ms: u64,
@@ -136,7 +136,7 @@ impl Chain {
             if let Err(e) = validate_block(block) {
                 return invalid(e);
             }
-            self.orphans.insert(hash, block.clone());
+            self.orphans.insert(hash, Arc::clone(block));
             return Ok(BlockOutcome::Orphan {
                 hash,
                 parent: parent_hash,
@@ -243,7 +243,7 @@ impl Chain {
         &mut self,
         w: &mut StoreWriter,
         new_tip: BlockHash,
-        new_block: &Block,
+        new_block: &Arc<Block>,
         new_txids: &[Txid],
         effects: &mut Effects,
     ) -> Result<Result<u64, (BlockHash, ConsensusError)>, StoreError> {
@@ -285,20 +285,20 @@ impl Chain {
         let mut connected: Vec<(BlockHash, Height, Arc<Block>)> = Vec::new();
         for &(hash, height) in branch.iter().rev() {
             let (block, txids) = if hash == new_tip {
-                (new_block.clone(), new_txids.to_vec())
+                (Arc::clone(new_block), new_txids.to_vec())
             } else {
                 let block = w
                     .block(&hash)?
                     .ok_or_else(|| StoreError::Corrupt(format!("no body for {hash}")))?;
                 let txids = block.compute_txids();
-                (block, txids)
+                (Arc::new(block), txids)
             };
             match w.connect(&self.params, &hash, &block, &txids, height) {
                 Ok(update) => {
                     effects
                         .touched
                         .extend(update.accounts.iter().map(|(a, _)| *a));
-                    connected.push((hash, height, Arc::new(block)));
+                    connected.push((hash, height, block));
                 }
                 Err(ConnectError::Store(e)) => return Err(e),
                 Err(ConnectError::Invalid(error)) => {
