@@ -86,13 +86,15 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
         }
         let before = lab.sent_bytes().await;
         let cpu_before = lab.nodes_cpu_s();
+        let from = unix_s();
         let block = follow(lab, miner).await?;
+        let to = unix_s();
         // A node that exits meanwhile takes its ticks with it: never below 0.
         cpu += (lab.nodes_cpu_s() - cpu_before).max(0.0);
         sent += lab.sent_bytes().await - before;
         let (to_50, to_95, to_100) = lab.delays(std::slice::from_ref(&block));
         println!(
-            "block {} of {} (node {miner}): to 50% {:.0} ms, 95% {:.0} ms, all {:.0} ms",
+            "block {} of {} (node {miner}): to 50% {:.0} ms, 95% {:.0} ms, all {:.0} ms (Unix time {from:.3},{to:.3})",
             b + 1,
             lab.plan.blocks,
             to_50.first().copied().unwrap_or(f64::NAN),
@@ -175,6 +177,15 @@ pub(crate) async fn propagation(lab: &Lab) -> anyhow::Result<Report> {
         ));
     }
     Ok(report)
+}
+
+/// The wall clock in seconds since the Unix epoch: the per-block lines print the span
+/// each block's figures cover, so that a profile of the whole machine taken with
+/// `perf record -a -k realtime` can be cut to it (`perf report --time FROM,TO`).
+fn unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// How long a fill may take to reach every node before its block is mined anyway.
