@@ -48,13 +48,16 @@ struct Harness {
     router: axum::Router,
     chain: SharedChain,
     _stop: tokio::sync::watch::Sender<bool>,
-    _dir: tempfile::TempDir,
 }
 
 impl Harness {
     fn new() -> Harness {
         let dir = oxchain_fuzz::tempdir();
         let chain = oxchain_fuzz::regtest_chain(dir.path());
+        // The harness lives in a static, never dropped: libFuzzer's exit would leave the
+        // directory behind (one in /dev/shm a run). The store keeps its files open, so
+        // they work on after their names are gone, and go with the process.
+        drop(dir);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -86,7 +89,6 @@ impl Harness {
             router,
             chain,
             _stop: stop,
-            _dir: dir,
         }
     }
 }
