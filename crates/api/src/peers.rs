@@ -209,7 +209,7 @@ pub(crate) struct PeersView {
     /// Peers refused for misbehaving.
     banned: usize,
     /// Our height and the height we are syncing to, while syncing.
-    sync: Option<crate::v1::SyncView>,
+    sync: Option<crate::v1::node::SyncView>,
 }
 
 /// `GET /v1/peers`.
@@ -244,7 +244,7 @@ pub(crate) async fn peers(State(state): State<AppState>) -> Json<PeersView> {
             })
             .collect(),
         banned: info.banned,
-        sync: info.sync.map(|s| crate::v1::SyncView {
+        sync: info.sync.map(|s| crate::v1::node::SyncView {
             height: s.height,
             target: s.target,
         }),

@@ -144,7 +144,7 @@ pub(crate) struct Forged {
     responses((status = 200, description = "The block mined", body = Forged),
               (status = 409, description = "Mining is off on this node", body = ErrorBody)))]
 pub(crate) async fn mine(State(state): State<AppState>) -> Result<Json<Forged>, ApiError> {
-    let mined = crate::v1::mine_blocks(&state, 1).await?;
+    let mined = crate::v1::mine::mine_blocks(&state, 1).await?;
     let first = mined
         .first()
         .ok_or_else(|| ApiError::internal("the miner returned no block"))?;
