@@ -89,6 +89,14 @@ fn main() {
                 indexes: vec![1, 2, 7],
             },
         ),
+        (
+            "get-pending",
+            SyncRequest::GetPending {
+                sender: oxchain_primitives::Address([0x11; 20]),
+                from: 5,
+                count: 3,
+            },
+        ),
     ];
     for (name, request) in &requests {
         write("sync_request", name, &request.to_bytes());
@@ -117,6 +125,10 @@ fn main() {
         (
             "block-txs",
             SyncResponse::BlockTxs(block2.transactions[1..].to_vec()),
+        ),
+        (
+            "pending",
+            SyncResponse::Pending(block2.transactions[1..].to_vec()),
         ),
     ];
     for (name, response) in &responses {

@@ -354,14 +354,26 @@ impl Gapped {
     }
 }
 
+/// The nonces a held transfer waits for: its sender's from `from` up to the one before
+/// it. The peer that sent it holds them (a mempool's transfers have no gap), so the node
+/// asks it for them (`GetPending`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gap {
+    pub(crate) sender: Address,
+    pub(crate) from: u64,
+    /// How many nonces, at most [`crate::message::MAX_PENDING_REQUEST`]: a wider gap's
+    /// rest is asked for when the sender's next transfer comes.
+    pub(crate) count: u16,
+}
+
 /// Checks a gossiped transfer through the mempool (on the transfer checker's thread).
-/// One that leaves a nonce gap is held; one that the mempool takes lets the held
-/// transfers that follow it in.
+/// One that leaves a nonce gap is held, and the gap returned; one that the mempool takes
+/// lets the held transfers that follow it in.
 pub(crate) fn check_transfer(
     chain: &SharedChain,
     gapped: &mut Gapped,
     transfer: Transfer,
-) -> Verdict {
+) -> (Verdict, Option<Gap>) {
     let view = chain.view();
     let (sender, nonce) = (transfer.sender(), transfer.nonce);
     match view.submit_transfer(transfer.clone()) {
@@ -373,14 +385,22 @@ pub(crate) fn check_transfer(
                 }
                 next += 1;
             }
-            Verdict::Accept
+            (Verdict::Accept, None)
         }
-        Err(MempoolError::NonceGap { .. }) => {
+        Err(MempoolError::NonceGap { got, expected, .. }) => {
             gapped.hold(sender, transfer);
-            Verdict::Ignore
+            let count = got
+                .saturating_sub(expected)
+                .min(crate::message::MAX_PENDING_REQUEST as u64) as u16;
+            let gap = Gap {
+                sender,
+                from: expected,
+                count,
+            };
+            (Verdict::Ignore, Some(gap))
         }
-        Err(e) if e.is_bad_data() => Verdict::Reject,
-        Err(_) => Verdict::Ignore,
+        Err(e) if e.is_bad_data() => (Verdict::Reject, None),
+        Err(_) => (Verdict::Ignore, None),
     }
 }
 
@@ -464,7 +484,7 @@ impl GossipInbox {
     /// A message on the transfers topic.
     pub fn transfer(&mut self, bytes: &[u8]) -> Verdict {
         match decode::<Transaction>(bytes) {
-            Ok(Transaction::Transfer(t)) => check_transfer(&self.chain, &mut self.gapped, t),
+            Ok(Transaction::Transfer(t)) => check_transfer(&self.chain, &mut self.gapped, t).0,
             _ => Verdict::Reject,
         }
     }
@@ -516,18 +536,25 @@ mod tests {
             )
         };
         let mut gapped = Gapped::default();
+        let gap = |from, count| {
+            Some(Gap {
+                sender: dev_account_address("alice"),
+                from,
+                count,
+            })
+        };
         assert_eq!(
             check_transfer(&chain, &mut gapped, transfer(2)),
-            Verdict::Ignore
+            (Verdict::Ignore, gap(0, 2))
         );
         assert_eq!(
             check_transfer(&chain, &mut gapped, transfer(1)),
-            Verdict::Ignore
+            (Verdict::Ignore, gap(0, 1))
         );
         assert_eq!(gapped.len(), 2);
         assert_eq!(
             check_transfer(&chain, &mut gapped, transfer(0)),
-            Verdict::Accept
+            (Verdict::Accept, None)
         );
         let pool = chain.view().mempool();
         for nonce in 0..3 {

@@ -4,7 +4,7 @@
 use oxchain_primitives::encode::Reader;
 use oxchain_primitives::limits::MAX_BLOCK_TXS;
 use oxchain_primitives::{
-    Block, BlockHash, Decode, DecodeError, Encode, Header, Height, Transaction, Work,
+    Address, Block, BlockHash, Decode, DecodeError, Encode, Header, Height, Transaction, Work,
 };
 
 use crate::compact::MAX_TX_REQUEST;
@@ -15,6 +15,8 @@ pub const MAX_HEADERS: usize = 2_000;
 pub const MAX_GET_BLOCKS: usize = 64;
 /// Hashes in a block locator, at most.
 pub const MAX_LOCATOR: usize = 64;
+/// Transfers per `GetPending` request and `Pending` answer, at most.
+pub const MAX_PENDING_REQUEST: usize = 64;
 /// Largest request on the wire: a locator or a list of hashes.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// Largest answer on the wire: 64 full blocks would be 64 MiB, so a node answers
@@ -42,6 +44,16 @@ pub enum SyncRequest {
         /// Indexes in the block, increasing (at most [`MAX_TX_REQUEST`]).
         indexes: Vec<usize>,
     },
+    /// A sender's pending transfers with nonces `from` to `from + count - 1`: those a
+    /// gossiped transfer's nonce gap says the node lacks.
+    GetPending {
+        /// The sender's address.
+        sender: Address,
+        /// The first nonce.
+        from: u64,
+        /// How many nonces (at most [`MAX_PENDING_REQUEST`]).
+        count: u16,
+    },
 }
 
 /// A peer's answer.
@@ -65,15 +77,20 @@ pub enum SyncResponse {
     /// The transactions asked for, in the order asked; none if it lacks the block or an
     /// index is outside it.
     BlockTxs(Vec<Transaction>),
+    /// The sender's pending transfers asked for that the mempool holds, in nonce order
+    /// from the first nonce asked, stopping at the first it lacks.
+    Pending(Vec<Transaction>),
 }
 
 const STATUS: u8 = 0;
 const GET_HEADERS: u8 = 1;
 const GET_BLOCKS: u8 = 2;
 const GET_BLOCK_TXS: u8 = 3;
+const GET_PENDING: u8 = 4;
 const HEADERS: u8 = 1;
 const BLOCKS: u8 = 2;
 const BLOCK_TXS: u8 = 3;
+const PENDING: u8 = 4;
 
 fn hashes(out: &mut Vec<u8>, list: &[BlockHash]) {
     oxchain_primitives::encode::write_varint(out, list.len() as u64);
@@ -116,6 +133,16 @@ impl SyncRequest {
                     next = index + 1;
                 }
             }
+            SyncRequest::GetPending {
+                sender,
+                from,
+                count,
+            } => {
+                out.push(GET_PENDING);
+                out.extend_from_slice(&sender.0);
+                out.extend_from_slice(&from.to_le_bytes());
+                out.extend_from_slice(&count.to_le_bytes());
+            }
         }
         out
     }
@@ -149,6 +176,23 @@ impl SyncRequest {
                     next = index + 1;
                 }
                 SyncRequest::GetBlockTxs { block, indexes }
+            }
+            GET_PENDING => {
+                let sender = Address(r.array()?);
+                let from = r.u64()?;
+                let count = u16::from_le_bytes(r.array()?);
+                if usize::from(count) > MAX_PENDING_REQUEST {
+                    return Err(DecodeError::TooLong {
+                        what: "pending transfers",
+                        len: u64::from(count),
+                        max: MAX_PENDING_REQUEST as u64,
+                    });
+                }
+                SyncRequest::GetPending {
+                    sender,
+                    from,
+                    count,
+                }
             }
             tag => {
                 return Err(DecodeError::UnknownTag {
@@ -193,8 +237,12 @@ impl SyncResponse {
                     b.encode_to(&mut out);
                 }
             }
-            SyncResponse::BlockTxs(list) => {
-                out.push(BLOCK_TXS);
+            SyncResponse::BlockTxs(list) | SyncResponse::Pending(list) => {
+                out.push(if matches!(self, SyncResponse::BlockTxs(_)) {
+                    BLOCK_TXS
+                } else {
+                    PENDING
+                });
                 oxchain_primitives::encode::write_varint(&mut out, list.len() as u64);
                 for t in list {
                     t.encode_to(&mut out);
@@ -233,6 +281,14 @@ impl SyncResponse {
             BLOCK_TXS => {
                 let n = r.length("transactions", MAX_TX_REQUEST)?;
                 SyncResponse::BlockTxs(
+                    (0..n)
+                        .map(|_| Transaction::decode_from(&mut r))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            PENDING => {
+                let n = r.length("pending transfers", MAX_PENDING_REQUEST)?;
+                SyncResponse::Pending(
                     (0..n)
                         .map(|_| Transaction::decode_from(&mut r))
                         .collect::<Result<_, _>>()?,

@@ -1,10 +1,30 @@
-//! Answers to peers' sync requests, read from the store. Public so that test peers can
-//! serve a chain exactly as a node does.
+//! Answers to peers' sync requests, read from the store (and the mempool, for
+//! `GetPending`). Public so that test peers can serve a chain exactly as a node does.
 
-use oxchain_primitives::{BlockHash, Height};
+use oxchain_chain::Mempool;
+use oxchain_primitives::{Address, BlockHash, Height, Transaction};
 use oxchain_storage::Store;
 
-use crate::message::{MAX_GET_BLOCKS, MAX_HEADERS, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse};
+use crate::message::{
+    MAX_GET_BLOCKS, MAX_HEADERS, MAX_PENDING_REQUEST, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse,
+};
+
+/// The answer to `GetPending`: `sender`'s pending transfers with nonces from `from`, in
+/// order, at most `count` (and [`MAX_PENDING_REQUEST`]), stopping at the first nonce the
+/// mempool does not hold.
+pub fn pending(mempool: &Mempool, sender: &Address, from: u64, count: u16) -> SyncResponse {
+    let count = usize::from(count).min(MAX_PENDING_REQUEST);
+    let transfers = mempool
+        .sent_by(sender)
+        .map(|(_, t)| t)
+        .skip_while(|t| t.nonce < from)
+        .zip(from..)
+        .take_while(|(t, nonce)| t.nonce == *nonce)
+        .take(count)
+        .map(|(t, _)| Transaction::Transfer(t.clone()))
+        .collect();
+    SyncResponse::Pending(transfers)
+}
 
 /// The answer to `request` from the chain in `store` of the network with `genesis`. A
 /// store that cannot be read answers as if it had nothing (an empty list, or genesis).
@@ -66,5 +86,8 @@ pub fn answer(store: &Store, genesis: BlockHash, request: SyncRequest) -> SyncRe
                 .collect();
             SyncResponse::BlockTxs(txs.unwrap_or_default())
         }
+        // A store holds no pending transfers: the node answers these from its mempool
+        // ([`pending`]).
+        SyncRequest::GetPending { .. } => SyncResponse::Pending(Vec::new()),
     }
 }

@@ -64,6 +64,13 @@ enum Done {
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
     },
+    /// A gossiped transfer from `source` was held for a nonce gap.
+    Gap { source: PeerId, gap: gossip::Gap },
+    /// A transfer `source` sent in answer to `GetPending` was checked.
+    Fetched {
+        source: PeerId,
+        verdict: gossip::Verdict,
+    },
     /// A compact block's checks (see [`relay`]).
     Compact(Box<relay::CompactDone>),
     /// A sync round's import ended; the senders of the blocks found invalid by their
@@ -118,8 +125,11 @@ struct Service {
     blocks_topic: IdentTopic,
     txs_topic: IdentTopic,
     done_tx: mpsc::UnboundedSender<Done>,
-    /// Gossiped transfers to check, in order (see [`gossip::transfer_checker`]).
-    transfers: std::sync::mpsc::Sender<(MessageId, PeerId, oxchain_primitives::Transfer)>,
+    /// Transfers to check, in order (see [`gossip::transfer_checker`]).
+    transfers: std::sync::mpsc::Sender<gossiping::ToCheck>,
+    /// `GetPending` requests out: the transfers a held transfer's nonce gap lacks (at
+    /// most [`gossiping::MAX_PENDING_ASKS`], one per sender).
+    pending_asks: HashMap<OutboundRequestId, gossiping::PendingAsk>,
     syncer: Syncer,
     peers: Peers,
     /// Requests out, each with the syncer's token (none for a Status).
@@ -305,20 +315,25 @@ pub async fn start_with_metrics(
     let transfers = {
         let (chain, done) = (chain.clone(), done_tx.clone());
         let mut gapped = gossip::Gapped::default();
-        gossip::transfer_checker(move |(id, source, transfer)| {
-            let checked = gossip::Checked {
-                verdict: gossip::check_transfer(&chain, &mut gapped, transfer),
-                orphan: None,
-                not_taken: None,
-                height: None,
-            };
-            let _ = done.send(Done::Gossip {
-                id,
-                source,
-                checked,
-                kind: "transfer",
-                arrived: None,
-            });
+        gossip::transfer_checker(move |item| match item {
+            gossiping::ToCheck::Gossiped(id, source, transfer) => {
+                let (verdict, gap) = gossip::check_transfer(&chain, &mut gapped, transfer);
+                let _ = done.send(Done::Gossip {
+                    id,
+                    source,
+                    checked: gossip::Checked::verdict(verdict),
+                    kind: "transfer",
+                    arrived: None,
+                });
+                if let Some(gap) = gap {
+                    let _ = done.send(Done::Gap { source, gap });
+                }
+            }
+            // Asked for by a gap: no further gap is asked for from here.
+            gossiping::ToCheck::Fetched(source, transfer) => {
+                let (verdict, _) = gossip::check_transfer(&chain, &mut gapped, transfer);
+                let _ = done.send(Done::Fetched { source, verdict });
+            }
         })
         .map_err(|e| setup(&e))?
     };
@@ -333,6 +348,7 @@ pub async fn start_with_metrics(
         txs_topic,
         done_tx,
         transfers,
+        pending_asks: HashMap::new(),
         syncer: Syncer::default(),
         peers,
         requests: HashMap::new(),
@@ -459,6 +475,13 @@ impl Service {
                 arrived,
             } => self.on_checked(id, source, checked, kind, arrived),
             Done::Compact(done) => self.on_compact_done(*done),
+            Done::Gap { source, gap } => self.ask_pending(source, gap),
+            Done::Fetched { source, verdict } => {
+                // It came from the peer's mempool, where its signature was checked.
+                if verdict == gossip::Verdict::Reject {
+                    self.ban(source, "invalid_pending");
+                }
+            }
             Done::Respond { channel, response } => {
                 let _ = self
                     .swarm

@@ -4,7 +4,7 @@
 
 use oxchain_consensus::ChainParams;
 use oxchain_net::message::{MAX_HEADERS, SyncRequest, SyncResponse};
-use oxchain_primitives::{Height, Work};
+use oxchain_primitives::{Address, Height, Work};
 
 /// The hex of the code block that follows `marker` in the document.
 fn block_after(doc: &str, marker: &str) -> String {
@@ -53,8 +53,30 @@ fn the_documented_sync_messages_are_what_the_code_sends() {
         hex::encode(SyncResponse::Headers(vec![]).to_bytes()),
         "0100"
     );
+    let get_pending = SyncRequest::GetPending {
+        sender: Address([0x11; 20]),
+        from: 5,
+        count: 3,
+    };
+    assert_eq!(
+        block_after(&doc, "A GetPending request for the transfers"),
+        hex::encode(get_pending.to_bytes())
+    );
+    assert!(doc.contains("answers `0400` (Pending tag, count 0)"));
+    assert_eq!(
+        hex::encode(SyncResponse::Pending(vec![]).to_bytes()),
+        "0400"
+    );
+    // A count over 64 does not decode.
+    let mut over = get_pending.to_bytes();
+    over[29] = 65;
+    assert!(SyncRequest::from_bytes(&over).is_err());
     // Each decodes back to itself.
-    for bytes in [get_headers.to_bytes(), SyncRequest::Status.to_bytes()] {
+    for bytes in [
+        get_headers.to_bytes(),
+        SyncRequest::Status.to_bytes(),
+        get_pending.to_bytes(),
+    ] {
         assert_eq!(SyncRequest::from_bytes(&bytes).unwrap().to_bytes(), bytes);
     }
     assert_eq!(

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use libp2p::gossipsub::IdentTopic;
 use oxchain_chain::BlockOutcome;
 use oxchain_consensus::ChainParams;
+use oxchain_net::message::SyncRequest;
 use oxchain_primitives::{Address, Transaction};
-use oxchain_testkit::adversary::{Envelope, gossip};
+use oxchain_testkit::adversary::{Adversary, Envelope, Script, gossip};
 use oxchain_testkit::{
     ChainBuilder, dev_account_address, dev_account_key, dev_transfers, mine, signed_transfer,
 };
@@ -238,4 +239,111 @@ async fn a_burst_of_gossiped_transfers_all_reach_the_mempool() {
     }
     assert_eq!(held, txids.len(), "transfers of the burst in the mempool");
     assert_eq!(a.net.info().banned, 0);
+}
+
+/// A node that joins after a sender's transfers have spread holds none of them, and the
+/// sender's next transfer reaches it by gossip with a nonce gap. The node asks the peer
+/// that sent it for the transfers before it (`GetPending`) and ends up holding all of
+/// them; before, the gapped transfer waited for them until a block carried them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_after_a_nonce_gap_brings_the_ones_before_it() {
+    let a = node_without_discovery(&[]).await;
+    let c = node_without_discovery(&[&a]).await;
+    wait_for("A and C to connect", 20, || a.net.info().peers.len() == 1).await;
+    // Let gossipsub build its mesh (a heartbeat or two).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let genesis = ChainParams::regtest().genesis_hash();
+    let transfers = dev_transfers(&genesis, "alice", "bob", 4);
+    for transfer in &transfers[..3] {
+        a.chain.view().submit_transfer(transfer.clone()).unwrap();
+    }
+    wait_for("C to hold the first three", 20, || {
+        c.chain.view().mempool().len() == 3
+    })
+    .await;
+
+    // B joins now: gossip does not replay what spread before it.
+    let b = node_without_discovery(&[&a]).await;
+    wait_for("B to connect to A", 20, || b.net.info().peers.len() == 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        b.chain.view().mempool().len(),
+        0,
+        "B was given the first three"
+    );
+
+    a.chain
+        .view()
+        .submit_transfer(transfers[3].clone())
+        .unwrap();
+    wait_for("B to hold all four transfers", 20, || {
+        b.chain.view().mempool().len() == 4
+    })
+    .await;
+    let relay = b.net.info().relay;
+    assert_eq!(relay.get("pending_asked"), Some(&1), "{relay:?}");
+    assert_eq!(relay.get("pending_fetched"), Some(&3), "{relay:?}");
+    assert_eq!(b.net.info().banned, 0);
+}
+
+/// The transfers topic of regtest.
+fn transfers_topic() -> IdentTopic {
+    let genesis = ChainParams::regtest().genesis_hash().to_string();
+    IdentTopic::new(format!("/oxchain/regtest/{}/transfers", &genesis[..16]))
+}
+
+/// A peer gossips alice's transfer of nonce 2 to a fresh node, which asks it for nonces
+/// 0 and 1 (`GetPending`), and answers with `answer`. Returns the node once it has
+/// judged the answer (the peer struck or banned for `reason`).
+async fn answer_a_gap_with(answer: Vec<Transaction>, reason: &str) -> Node {
+    let b = node(&[]).await;
+    let genesis = ChainParams::regtest().genesis_hash();
+    let gapped = dev_transfers(&genesis, "alice", "bob", 3).remove(2);
+    let peer = Adversary::relay(
+        &b.net.info().listen_addrs[0],
+        Script::Pending(b.chain.view().store().clone(), answer),
+        transfers_topic(),
+        vec![oxchain_primitives::encode(&Transaction::Transfer(gapped))],
+    );
+    wait_for(&format!("the node to count {reason}"), 20, || {
+        b.net.info().rejected.contains_key(reason)
+    })
+    .await;
+    assert_eq!(
+        peer.count(|r| matches!(
+            r,
+            SyncRequest::GetPending {
+                from: 0,
+                count: 2,
+                ..
+            }
+        )),
+        1
+    );
+    assert!(b.chain.view().mempool().is_empty());
+    b
+}
+
+/// Transfers that are not the ones asked for (another sender's, or the right sender's
+/// with the wrong nonces) earn the peer a strike: it could have seen that itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_to_a_gap_with_other_transfers_earns_a_strike() {
+    let genesis = ChainParams::regtest().genesis_hash();
+    let bobs = dev_transfers(&genesis, "bob", "carol", 2)
+        .into_iter()
+        .map(Transaction::Transfer)
+        .collect();
+    let b = answer_a_gap_with(bobs, "pending_not_asked").await;
+    assert_eq!(b.net.info().banned, 0, "a strike, not a ban");
+}
+
+/// A transfer with a bad signature in the answer gets the peer banned: it came from the
+/// peer's mempool, where the peer checked it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_to_a_gap_with_a_forged_transfer_gets_its_sender_banned() {
+    let genesis = ChainParams::regtest().genesis_hash();
+    let mut first = dev_transfers(&genesis, "alice", "bob", 1).remove(0);
+    first.amount = oxchain_primitives::Amount::from_units(first.amount.units() + 1);
+    let b = answer_a_gap_with(vec![Transaction::Transfer(first)], "invalid_pending").await;
+    wait_for("the peer to be banned", 20, || b.net.info().banned == 1).await;
 }

@@ -37,6 +37,9 @@ pub enum Script {
     Unrequested(Store),
     /// Claims the store's chain, and never answers a request for headers or blocks.
     Stall(Store),
+    /// Serves the store's chain, except that every `GetPending` is answered with these
+    /// transactions, whatever it asked for.
+    Pending(Store, Vec<oxchain_primitives::Transaction>),
     /// Serves the store's chain, except that a request for blocks is answered with these
     /// blocks (those of the hashes asked for), stored or not: blocks no node would store.
     Give(Store, Vec<oxchain_primitives::Block>),
@@ -63,6 +66,7 @@ impl Script {
             (Script::Liar, SyncRequest::GetHeaders { .. }) => SyncResponse::Headers(Vec::new()),
             (Script::Liar, SyncRequest::GetBlocks(_)) => SyncResponse::Blocks(Vec::new()),
             (Script::Liar, SyncRequest::GetBlockTxs { .. }) => SyncResponse::BlockTxs(Vec::new()),
+            (Script::Liar, SyncRequest::GetPending { .. }) => SyncResponse::Pending(Vec::new()),
             (Script::FirstBlockOnly(store), SyncRequest::GetBlocks(hashes)) => {
                 let first = hashes.into_iter().take(1).collect();
                 serve(store, SyncRequest::GetBlocks(first))
@@ -84,6 +88,9 @@ impl Script {
                     .filter_map(|h| blocks.iter().find(|b| b.compute_hash() == *h).cloned())
                     .collect(),
             ),
+            (Script::Pending(_, txs), SyncRequest::GetPending { .. }) => {
+                SyncResponse::Pending(txs.clone())
+            }
             (Script::Stall(store), SyncRequest::Status) => serve(store, SyncRequest::Status),
             (Script::Stall(_), _) => return None,
             (
@@ -91,6 +98,7 @@ impl Script {
                 | Script::FirstBlockOnly(store)
                 | Script::Unchained(store)
                 | Script::Unrequested(store)
+                | Script::Pending(store, _)
                 | Script::Give(store, _),
                 request,
             ) => serve(store, request),

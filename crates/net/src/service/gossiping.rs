@@ -1,21 +1,41 @@
 //! Gossip through the loop: what comes in on the two topics (decoded, then queued for
 //! checks off the loop, within the budgets), the verdicts that come back and go to
-//! gossipsub, blocks that wait as orphans, and the node's own transfers going out.
+//! gossipsub, blocks that wait as orphans, the transfers a held transfer's nonce gap
+//! lacks asked of its sender (`GetPending`), and the node's own transfers going out.
 
 use std::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
-use oxchain_primitives::{BlockHash, Transaction, Txid, decode};
+use libp2p::request_response::OutboundRequestId;
+use oxchain_primitives::{BlockHash, Transaction, Transfer, Txid, decode};
 
 use crate::compact::CompactBlock;
-use crate::gossip::{self, Verdict};
+use crate::gossip::{self, Gap, Verdict};
+use crate::message::{SyncRequest, SyncResponse};
 use crate::sync::{Penalty, Step};
 
 use super::{
     MAX_GOSSIPED_TRANSFERS, MAX_UNSENT, MAX_VALIDATING, MAX_VALIDATING_BLOCKS, Service, local,
     remember,
 };
+
+/// `GetPending` requests out at once, at most (one per sender).
+pub(super) const MAX_PENDING_ASKS: usize = 64;
+
+/// A transfer for the checker thread, in order with the rest.
+pub(super) enum ToCheck {
+    /// Gossiped: its verdict goes to gossipsub, and a nonce gap is asked of its sender.
+    Gossiped(MessageId, PeerId, Transfer),
+    /// Sent by a peer in answer to `GetPending`.
+    Fetched(PeerId, Transfer),
+}
+
+/// A `GetPending` request out.
+pub(super) struct PendingAsk {
+    peer: PeerId,
+    gap: Gap,
+}
 
 impl Service {
     /// Strikes the peers whose orphans waited [`crate::peers::ORPHAN_GRACE`] outside any sync
@@ -156,7 +176,11 @@ impl Service {
             // In arrival order, on one thread: a sender's transfers come in nonce order,
             // and checked side by side the later one could find a nonce gap and be
             // dropped.
-            if self.transfers.send((id, source, transfer)).is_err() {
+            if self
+                .transfers
+                .send(ToCheck::Gossiped(id, source, transfer))
+                .is_err()
+            {
                 tracing::error!("the gossip transfer checker has stopped");
             }
         } else {
@@ -259,6 +283,76 @@ impl Service {
         if !self.peers.paused(&source, now) {
             let local = local(&self.chain, self.genesis);
             self.syncer.orphan_from(&local, source, now);
+        }
+    }
+    /// A gossiped transfer from `source` is held for a nonce gap: `source` had the
+    /// transfers before it in its mempool (a mempool has no gaps), so ask it for them.
+    /// One request per sender at a time, [`MAX_PENDING_ASKS`] in all; past that the held
+    /// transfer waits for them by gossip or a block, as it did before.
+    pub(super) fn ask_pending(&mut self, source: PeerId, gap: Gap) {
+        if gap.count == 0
+            || self.pending_asks.len() >= MAX_PENDING_ASKS
+            || self
+                .pending_asks
+                .values()
+                .any(|a| a.gap.sender == gap.sender)
+            || !self.swarm.is_connected(&source)
+        {
+            return;
+        }
+        let request = SyncRequest::GetPending {
+            sender: gap.sender,
+            from: gap.from,
+            count: gap.count,
+        };
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&source, request);
+        self.pending_asks
+            .insert(id, PendingAsk { peer: source, gap });
+        *self.relay.entry("pending_asked".into()).or_default() += 1;
+    }
+
+    /// The answer to a `GetPending` (`None`: it failed). Transfers that are not the
+    /// sender's asked-for nonces, in order, earn the peer a strike; the rest go to the
+    /// checks in order, where the held transfer follows them in. An empty or failed
+    /// answer is nobody's fault: the transfers may have been mined or replaced meanwhile.
+    pub(super) fn on_pending_answer(
+        &mut self,
+        peer: PeerId,
+        request_id: OutboundRequestId,
+        response: Option<SyncResponse>,
+    ) {
+        let Some(PendingAsk { peer: asked, gap }) = self.pending_asks.remove(&request_id) else {
+            return;
+        };
+        match response {
+            None => {}
+            Some(SyncResponse::Pending(txs)) if peer == asked => {
+                let as_asked = txs.len() <= usize::from(gap.count)
+                    && txs.iter().zip(gap.from..).all(|(tx, nonce)| {
+                        matches!(tx, Transaction::Transfer(t)
+                            if t.nonce == nonce && t.sender() == gap.sender)
+                    });
+                if !as_asked {
+                    self.carry_out(Step::Penalise {
+                        peer,
+                        penalty: Penalty::Strike("pending_not_asked"),
+                    });
+                    return;
+                }
+                *self.relay.entry("pending_fetched".into()).or_default() += txs.len() as u64;
+                for tx in txs {
+                    if let Transaction::Transfer(t) = tx
+                        && self.transfers.send(ToCheck::Fetched(peer, t)).is_err()
+                    {
+                        tracing::error!("the gossip transfer checker has stopped");
+                    }
+                }
+            }
+            Some(_) => self.ban(peer, "unrequested_answer"),
         }
     }
 }

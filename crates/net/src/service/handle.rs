@@ -99,7 +99,9 @@ pub struct NetInfo {
     pub rejected: std::collections::BTreeMap<String, u64>,
     /// Compact blocks turned into blocks, by how (`mempool`: from the mempool alone,
     /// `fetched`: missing transfers asked for, `full_block`: the whole block asked
-    /// for), and `fetched_transfers`: transfers asked for.
+    /// for), and `fetched_transfers`: transfers asked for; `pending_asked`: requests
+    /// for the transfers a gossiped transfer's nonce gap lacks, `pending_fetched`: the
+    /// transfers they brought.
     pub relay: std::collections::BTreeMap<String, u64>,
 }
 

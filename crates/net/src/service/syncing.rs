@@ -209,6 +209,10 @@ impl Service {
                         self.drive_sync();
                         return;
                     }
+                    if self.pending_asks.contains_key(&request_id) {
+                        self.on_pending_answer(peer, request_id, Some(response));
+                        return;
+                    }
                     let token = self.requests.remove(&request_id).flatten();
                     self.on_response(peer, token, response);
                     self.drive_sync();
@@ -222,6 +226,10 @@ impl Service {
             } => {
                 if self.on_compact_answer(peer, &request_id, None) {
                     self.drive_sync();
+                    return;
+                }
+                if self.pending_asks.contains_key(&request_id) {
+                    self.on_pending_answer(peer, request_id, None);
                     return;
                 }
                 if let Some(token) = self.requests.remove(&request_id).flatten() {
@@ -291,7 +299,9 @@ impl Service {
             }
             // Headers or blocks in answer to a Status: not what was asked for.
             (SyncResponse::Headers(_) | SyncResponse::Blocks(_), None)
-            | (SyncResponse::BlockTxs(_), _) => self.ban(peer, "unrequested_answer"),
+            | (SyncResponse::BlockTxs(_) | SyncResponse::Pending(_), _) => {
+                self.ban(peer, "unrequested_answer")
+            }
         }
     }
 
@@ -336,8 +346,16 @@ impl Service {
         let store = self.store.clone();
         let genesis = self.genesis;
         let done = self.done_tx.clone();
+        let chain = self.chain.clone();
         tokio::task::spawn_blocking(move || {
-            let response = crate::serve::answer(&store, genesis, request);
+            let response = match request {
+                SyncRequest::GetPending {
+                    sender,
+                    from,
+                    count,
+                } => crate::serve::pending(&chain.view().mempool(), &sender, from, count),
+                request => crate::serve::answer(&store, genesis, request),
+            };
             let _ = done.send(Done::Respond { channel, response });
         });
     }
