@@ -354,16 +354,16 @@ impl Gapped {
     }
 }
 
-/// The nonces a held transfer waits for: its sender's from `from` up to the one before
-/// it. The peer that sent it holds them (a mempool's transfers have no gap), so the node
-/// asks it for them (`GetPending`).
+/// A held transfer's nonce gap: its sender's transfers from `from` up to the one before
+/// `held` are not pending here. The peer that sent it holds them (a mempool's transfers
+/// have no gap), so the node may ask it for them (`GetPending`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Gap {
     pub(crate) sender: Address,
+    /// The next nonce the mempool can take from the sender.
     pub(crate) from: u64,
-    /// How many nonces, at most [`crate::message::MAX_PENDING_REQUEST`]: a wider gap's
-    /// rest is asked for when the sender's next transfer comes.
-    pub(crate) count: u16,
+    /// The held transfer's nonce.
+    pub(crate) held: u64,
 }
 
 /// Checks a gossiped transfer through the mempool (on the transfer checker's thread).
@@ -389,13 +389,10 @@ pub(crate) fn check_transfer(
         }
         Err(MempoolError::NonceGap { got, expected, .. }) => {
             gapped.hold(sender, transfer);
-            let count = got
-                .saturating_sub(expected)
-                .min(crate::message::MAX_PENDING_REQUEST as u64) as u16;
             let gap = Gap {
                 sender,
                 from: expected,
-                count,
+                held: got,
             };
             (Verdict::Ignore, Some(gap))
         }
@@ -536,20 +533,20 @@ mod tests {
             )
         };
         let mut gapped = Gapped::default();
-        let gap = |from, count| {
+        let gap = |held| {
             Some(Gap {
                 sender: dev_account_address("alice"),
-                from,
-                count,
+                from: 0,
+                held,
             })
         };
         assert_eq!(
             check_transfer(&chain, &mut gapped, transfer(2)),
-            (Verdict::Ignore, gap(0, 2))
+            (Verdict::Ignore, gap(2))
         );
         assert_eq!(
             check_transfer(&chain, &mut gapped, transfer(1)),
-            (Verdict::Ignore, gap(0, 1))
+            (Verdict::Ignore, gap(1))
         );
         assert_eq!(gapped.len(), 2);
         assert_eq!(

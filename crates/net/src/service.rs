@@ -130,6 +130,9 @@ struct Service {
     /// `GetPending` requests out: the transfers a held transfer's nonce gap lacks (at
     /// most [`gossiping::MAX_PENDING_ASKS`], one per sender).
     pending_asks: HashMap<OutboundRequestId, gossiping::PendingAsk>,
+    /// Nonce gaps of held transfers, by sender: the peer that sent the first held one,
+    /// its nonce and when (at most [`gossiping::MAX_GAPS`]).
+    gaps: HashMap<oxchain_primitives::Address, (PeerId, u64, Instant)>,
     syncer: Syncer,
     peers: Peers,
     /// Requests out, each with the syncer's token (none for a Status).
@@ -349,6 +352,7 @@ pub async fn start_with_metrics(
         done_tx,
         transfers,
         pending_asks: HashMap::new(),
+        gaps: HashMap::new(),
         syncer: Syncer::default(),
         peers,
         requests: HashMap::new(),
@@ -475,7 +479,7 @@ impl Service {
                 arrived,
             } => self.on_checked(id, source, checked, kind, arrived),
             Done::Compact(done) => self.on_compact_done(*done),
-            Done::Gap { source, gap } => self.ask_pending(source, gap),
+            Done::Gap { source, gap } => self.note_gap(source, gap),
             Done::Fetched { source, verdict } => {
                 // It came from the peer's mempool, where its signature was checked.
                 if verdict == gossip::Verdict::Reject {
@@ -548,6 +552,7 @@ impl Service {
         self.ban_invalid_senders();
         self.expire_compact(now);
         self.check_orphans(now);
+        self.ask_gaps(now);
         self.drive_sync();
         self.publish_info();
     }

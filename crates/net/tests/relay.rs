@@ -347,3 +347,32 @@ async fn an_answer_to_a_gap_with_a_forged_transfer_gets_its_sender_banned() {
     let b = answer_a_gap_with(vec![Transaction::Transfer(first)], "invalid_pending").await;
     wait_for("the peer to be banned", 20, || b.net.info().banned == 1).await;
 }
+
+/// Gossip over two paths often brings a sender's transfers out of order: a gap that
+/// closes within the grace (2 s) asks nobody for anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_that_gossip_closes_at_once_asks_nobody() {
+    let b = node(&[]).await;
+    let genesis = ChainParams::regtest().genesis_hash();
+    let mut transfers = dev_transfers(&genesis, "alice", "bob", 2);
+    transfers.reverse();
+    let peer = Adversary::relay(
+        &b.net.info().listen_addrs[0],
+        Script::Serve(b.chain.view().store().clone()),
+        transfers_topic(),
+        transfers
+            .into_iter()
+            .map(|t| oxchain_primitives::encode(&Transaction::Transfer(t)))
+            .collect(),
+    );
+    wait_for("both transfers pending", 20, || {
+        b.chain.view().mempool().len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        peer.count(|r| matches!(r, SyncRequest::GetPending { .. })),
+        0
+    );
+    assert_eq!(b.net.info().relay.get("pending_asked"), None);
+}

@@ -12,7 +12,7 @@ use oxchain_primitives::{BlockHash, Transaction, Transfer, Txid, decode};
 
 use crate::compact::CompactBlock;
 use crate::gossip::{self, Gap, Verdict};
-use crate::message::{SyncRequest, SyncResponse};
+use crate::message::{MAX_PENDING_REQUEST, SyncRequest, SyncResponse};
 use crate::sync::{Penalty, Step};
 
 use super::{
@@ -22,6 +22,11 @@ use super::{
 
 /// `GetPending` requests out at once, at most (one per sender).
 pub(super) const MAX_PENDING_ASKS: usize = 64;
+/// Senders whose nonce gaps wait to be asked about, at most.
+pub(super) const MAX_GAPS: usize = 1_024;
+/// How long a nonce gap may stay open before its sender's peer is asked: gossip over
+/// two paths often brings the missing transfer a moment after the one it gapped.
+const GAP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A transfer for the checker thread, in order with the rest.
 pub(super) enum ToCheck {
@@ -285,34 +290,66 @@ impl Service {
             self.syncer.orphan_from(&local, source, now);
         }
     }
-    /// A gossiped transfer from `source` is held for a nonce gap: `source` had the
-    /// transfers before it in its mempool (a mempool has no gaps), so ask it for them.
-    /// One request per sender at a time, [`MAX_PENDING_ASKS`] in all; past that the held
-    /// transfer waits for them by gossip or a block, as it did before.
-    pub(super) fn ask_pending(&mut self, source: PeerId, gap: Gap) {
-        if gap.count == 0
-            || self.pending_asks.len() >= MAX_PENDING_ASKS
-            || self
-                .pending_asks
-                .values()
-                .any(|a| a.gap.sender == gap.sender)
-            || !self.swarm.is_connected(&source)
-        {
-            return;
+    /// A gossiped transfer from `source` is held for a nonce gap: noted, to be asked
+    /// about if it stays open ([`Service::ask_gaps`]). The first held transfer of a
+    /// sender keeps its place; a lower nonce held later takes it.
+    pub(super) fn note_gap(&mut self, source: PeerId, gap: Gap) {
+        let room = self.gaps.len() < MAX_GAPS;
+        match self.gaps.get_mut(&gap.sender) {
+            Some(noted) if gap.held < noted.1 => *noted = (source, gap.held, noted.2),
+            Some(_) => {}
+            None if room => {
+                self.gaps
+                    .insert(gap.sender, (source, gap.held, Instant::now()));
+            }
+            None => {}
         }
-        let request = SyncRequest::GetPending {
-            sender: gap.sender,
-            from: gap.from,
-            count: gap.count,
-        };
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .sync
-            .send_request(&source, request);
-        self.pending_asks
-            .insert(id, PendingAsk { peer: source, gap });
-        *self.relay.entry("pending_asked".into()).or_default() += 1;
+    }
+
+    /// Nonce gaps open for [`GAP_GRACE`]: the peer that sent the held transfer had the
+    /// sender's transfers before it in its mempool (a mempool has no gaps), so it is
+    /// asked for those the mempool still lacks, at most 64 (a wider gap's rest on the
+    /// sender's next transfer). One request per sender at a time, [`MAX_PENDING_ASKS`]
+    /// in all; past that the held transfer waits for gossip or a block, as it did
+    /// before.
+    pub(super) fn ask_gaps(&mut self, now: Instant) {
+        let due: Vec<_> = self
+            .gaps
+            .iter()
+            .filter(|(_, (_, _, at))| now.duration_since(*at) >= GAP_GRACE)
+            .map(|(sender, &(peer, held, _))| (*sender, peer, held))
+            .collect();
+        for (sender, peer, held) in due {
+            self.gaps.remove(&sender);
+            let from = {
+                let view = self.chain.view();
+                let pending = view.mempool().next_nonce(&sender);
+                match pending {
+                    Some(next) => next,
+                    None => match view.store().account(&sender) {
+                        Ok(account) => account.map_or(0, |a| a.nonce),
+                        Err(_) => continue,
+                    },
+                }
+            };
+            if from >= held
+                || self.pending_asks.len() >= MAX_PENDING_ASKS
+                || self.pending_asks.values().any(|a| a.gap.sender == sender)
+                || !self.swarm.is_connected(&peer)
+            {
+                continue;
+            }
+            let count = (held - from).min(MAX_PENDING_REQUEST as u64) as u16;
+            let request = SyncRequest::GetPending {
+                sender,
+                from,
+                count,
+            };
+            let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+            let gap = Gap { sender, from, held };
+            self.pending_asks.insert(id, PendingAsk { peer, gap });
+            *self.relay.entry("pending_asked".into()).or_default() += 1;
+        }
     }
 
     /// The answer to a `GetPending` (`None`: it failed). Transfers that are not the
@@ -331,7 +368,8 @@ impl Service {
         match response {
             None => {}
             Some(SyncResponse::Pending(txs)) if peer == asked => {
-                let as_asked = txs.len() <= usize::from(gap.count)
+                let count = (gap.held - gap.from).min(MAX_PENDING_REQUEST as u64) as usize;
+                let as_asked = txs.len() <= count
                     && txs.iter().zip(gap.from..).all(|(tx, nonce)| {
                         matches!(tx, Transaction::Transfer(t)
                             if t.nonce == nonce && t.sender() == gap.sender)
