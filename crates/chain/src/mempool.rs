@@ -396,6 +396,14 @@ impl Mempool {
             .flat_map(|q| q.entries.values().map(|e| (&e.txid, &e.transfer)))
     }
 
+    /// `sender`'s pending transfers with nonces from `from` on, in nonce order.
+    pub fn sent_from(&self, sender: &Address, from: u64) -> impl Iterator<Item = &Transfer> {
+        self.senders
+            .get(sender)
+            .into_iter()
+            .flat_map(move |q| q.entries.range(from..).map(|(_, e)| &e.transfer))
+    }
+
     /// Every pending transfer with its txid, in no order (no sorting, no copying).
     pub fn iter(&self) -> impl Iterator<Item = (&Txid, &Transfer)> {
         self.senders

@@ -307,8 +307,10 @@ const GAPPED_FOR: Duration = Duration::from_secs(60);
 /// paths, so a sender's transfers sent in nonce order can arrive out of it; without
 /// this, the later one would be dropped for a nonce gap and never come again (gossip
 /// drops what it has seen), and every block that carries it would have to fetch it.
-/// Bounded: the oldest go first, and nothing waits longer than [`GAPPED_FOR`]. Their
-/// signatures are checked when they are taken, as any transfer's.
+/// Bounded: the oldest go first, and nothing waits longer than [`GAPPED_FOR`]. A
+/// signature is checked before its transfer is held (a forged transfer must not take an
+/// honest one's place, nor make the node ask anybody for anything), and again when it is
+/// taken, as any transfer's.
 #[derive(Default)]
 pub(crate) struct Gapped {
     by_sender: std::collections::HashMap<
@@ -316,6 +318,7 @@ pub(crate) struct Gapped {
         std::collections::BTreeMap<u64, (Transfer, std::time::Instant)>,
     >,
     order: std::collections::VecDeque<(Address, u64)>,
+    keys: oxchain_consensus::signatures::KeyCache,
 }
 
 impl Gapped {
@@ -388,6 +391,18 @@ pub(crate) fn check_transfer(
             (Verdict::Accept, None)
         }
         Err(MempoolError::NonceGap { got, expected, .. }) => {
+            let genesis = view.params().genesis_hash();
+            let txid = Transaction::Transfer(transfer.clone()).compute_txid();
+            if oxchain_consensus::signatures::verify_transfer(
+                &mut gapped.keys,
+                &genesis,
+                &transfer,
+                txid,
+            )
+            .is_err()
+            {
+                return (Verdict::Reject, None);
+            }
             gapped.hold(sender, transfer);
             let gap = Gap {
                 sender,

@@ -15,13 +15,11 @@ use crate::message::{
 pub fn pending(mempool: &Mempool, sender: &Address, from: u64, count: u16) -> SyncResponse {
     let count = usize::from(count).min(MAX_PENDING_REQUEST);
     let transfers = mempool
-        .sent_by(sender)
-        .map(|(_, t)| t)
-        .skip_while(|t| t.nonce < from)
-        .zip(from..)
-        .take_while(|(t, nonce)| t.nonce == *nonce)
+        .sent_from(sender, from)
+        .enumerate()
+        .take_while(|(i, t)| from.checked_add(*i as u64) == Some(t.nonce))
         .take(count)
-        .map(|(t, _)| Transaction::Transfer(t.clone()))
+        .map(|(_, t)| Transaction::Transfer(t.clone()))
         .collect();
     SyncResponse::Pending(transfers)
 }
@@ -89,5 +87,63 @@ pub fn answer(store: &Store, genesis: BlockHash, request: SyncRequest) -> SyncRe
         // A store holds no pending transfers: the node answers these from its mempool
         // ([`pending`]).
         SyncRequest::GetPending { .. } => SyncResponse::Pending(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use oxchain_chain::{Chain, MempoolLimits, SharedChain};
+    use oxchain_consensus::ChainParams;
+    use oxchain_testkit::{dev_account_address, dev_transfers};
+
+    use super::*;
+
+    /// The nonces of a Pending answer's transfers, each checked to be alice's.
+    fn nonces(answer: SyncResponse) -> Vec<u64> {
+        let SyncResponse::Pending(txs) = answer else {
+            panic!("not a Pending answer")
+        };
+        txs.iter()
+            .map(|tx| match tx {
+                Transaction::Transfer(t) => {
+                    assert_eq!(t.sender(), dev_account_address("alice"));
+                    t.nonce
+                }
+                Transaction::Coinbase(_) => panic!("a coinbase"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn get_pending_answers_the_senders_nonces_from_the_first_asked_while_they_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = ChainParams::regtest();
+        let store = Store::open(dir.path(), &params).unwrap();
+        let chain = SharedChain::new(
+            Chain::new(params.clone(), store, MempoolLimits::default(), 1).unwrap(),
+        );
+        let genesis = params.genesis_hash();
+        let view = chain.view();
+        for t in dev_transfers(&genesis, "alice", "bob", 5)
+            .into_iter()
+            .chain(dev_transfers(&genesis, "bob", "alice", 1))
+        {
+            view.submit_transfer(t).unwrap();
+        }
+        let alice = dev_account_address("alice");
+        let pool = view.mempool();
+        assert_eq!(nonces(pending(&pool, &alice, 1, 3)), vec![1, 2, 3]);
+        assert_eq!(nonces(pending(&pool, &alice, 3, 64)), vec![3, 4]);
+        assert_eq!(nonces(pending(&pool, &alice, 0, 0)), Vec::<u64>::new());
+        assert_eq!(nonces(pending(&pool, &alice, 5, 2)), Vec::<u64>::new());
+        assert_eq!(
+            nonces(pending(&pool, &alice, u64::MAX, 64)),
+            Vec::<u64>::new()
+        );
+        // A count past 64 is read as 64.
+        assert_eq!(nonces(pending(&pool, &alice, 0, u16::MAX)).len(), 5);
+        let stranger = Address([7; 20]);
+        assert_eq!(nonces(pending(&pool, &stranger, 0, 5)), Vec::<u64>::new());
     }
 }

@@ -369,10 +369,35 @@ async fn a_gap_that_gossip_closes_at_once_asks_nobody() {
         b.chain.view().mempool().len() == 2
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Past the grace and the next check after it.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(
         peer.count(|r| matches!(r, SyncRequest::GetPending { .. })),
         0
     );
     assert_eq!(b.net.info().relay.get("pending_asked"), None);
+}
+
+/// A forged transfer ahead of its sender's nonce is not held and asks nothing: its
+/// signature is checked first, and its sender banned. Held unchecked, it could take an
+/// honest transfer's place and send the node asking its sender's peers at will.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_transfer_with_a_nonce_gap_gets_its_sender_banned_and_asks_nothing() {
+    let b = node(&[]).await;
+    let genesis = ChainParams::regtest().genesis_hash();
+    let mut forged = dev_transfers(&genesis, "alice", "bob", 3).remove(2);
+    forged.fee = oxchain_primitives::Amount::from_units(forged.fee.units() + 1);
+    let peer = Adversary::relay(
+        &b.net.info().listen_addrs[0],
+        Script::Serve(b.chain.view().store().clone()),
+        transfers_topic(),
+        vec![oxchain_primitives::encode(&Transaction::Transfer(forged))],
+    );
+    wait_for("the forger to be banned", 20, || b.net.info().banned == 1).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        peer.count(|r| matches!(r, SyncRequest::GetPending { .. })),
+        0
+    );
+    assert_eq!(b.net.info().rejected.get("invalid_gossip"), Some(&1));
 }

@@ -22,6 +22,9 @@ use super::{
 
 /// `GetPending` requests out at once, at most (one per sender).
 pub(super) const MAX_PENDING_ASKS: usize = 64;
+/// `GetPending` requests out to one peer at once, at most: a peer that never answers
+/// holds no more of the slots than this.
+const MAX_ASKS_PER_PEER: usize = 4;
 /// Senders whose nonce gaps wait to be asked about, at most.
 pub(super) const MAX_GAPS: usize = 1_024;
 /// How long a nonce gap may stay open before its sender's peer is asked: gossip over
@@ -34,6 +37,14 @@ pub(super) enum ToCheck {
     Gossiped(MessageId, PeerId, Transfer),
     /// Sent by a peer in answer to `GetPending`.
     Fetched(PeerId, Transfer),
+}
+
+/// Why a `GetPending` got no answer to use.
+pub(super) enum PendingFailure {
+    /// It timed out, or its connection or stream closed: nobody's fault.
+    Unanswered,
+    /// The answer did not decode or was over its cap: the peer could have seen that.
+    BadAnswer,
 }
 
 /// A `GetPending` request out.
@@ -167,16 +178,7 @@ impl Service {
                 return;
             }
             // Its txid: the message is the transfer's canonical encoding.
-            let txid = Txid(oxchain_primitives::sha256d(&message.data));
-            let (order, set) = &mut self.gossiped_txs;
-            if set.insert(txid) {
-                order.push_back(txid);
-                if order.len() > MAX_GOSSIPED_TRANSFERS
-                    && let Some(old) = order.pop_front()
-                {
-                    set.remove(&old);
-                }
-            }
+            self.remember_gossiped_tx(Txid(oxchain_primitives::sha256d(&message.data)));
             self.validating += 1;
             // In arrival order, on one thread: a sender's transfers come in nonce order,
             // and checked side by side the later one could find a nonce gap and be
@@ -290,6 +292,20 @@ impl Service {
             self.syncer.orphan_from(&local, source, now);
         }
     }
+    /// A transfer that came from a peer (by gossip, or asked for): not published again
+    /// when the mempool takes it (the last [`MAX_GOSSIPED_TRANSFERS`]).
+    fn remember_gossiped_tx(&mut self, txid: Txid) {
+        let (order, set) = &mut self.gossiped_txs;
+        if set.insert(txid) {
+            order.push_back(txid);
+            if order.len() > MAX_GOSSIPED_TRANSFERS
+                && let Some(old) = order.pop_front()
+            {
+                set.remove(&old);
+            }
+        }
+    }
+
     /// A gossiped transfer from `source` is held for a nonce gap: noted, to be asked
     /// about if it stays open ([`Service::ask_gaps`]). The first held transfer of a
     /// sender keeps its place; a lower nonce held later takes it.
@@ -320,6 +336,24 @@ impl Service {
             .map(|(sender, &(peer, held, _))| (*sender, peer, held))
             .collect();
         for (sender, peer, held) in due {
+            // The cheap checks first; a gap that cannot be asked about yet stays noted.
+            if self.pending_asks.len() >= MAX_PENDING_ASKS {
+                break;
+            }
+            if !self.swarm.is_connected(&peer) {
+                self.gaps.remove(&sender);
+                continue;
+            }
+            if self.pending_asks.values().any(|a| a.gap.sender == sender)
+                || self
+                    .pending_asks
+                    .values()
+                    .filter(|a| a.peer == peer)
+                    .count()
+                    >= MAX_ASKS_PER_PEER
+            {
+                continue;
+            }
             self.gaps.remove(&sender);
             let from = {
                 let view = self.chain.view();
@@ -332,11 +366,7 @@ impl Service {
                     },
                 }
             };
-            if from >= held
-                || self.pending_asks.len() >= MAX_PENDING_ASKS
-                || self.pending_asks.values().any(|a| a.gap.sender == sender)
-                || !self.swarm.is_connected(&peer)
-            {
+            if from >= held {
                 continue;
             }
             let count = (held - from).min(MAX_PENDING_REQUEST as u64) as u16;
@@ -352,22 +382,29 @@ impl Service {
         }
     }
 
-    /// The answer to a `GetPending` (`None`: it failed). Transfers that are not the
-    /// sender's asked-for nonces, in order, earn the peer a strike; the rest go to the
-    /// checks in order, where the held transfer follows them in. An empty or failed
-    /// answer is nobody's fault: the transfers may have been mined or replaced meanwhile.
+    /// The answer to a `GetPending`, or its failure. Transfers that are not the
+    /// sender's asked-for nonces, in order, or an answer that does not decode, earn the
+    /// peer a strike; the rest go to the checks in order, where the held transfer follows
+    /// them in, and are not forwarded (remembered as gossiped: the peers that lack them
+    /// ask for them in turn). An empty answer, or a request that timed out or whose
+    /// connection closed, is nobody's fault: the transfers may have been mined or
+    /// replaced meanwhile.
     pub(super) fn on_pending_answer(
         &mut self,
         peer: PeerId,
         request_id: OutboundRequestId,
-        response: Option<SyncResponse>,
+        response: Result<SyncResponse, PendingFailure>,
     ) {
         let Some(PendingAsk { peer: asked, gap }) = self.pending_asks.remove(&request_id) else {
             return;
         };
         match response {
-            None => {}
-            Some(SyncResponse::Pending(txs)) if peer == asked => {
+            Err(PendingFailure::Unanswered) => {}
+            Err(PendingFailure::BadAnswer) => self.carry_out(Step::Penalise {
+                peer,
+                penalty: Penalty::Strike("pending_not_asked"),
+            }),
+            Ok(SyncResponse::Pending(txs)) if peer == asked => {
                 let count = (gap.held - gap.from).min(MAX_PENDING_REQUEST as u64) as usize;
                 let as_asked = txs.len() <= count
                     && txs.iter().zip(gap.from..).all(|(tx, nonce)| {
@@ -383,14 +420,15 @@ impl Service {
                 }
                 *self.relay.entry("pending_fetched".into()).or_default() += txs.len() as u64;
                 for tx in txs {
-                    if let Transaction::Transfer(t) = tx
-                        && self.transfers.send(ToCheck::Fetched(peer, t)).is_err()
-                    {
-                        tracing::error!("the gossip transfer checker has stopped");
+                    if let Transaction::Transfer(t) = tx {
+                        self.remember_gossiped_tx(Transaction::Transfer(t.clone()).compute_txid());
+                        if self.transfers.send(ToCheck::Fetched(peer, t)).is_err() {
+                            tracing::error!("the gossip transfer checker has stopped");
+                        }
                     }
                 }
             }
-            Some(_) => self.ban(peer, "unrequested_answer"),
+            Ok(_) => self.ban(peer, "unrequested_answer"),
         }
     }
 }

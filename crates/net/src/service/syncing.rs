@@ -14,6 +14,7 @@ use crate::message::{MAX_LOCATOR, SyncRequest, SyncResponse};
 use crate::peers::Struck;
 use crate::sync::{Failure, Local, Penalty, Status, Step, Token};
 
+use super::gossiping::PendingFailure;
 use super::{Done, Service, now_ms, remember};
 
 /// The local chain, as the sync machine sees it.
@@ -210,7 +211,7 @@ impl Service {
                         return;
                     }
                     if self.pending_asks.contains_key(&request_id) {
-                        self.on_pending_answer(peer, request_id, Some(response));
+                        self.on_pending_answer(peer, request_id, Ok(response));
                         return;
                     }
                     let token = self.requests.remove(&request_id).flatten();
@@ -229,7 +230,13 @@ impl Service {
                     return;
                 }
                 if self.pending_asks.contains_key(&request_id) {
-                    self.on_pending_answer(peer, request_id, None);
+                    // As a sync answer's: one that does not decode or is over its cap
+                    // is the peer's doing.
+                    let failure = match error {
+                        request_response::OutboundFailure::Io(_) => PendingFailure::BadAnswer,
+                        _ => PendingFailure::Unanswered,
+                    };
+                    self.on_pending_answer(peer, request_id, Err(failure));
                     return;
                 }
                 if let Some(token) = self.requests.remove(&request_id).flatten() {
