@@ -401,3 +401,48 @@ async fn a_forged_transfer_with_a_nonce_gap_gets_its_sender_banned_and_asks_noth
     );
     assert_eq!(b.net.info().rejected.get("invalid_gossip"), Some(&1));
 }
+
+/// Transfers a node asked a peer for are not published again: the peers that lack them
+/// ask in turn (protocol.md, "Gossip"). A peer of the late joiner's hears nothing of the
+/// sender's transfers from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_asked_for_are_not_published_again() {
+    let a = node_without_discovery(&[]).await;
+    let c = node_without_discovery(&[&a]).await;
+    wait_for("A and C to connect", 20, || a.net.info().peers.len() == 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let genesis = ChainParams::regtest().genesis_hash();
+    let transfers = dev_transfers(&genesis, "alice", "bob", 4);
+    for transfer in &transfers[..3] {
+        a.chain.view().submit_transfer(transfer.clone()).unwrap();
+    }
+    wait_for("C to hold the first three", 20, || {
+        c.chain.view().mempool().len() == 3
+    })
+    .await;
+    let b = node_without_discovery(&[&a]).await;
+    wait_for("B to connect to A", 20, || b.net.info().peers.len() == 1).await;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let target = b.net.info().listen_addrs[0].clone();
+    let listener = tokio::spawn(async move {
+        oxchain_testkit::adversary::listen_for(
+            &target,
+            transfers_topic(),
+            1,
+            Duration::from_secs(12),
+            || {
+                let _ = ready_tx.send(());
+            },
+        )
+        .await
+    });
+    ready_rx.await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    a.chain.view().submit_transfer(transfers[3].clone()).unwrap();
+    wait_for("B to hold all four transfers", 20, || {
+        b.chain.view().mempool().len() == 4
+    })
+    .await;
+    let heard = listener.await.unwrap();
+    assert!(heard.is_empty(), "B published {} transfers", heard.len());
+}
