@@ -438,11 +438,45 @@ async fn transfers_asked_for_are_not_published_again() {
     });
     ready_rx.await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    a.chain.view().submit_transfer(transfers[3].clone()).unwrap();
+    a.chain
+        .view()
+        .submit_transfer(transfers[3].clone())
+        .unwrap();
     wait_for("B to hold all four transfers", 20, || {
         b.chain.view().mempool().len() == 4
     })
     .await;
     let heard = listener.await.unwrap();
     assert!(heard.is_empty(), "B published {} transfers", heard.len());
+}
+
+/// A peer that never answers holds at most 4 of the node's 64 asks: six senders' gaps
+/// from one silent peer ask it four times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_gets_at_most_four_asks() {
+    let b = node(&[]).await;
+    let genesis = ChainParams::regtest().genesis_hash();
+    let gapped = (0..6).map(|i| {
+        let key = dev_account_key(&format!("silent {i}"));
+        let transfer = signed_transfer(&genesis, &key, dev_account_address("bob"), 1_000, 1_000, 2);
+        oxchain_primitives::encode(&Transaction::Transfer(transfer))
+    });
+    let peer = Adversary::relay(
+        &b.net.info().listen_addrs[0],
+        Script::Stall(b.chain.view().store().clone()),
+        transfers_topic(),
+        gapped.collect(),
+    );
+    wait_for("four asks", 20, || {
+        peer.count(|r| matches!(r, SyncRequest::GetPending { .. })) == 4
+    })
+    .await;
+    // Past another check or two: still four.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        peer.count(|r| matches!(r, SyncRequest::GetPending { .. })),
+        4
+    );
+    assert_eq!(b.net.info().relay.get("pending_asked"), Some(&4));
+    assert_eq!(b.net.info().banned, 0);
 }
