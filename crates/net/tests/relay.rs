@@ -13,7 +13,7 @@ use libp2p::gossipsub::IdentTopic;
 use oxchain_chain::BlockOutcome;
 use oxchain_consensus::ChainParams;
 use oxchain_net::message::SyncRequest;
-use oxchain_primitives::{Address, Transaction};
+use oxchain_primitives::{Address, Transaction, Transfer};
 use oxchain_testkit::adversary::{Adversary, Envelope, Script, gossip};
 use oxchain_testkit::{
     ChainBuilder, dev_account_address, dev_account_key, dev_transfers, mine, signed_transfer,
@@ -204,10 +204,7 @@ async fn a_burst_of_gossiped_transfers_all_reach_the_mempool() {
         .into_iter()
         .map(|t| oxchain_primitives::encode(&Transaction::Transfer(t)))
         .collect();
-    let topic = IdentTopic::new(format!(
-        "/oxchain/regtest/{}/transfers",
-        &genesis.to_string()[..16]
-    ));
+    let topic = transfers_topic();
     let sender = tokio::spawn(async move {
         gossip(
             &target,
@@ -241,30 +238,37 @@ async fn a_burst_of_gossiped_transfers_all_reach_the_mempool() {
     assert_eq!(a.net.info().banned, 0);
 }
 
-/// A node that joins after a sender's transfers have spread holds none of them, and the
-/// sender's next transfer reaches it by gossip with a nonce gap. The node asks the peer
-/// that sent it for the transfers before it (`GetPending`) and ends up holding all of
-/// them; before, the gapped transfer waited for them until a block carried them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transfer_after_a_nonce_gap_brings_the_ones_before_it() {
+/// A and C connected, alice's transfers of nonces 0 to 2 pending at both, and then B
+/// connected to A: gossip does not replay what spread before it, so B holds none of them.
+/// Returns the nodes and alice's next transfer (nonce 3), not yet submitted.
+async fn late_joiner() -> (Node, Node, Node, Transfer) {
     let a = node_without_discovery(&[]).await;
     let c = node_without_discovery(&[&a]).await;
     wait_for("A and C to connect", 20, || a.net.info().peers.len() == 1).await;
     // Let gossipsub build its mesh (a heartbeat or two).
     tokio::time::sleep(Duration::from_secs(2)).await;
     let genesis = ChainParams::regtest().genesis_hash();
-    let transfers = dev_transfers(&genesis, "alice", "bob", 4);
-    for transfer in &transfers[..3] {
-        a.chain.view().submit_transfer(transfer.clone()).unwrap();
+    let mut transfers = dev_transfers(&genesis, "alice", "bob", 4);
+    let fourth = transfers.pop().unwrap();
+    for transfer in transfers {
+        a.chain.view().submit_transfer(transfer).unwrap();
     }
     wait_for("C to hold the first three", 20, || {
         c.chain.view().mempool().len() == 3
     })
     .await;
-
-    // B joins now: gossip does not replay what spread before it.
     let b = node_without_discovery(&[&a]).await;
     wait_for("B to connect to A", 20, || b.net.info().peers.len() == 1).await;
+    (a, b, c, fourth)
+}
+
+/// A node that joins after a sender's transfers have spread holds none of them, and the
+/// sender's next transfer reaches it by gossip with a nonce gap. The node asks the peer
+/// that sent it for the transfers before it (`GetPending`) and ends up holding all of
+/// them; before, the gapped transfer waited for them until a block carried them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_after_a_nonce_gap_brings_the_ones_before_it() {
+    let (a, b, _c, fourth) = late_joiner().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         b.chain.view().mempool().len(),
@@ -272,10 +276,7 @@ async fn a_transfer_after_a_nonce_gap_brings_the_ones_before_it() {
         "B was given the first three"
     );
 
-    a.chain
-        .view()
-        .submit_transfer(transfers[3].clone())
-        .unwrap();
+    a.chain.view().submit_transfer(fourth).unwrap();
     wait_for("B to hold all four transfers", 20, || {
         b.chain.view().mempool().len() == 4
     })
@@ -407,21 +408,7 @@ async fn a_forged_transfer_with_a_nonce_gap_gets_its_sender_banned_and_asks_noth
 /// sender's transfers from it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_asked_for_are_not_published_again() {
-    let a = node_without_discovery(&[]).await;
-    let c = node_without_discovery(&[&a]).await;
-    wait_for("A and C to connect", 20, || a.net.info().peers.len() == 1).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let genesis = ChainParams::regtest().genesis_hash();
-    let transfers = dev_transfers(&genesis, "alice", "bob", 4);
-    for transfer in &transfers[..3] {
-        a.chain.view().submit_transfer(transfer.clone()).unwrap();
-    }
-    wait_for("C to hold the first three", 20, || {
-        c.chain.view().mempool().len() == 3
-    })
-    .await;
-    let b = node_without_discovery(&[&a]).await;
-    wait_for("B to connect to A", 20, || b.net.info().peers.len() == 1).await;
+    let (a, b, _c, fourth) = late_joiner().await;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let target = b.net.info().listen_addrs[0].clone();
     let listener = tokio::spawn(async move {
@@ -438,10 +425,7 @@ async fn transfers_asked_for_are_not_published_again() {
     });
     ready_rx.await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    a.chain
-        .view()
-        .submit_transfer(transfers[3].clone())
-        .unwrap();
+    a.chain.view().submit_transfer(fourth).unwrap();
     wait_for("B to hold all four transfers", 20, || {
         b.chain.view().mempool().len() == 4
     })
